@@ -1,0 +1,30 @@
+"""Run configuration: read a YAML config and validate it against the schema, filling defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from wsss.errors import ConfigError
+from wsss.schema import validate_with_defaults
+
+CONFIG_SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
+
+
+def validate_config(config: dict, source: str = "<config>") -> dict:
+    """Return the validated config with every default filled; raise ConfigError naming ``source``."""
+    return validate_with_defaults(config, CONFIG_SCHEMA, source)
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read and validate a run config file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return validate_config(data if data is not None else {}, str(path))

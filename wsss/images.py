@@ -1,0 +1,75 @@
+"""Reading images and label maps with clear errors and uniform RGB / uint8 outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from wsss.errors import DatasetError
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open and fully decode ``path`` so that truncated files fail here, naming the file."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: {what} file is missing") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read {what} ({exc})") from None
+    return image
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Scale integer or float pixel values of any depth into 0..255."""
+    if values.dtype == np.uint8:
+        return values
+    if np.issubdtype(values.dtype, np.floating):
+        scale = 255.0 if values.max(initial=0.0) <= 1.0 else 1.0
+        return np.clip(values * scale, 0, 255).round().astype(np.uint8)
+    peak = int(values.max(initial=0))
+    if peak > 255:  # 16-bit (or wider) samples
+        return np.clip(values.astype(np.float64) / 257.0, 0, 255).round().astype(np.uint8)
+    return values.astype(np.uint8)
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read any image as an (H, W, 3) uint8 RGB array (grey, RGBA, palette and 16-bit converted)."""
+    path = Path(path)
+    image = _open(path, "image")
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        grey = _to_uint8(np.asarray(image))
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """Return (height, width) from the image header without decoding the pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image file is missing") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: cannot read image ({exc})") from None
+    return height, width
+
+
+def read_label_map(path: str | os.PathLike) -> np.ndarray:
+    """Read a single-channel label PNG (palette or grayscale, 8 or 16 bit) as (H, W) uint8."""
+    path = Path(path)
+    image = _open(path, "label map")
+    if image.mode in ("P", "L"):
+        return np.asarray(image).copy()
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+        values = np.asarray(image)
+        if values.min(initial=0) < 0 or values.max(initial=0) > 255:
+            raise DatasetError(f"{path}: label values must lie in 0..255, found {values.min()}..{values.max()}")
+        return values.astype(np.uint8)
+    raise DatasetError(
+        f"{path}: label map must be a single-channel palette or grayscale PNG, got mode {image.mode}"
+    )

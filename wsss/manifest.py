@@ -1,0 +1,81 @@
+"""Dataset manifests: the small YAML file that describes a VOC-layout dataset to the pipeline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from wsss.errors import ConfigError
+from wsss.schema import validate_with_defaults
+
+MANIFEST_SCHEMA = Path(__file__).parent / "schemas" / "manifest.schema.yaml"
+
+
+@dataclass(frozen=True)
+class DatasetManifest:
+    """Class names (label order), their CLIP text, background prompts and folder layout."""
+
+    name: str
+    class_names: tuple[str, ...]
+    class_texts: tuple[str, ...]
+    prompt_template: str
+    background_prompts: tuple[str, ...]
+    labels_from: str
+    image_dir: str
+    image_suffix: str
+    mask_dir: str
+    annotation_dir: str
+    split_dir: str
+
+    @property
+    def num_classes(self) -> int:
+        """Number of object classes (background excluded)."""
+        return len(self.class_names)
+
+    def class_prompts(self) -> list[str]:
+        """CLIP prompts for the object classes, in label order."""
+        return [self.prompt_template.format(text) for text in self.class_texts]
+
+    def background_texts(self) -> list[str]:
+        """CLIP prompts for the co-occurring backgrounds."""
+        return [self.prompt_template.format(text) for text in self.background_prompts]
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<manifest>") -> "DatasetManifest":
+        """Validate ``data`` against the manifest schema and build the manifest."""
+        data = validate_with_defaults(data, MANIFEST_SCHEMA, source)
+        names = [c if isinstance(c, str) else c["name"] for c in data["classes"]]
+        texts = [c if isinstance(c, str) else c.get("text", c["name"]) for c in data["classes"]]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ConfigError(f"{source}: class names listed twice: {', '.join(duplicated)}")
+        if "background" in names:
+            raise ConfigError(f"{source}: 'background' is label 0 and must not be listed in classes")
+        return cls(
+            name=data["name"],
+            class_names=tuple(names),
+            class_texts=tuple(texts),
+            prompt_template=data["prompt_template"],
+            background_prompts=tuple(data["background_prompts"]),
+            labels_from=data["labels_from"],
+            image_dir=data["image_dir"],
+            image_suffix=data["image_suffix"],
+            mask_dir=data["mask_dir"],
+            annotation_dir=data["annotation_dir"],
+            split_dir=data["split_dir"],
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DatasetManifest":
+        """Read a manifest YAML file; errors name the file."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: dataset manifest not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        return cls.from_dict(data, str(path))

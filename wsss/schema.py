@@ -1,0 +1,47 @@
+"""JSON-schema validation that also fills in the documented defaults."""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from wsss.errors import ConfigError
+
+
+def _fill_defaults(validator, properties, instance, schema):
+    """Insert each missing property's default before validating it (recursing into objects)."""
+    if isinstance(instance, dict):
+        for name, subschema in properties.items():
+            if "default" in subschema and name not in instance:
+                instance[name] = copy.deepcopy(subschema["default"])
+    yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+_DefaultFillingValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"properties": _fill_defaults}
+)
+
+
+@lru_cache(maxsize=None)
+def load_schema(path: str) -> dict:
+    """Read a YAML-encoded JSON schema (cached: schemas are constant during a run)."""
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate_with_defaults(data: Any, schema_path: str | os.PathLike, source: str) -> dict:
+    """Return a validated deep copy of ``data`` with defaults filled; errors name ``source``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    data = copy.deepcopy(data)
+    validator = _DefaultFillingValidator(load_schema(str(schema_path)))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  - {'.'.join(map(str, e.absolute_path)) or '<top>'}: {e.message}" for e in errors[:10]]
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines))
+    return data
