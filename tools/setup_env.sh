@@ -20,7 +20,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 if ! "$venv/bin/python" -c "import mmcv, mmcv.ops" 2>/dev/null; then
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${pip[@]}" install --no-build-isolation "mmcv==2.1.0"
 fi
-"${pip[@]}" install -q --no-deps -e "$here"
+"${pip[@]}" install -q --no-deps --no-build-isolation -e "$here"
 "$venv/bin/python" - <<'PY'
 import torch, torchvision, clip, pydensecrf.densecrf, snakemake, mmcv, mmcv.ops, mmseg, mmengine
 print(f"environment ready: torch {torch.__version__}, torchvision {torchvision.__version__}, "

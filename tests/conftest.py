@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny VOC-layout datasets written into the test's temporary folder."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wsss.io import save_label_png
+from wsss.manifest import DatasetManifest
+from wsss.voc_writer import write_annotation, write_split
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def tiny_manifest(**overrides) -> DatasetManifest:
+    data = {"name": "tiny", "classes": ["cat", {"name": "diningtable", "text": "dining table"}], "background_prompts": ["floor"]}
+    data.update(overrides)
+    return DatasetManifest.from_dict(data, "tiny manifest")
+
+
+def write_tiny_voc(root: Path, n: int = 3, size: tuple[int, int] = (20, 30)) -> list[str]:
+    """Write ``n`` images with masks and XML annotations: image i holds class (i % 2) + 1."""
+    ids = [f"2007_{i:06d}" for i in range(n)]
+    rng = np.random.default_rng(0)
+    for i, image_id in enumerate(ids):
+        rgb = rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
+        (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(root / "JPEGImages" / f"{image_id}.jpg")
+        mask = np.zeros(size, dtype=np.uint8)
+        label = i % 2 + 1
+        mask[5:15, 5:20] = label
+        mask[4, 5:20] = 255
+        save_label_png(root / "SegmentationClass" / f"{image_id}.png", mask)
+        name = ["cat", "diningtable"][label - 1]
+        write_annotation(root / "Annotations" / f"{image_id}.xml", f"{image_id}.jpg", size, [(name, (6, 6, 20, 15))])
+    write_split(root / "ImageSets" / "Segmentation" / "train.txt", ids)
+    return ids
+
+
+@pytest.fixture
+def tiny_voc(tmp_path):
+    root = tmp_path / "VOC"
+    ids = write_tiny_voc(root)
+    return root, ids

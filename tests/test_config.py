@@ -1,0 +1,78 @@
+"""Config schema: every key documented with a default; shipped configs valid; bad ones rejected."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wsss.config import CONFIG_SCHEMA, load_config, validate_config
+from wsss.errors import ConfigError
+from wsss.schema import load_schema
+
+CONFIGS = sorted(Path("configs").glob("*.yaml"))
+
+
+def leaf_properties(schema, path=""):
+    for name, sub in schema.get("properties", {}).items():
+        yield f"{path}{name}", sub
+        yield from leaf_properties(sub, f"{path}{name}.")
+
+
+def test_every_key_has_a_description_and_a_default():
+    schema = load_schema(str(CONFIG_SCHEMA))
+    keys = list(leaf_properties(schema))
+    assert len(keys) > 50
+    missing = [k for k, sub in keys if "description" not in sub or "default" not in sub]
+    assert not missing, f"keys without description/default: {missing}"
+
+
+def test_defaults_are_themselves_valid():
+    config = validate_config({})
+    assert config["dataset"]["root"] == "data/demo_world"
+    assert config["clims"]["beta"] == 24.0
+    assert validate_config(config) == config
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_are_valid(path):
+    config = load_config(path)
+    assert Path(config["dataset"]["manifest"]).is_file()
+
+
+def test_voc_config_carries_the_reference_hyperparameters():
+    config = load_config("configs/voc12.yaml")
+    clims = config["clims"]
+    assert (clims["alpha"], clims["beta"], clims["gamma"], clims["delta"]) == (10, 24, 1, 0.2)
+    assert clims["cbs_threshold"] == 0.26 and clims["epochs"] == 15 and clims["batch_size"] == 16
+    assert config["clip"]["model"] == "ViT-B/32"
+    assert (config["ir_label"]["fg_threshold"], config["ir_label"]["bg_threshold"]) == (0.30, 0.10)
+    assert config["refine"]["bg_threshold"] == 0.2 and config["refine"]["exp_times"] == 8
+    assert config["dataset"]["train_split"] == "train_aug" and config["dataset"]["seed_eval_split"] == "train"
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"unknown_key": 1}, r"<top>: Additional properties are not allowed \('unknown_key'"),
+        ({"clims": {"alpha": "ten"}}, r"clims.alpha: 'ten' is not of type 'number'"),
+        ({"demo_world": {"cooccurrence": 1.5}}, r"demo_world.cooccurrence: 1.5 is greater than the maximum"),
+        ({"refine": {"method": "magic"}}, r"refine.method: 'magic' is not one of"),
+        ({"run_name": "a/b"}, r"run_name: 'a/b' does not match"),
+        ({"demo_world": {"split_sizes": {"train": 0}}}, r"demo_world.split_sizes.train: 0 is less than the minimum"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_key_named(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(bad, "my.yaml")
+
+
+def test_errors_name_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump({"clims": {"epochs": 0}}))
+    with pytest.raises(ConfigError, match=rf"{path}: invalid configuration\n  - clims.epochs"):
+        load_config(path)
+    path.write_text("clims: [unclosed")
+    with pytest.raises(ConfigError, match=rf"{path}: not valid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nothing.yaml")

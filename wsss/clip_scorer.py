@@ -1,0 +1,170 @@
+"""The frozen CLIP that CLIMS uses to score CAM-masked images against text.
+
+One code path for every model: OpenAI names (``ViT-B/16``, ``RN50``, ...) and local
+checkpoint files both go through ``clip.load``; the demo CLIP is saved as a TorchScript archive
+like OpenAI's, so it loads the same way. The model is frozen (no parameter requires grad, eval
+mode): gradients flow only into the masked images. Text features are encoded once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class ClipLoadError(RuntimeError):
+    """The CLIP weights are missing, corrupt or unknown; the message says what to do."""
+
+
+def _clip_module():
+    import warnings
+
+    with warnings.catch_warnings():  # openai-clip imports pkg_resources, which warns on import
+        warnings.simplefilter("ignore")
+        import clip
+    return clip
+
+
+def load_clip(model: str, device: str | torch.device = "cpu", download_root: str | os.PathLike | None = None):
+    """Load a CLIP by OpenAI model name or checkpoint path through ``clip.load`` (non-JIT)."""
+    clip = _clip_module()
+    names = clip.available_models()
+    if model in names:
+        root = Path(download_root or Path.home() / ".cache" / "clip")
+        target = root / os.path.basename(clip.clip._MODELS[model])
+        hint = (
+            f"place the official '{model}' weights at {target} (download {clip.clip._MODELS[model]} "
+            f"on a machine with internet access), or set clip.download_root to the folder holding them"
+        )
+    elif Path(model).is_file():
+        target, hint = Path(model), "re-create it (for the demo CLIP: snakemake -R train_demo_clip)"
+    else:
+        raise ClipLoadError(
+            f"CLIP model {model!r} is neither a known model name ({', '.join(names)}) nor an existing checkpoint file"
+        )
+    try:
+        loaded, _ = clip.load(model if model in names else str(target), device=device, jit=False, download_root=str(target.parent))
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+        raise ClipLoadError(f"cannot obtain CLIP weights {target} ({exc}): {hint}") from None
+    except (RuntimeError, EOFError, KeyError, ValueError, AssertionError) as exc:
+        raise ClipLoadError(
+            f"{target} is not a readable CLIP TorchScript checkpoint ({type(exc).__name__}: {exc}): {hint}"
+        ) from None
+    return loaded
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode and no parameter gradients: the frozen model costs no weight-gradient work."""
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class MatchScores:
+    """Cosine similarities for P positive (image, class) pairs and B background prompts."""
+
+    foreground_class: torch.Tensor  # (P,) s(P_k * X, text_k)
+    background_class: torch.Tensor  # (P,) s((1 - P_k) * X, text_k)
+    foreground_backgrounds: torch.Tensor  # (P, B) s(P_k * X, background prompt b)
+
+
+def prepare_clip_input(images: torch.Tensor, masks: torch.Tensor, resolution: int, input_mode: str = "clip") -> torch.Tensor:
+    """Mask, resize and normalise images in [0, 1] for CLIP (see :class:`ClipScorer` for the modes)."""
+    size = (resolution, resolution)
+    if input_mode == "reference":
+        mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        x = F.interpolate((images - mean) / std, size=size, mode="bilinear", align_corners=True)
+        m = F.interpolate(masks, size=size, mode="bilinear", align_corners=True)
+        return m * x
+    if input_mode != "clip":
+        raise ValueError(f"input_mode must be 'clip' or 'reference', got {input_mode!r}")
+    mean = images.new_tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = images.new_tensor(CLIP_STD).view(1, 3, 1, 1)
+    x = images if images.shape[-2:] == size else F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    m = masks if masks.shape[-2:] == size else F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+    return (m * x - mean) / std
+
+
+class ClipScorer(torch.nn.Module):
+    """Scores masked images against class and background prompts with a frozen CLIP.
+
+    ``input_mode`` selects how images reach CLIP:
+
+    - ``"clip"``: the [0, 1] image is masked, resized to the model's resolution (bilinear,
+      antialiased) and normalised with CLIP's statistics; masked-out pixels are black.
+    - ``"reference"``: as the reference implementation does it, the image is normalised with
+      ImageNet statistics, resized with ``align_corners=True`` and then masked, so masked-out
+      pixels are the ImageNet mean grey; CLIP's own normalisation is not applied.
+    """
+
+    def __init__(self, model: torch.nn.Module, class_prompts: list[str], background_prompts: list[str], input_mode: str = "clip"):
+        super().__init__()
+        if input_mode not in ("clip", "reference"):
+            raise ValueError(f"input_mode must be 'clip' or 'reference', got {input_mode!r}")
+        self.model = freeze(model.float())  # fp32 master weights; CUDA runs under bf16 autocast
+        self.input_mode = input_mode
+        self.resolution = int(model.visual.input_resolution)
+        self.register_buffer("class_features", self.encode_texts(class_prompts), persistent=False)
+        background = self.encode_texts(background_prompts) if background_prompts else torch.zeros(0, self.class_features.shape[1])
+        self.register_buffer("background_features", background, persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.class_features.device
+
+    @torch.no_grad()
+    def encode_texts(self, prompts: list[str]) -> torch.Tensor:
+        """L2-normalised text features (fp32) of ``prompts`` with the real CLIP tokenizer."""
+        clip = _clip_module()
+        device = next(self.model.parameters()).device
+        tokens = clip.tokenize(prompts, context_length=self.model.context_length).to(device)
+        with _autocast(device):
+            features = self.model.encode_text(tokens)
+        return F.normalize(features.float(), dim=-1)
+
+    def prepare(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Masked, resized and normalised CLIP inputs for (N, 3, H, W) images in [0, 1] and (N, 1, h, w) masks."""
+        return prepare_clip_input(images, masks, self.resolution, self.input_mode)
+
+    def encode_images(self, clip_inputs: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image features (fp32) of already prepared inputs."""
+        with _autocast(clip_inputs.device):
+            features = self.model.encode_image(clip_inputs)
+        return F.normalize(features.float(), dim=-1)
+
+    def score(self, images: torch.Tensor, masks: torch.Tensor, class_indices: torch.Tensor) -> MatchScores:
+        """Score P positive pairs: ``images`` (P, 3, H, W) in [0, 1], ``masks`` (P, 1, h, w), ``class_indices`` (P,).
+
+        Foreground (mask) and background (1 - mask) views go through the image encoder in one
+        batch; each foreground feature serves both the class and the background prompts.
+        """
+        batch = torch.cat([self.prepare(images, masks), self.prepare(images, 1.0 - masks)])
+        features = self.encode_images(batch)
+        foreground, background = features.split(images.shape[0])
+        class_text = self.class_features[class_indices]
+        return MatchScores(
+            foreground_class=(foreground * class_text).sum(-1),
+            background_class=(background * class_text).sum(-1),
+            foreground_backgrounds=foreground @ self.background_features.T,
+        )

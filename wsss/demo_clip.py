@@ -1,0 +1,271 @@
+"""A small CLIP trained on the demo world, standing in for OpenAI's weights where they cannot be had.
+
+It has OpenAI's architecture (``clip.model.CLIP``, the real tokenizer) and is saved as a
+TorchScript archive like OpenAI's checkpoints, so :func:`wsss.clip_scorer.load_clip` loads it
+through ``clip.load`` exactly as it loads ``ViT-B/32``. It is trained contrastively on views of
+scenes drawn from the demo-world generator (a separate random stream from the train/val
+images): whole images captioned with their objects and backgrounds, object-only views,
+background-only views, CAM-like softly masked views (the inputs CLIMS will show it), and blank
+views, so that a blank input does not look like any class.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wsss.clip_scorer import _clip_module, prepare_clip_input
+from wsss.demo_world import CLASSES, BACKGROUND_OF, WorldSettings, image_rng, render_scene, sample_scene
+from wsss.palette import IGNORE_INDEX
+
+log = logging.getLogger(__name__)
+
+BLANK_CAPTION = "a photo of nothing."
+PLAIN_CAPTION = "a photo of wall."
+
+
+@dataclass(frozen=True)
+class DemoClipArchitecture:
+    """Sizes of the demo CLIP (widths are multiples of 64: clip.model.build_model infers heads as width // 64)."""
+
+    embed_dim: int = 128
+    image_resolution: int = 64
+    vision_layers: int = 3
+    vision_width: int = 128
+    vision_patch_size: int = 8
+    context_length: int = 24
+    text_width: int = 128
+    text_layers: int = 3
+
+
+def build_demo_clip(arch: DemoClipArchitecture) -> torch.nn.Module:
+    """A freshly initialised ``clip.model.CLIP`` with a ViT image tower."""
+    from clip.model import CLIP
+
+    return CLIP(
+        embed_dim=arch.embed_dim,
+        image_resolution=arch.image_resolution,
+        vision_layers=arch.vision_layers,
+        vision_width=arch.vision_width,
+        vision_patch_size=arch.vision_patch_size,
+        context_length=arch.context_length,
+        vocab_size=49408,
+        transformer_width=arch.text_width,
+        transformer_heads=arch.text_width // 64,
+        transformer_layers=arch.text_layers,
+    )
+
+
+def caption(names: list[str]) -> str:
+    """'a photo of boat.' / 'a photo of boat, water.': the demo manifest's prompt template."""
+    return f"a photo of {', '.join(names)}." if names else PLAIN_CAPTION
+
+
+@dataclass
+class ViewPool:
+    """Training or evaluation views: images (N, 3, R, R) uint8, masks (N, 1, R, R) uint8 (255 = keep)."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    captions: list[str]
+    kinds: list[str]
+    soft: np.ndarray  # (N,) bool: the mask may be softened by augmentation
+
+
+def _downsample(rgb: np.ndarray, resolution: int) -> np.ndarray:
+    tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    small = F.interpolate(tensor, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    return small[0].round().clamp(0, 255).byte().numpy()
+
+
+def _downsample_mask(mask: np.ndarray, resolution: int) -> np.ndarray:
+    tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
+    small = F.interpolate(tensor, size=(resolution, resolution), mode="area")
+    return (small[0] * 255).round().byte().numpy()
+
+
+def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[np.ndarray, np.ndarray, str, str, bool]]:
+    """All views of one scene: (image, mask, caption, kind, soft-maskable)."""
+    seed, stream, index, settings, resolution = task
+    scene = sample_scene(image_rng(seed, stream, index), settings)
+    full, labels, _ = render_scene(scene, settings)
+    object_names = sorted({layer.name for layer in scene.objects}, key=CLASSES.index)
+    background_names = [layer.name for layer in scene.backgrounds]
+    ones = np.ones(labels.shape, dtype=bool)
+    image = _downsample(full, resolution)
+    views = [(image, _downsample_mask(ones, resolution), caption(object_names + background_names), "full", False)]
+    for name in object_names:
+        only = replace(scene, backgrounds=[], objects=[o for o in scene.objects if o.name == name])
+        rgb, only_labels, _ = render_scene(only, settings)
+        if not np.any((only_labels != 0) & (only_labels != IGNORE_INDEX)):
+            continue
+        views.append((_downsample(rgb, resolution), _downsample_mask(ones, resolution), caption([name]), "object", False))
+        label = CLASSES.index(name) + 1
+        object_mask = labels == label
+        if object_mask.sum() >= settings.min_object_pixels:
+            views.append((image, _downsample_mask(object_mask, resolution), caption([name]), "masked_object", True))
+    empty, _, _ = render_scene(replace(scene, objects=[]), settings)
+    views.append((_downsample(empty, resolution), _downsample_mask(ones, resolution), caption(background_names), "background", False))
+    not_objects = (labels == 0) | (labels == IGNORE_INDEX)
+    views.append((image, _downsample_mask(not_objects, resolution), caption(background_names), "masked_background", True))
+    if index % 8 == 0:
+        views.append((image, np.zeros_like(views[0][1]), BLANK_CAPTION, "blank", False))
+    return views
+
+
+def make_view_pool(seed: int, stream: str, scenes: int, settings: WorldSettings, resolution: int, workers: int = 1) -> ViewPool:
+    """Render the views of ``scenes`` scenes from the generator's ``stream`` (deterministic)."""
+    tasks = [(seed, stream, i, settings, resolution) for i in range(scenes)]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            per_scene = list(pool.map(_scene_views, tasks, chunksize=32))
+    else:
+        per_scene = [_scene_views(t) for t in tasks]
+    views = [v for scene_views in per_scene for v in scene_views]
+    return ViewPool(
+        images=np.stack([v[0] for v in views]),
+        masks=np.stack([v[1] for v in views]),
+        captions=[v[2] for v in views],
+        kinds=[v[3] for v in views],
+        soft=np.array([v[4] for v in views]),
+    )
+
+
+def soften_masks(masks: torch.Tensor, soft: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """CAM-like augmentation of binary masks: blur, grow or shrink a little, lower the amplitude."""
+    out = masks.clone()
+    n = masks.shape[0]
+    grow = torch.rand(n, generator=generator) < 0.3
+    shrink = torch.rand(n, generator=generator) < 0.3
+    grown = F.max_pool2d(out, 3, stride=1, padding=1)
+    shrunk = -F.max_pool2d(-out, 3, stride=1, padding=1)
+    out = torch.where((soft & grow).view(-1, 1, 1, 1), grown, out)
+    out = torch.where((soft & shrink & ~grow).view(-1, 1, 1, 1), shrunk, out)
+    blurred = F.avg_pool2d(out, 5, stride=1, padding=2, count_include_pad=False)
+    out = torch.where(soft.view(-1, 1, 1, 1), blurred, out)
+    amplitude = 0.5 + 0.5 * torch.rand(n, 1, 1, 1, generator=generator)
+    return torch.where(soft.view(-1, 1, 1, 1), out * amplitude, out)
+
+
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, targets: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric CLIP loss over unique captions; images sharing a caption are all positives for it."""
+    logits = logit_scale.exp() * F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).T
+    image_to_text = F.cross_entropy(logits, targets)
+    positives = F.one_hot(targets, text_features.shape[0]).float().T  # (T, N)
+    text_to_image = F.cross_entropy(logits.T, positives / positives.sum(1, keepdim=True))
+    return (image_to_text + text_to_image) / 2
+
+
+def train_demo_clip(
+    model: torch.nn.Module,
+    pool: ViewPool,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+) -> dict:
+    """Train ``model`` on ``pool`` with AdamW and a cosine schedule; return loss history and timing."""
+    clip = _clip_module()
+    model.to(device).train()
+    texts = sorted(set(pool.captions))
+    tokens = clip.tokenize(texts, context_length=model.context_length).to(device)
+    caption_index = torch.tensor([texts.index(c) for c in pool.captions])
+    images = torch.from_numpy(pool.images)
+    masks = torch.from_numpy(pool.masks)
+    soft = torch.from_numpy(pool.soft)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    history, start = [], time.perf_counter()
+    for step in range(steps):
+        batch = torch.randperm(len(caption_index), generator=generator)[:batch_size]
+        x = images[batch].to(device).float() / 255.0
+        m = soften_masks(masks[batch].float() / 255.0, soft[batch], generator).to(device)
+        used, targets = torch.unique(caption_index[batch], return_inverse=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
+            image_features = model.encode_image(prepare_clip_input(x, m, model.visual.input_resolution, "clip"))
+            text_features = model.encode_text(tokens[used.to(device)])
+            loss = contrastive_loss(image_features.float(), text_features.float(), targets.to(device), model.logit_scale)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        history.append(loss.item())
+        if step % 50 == 0 or step == steps - 1:
+            log.info("step %d/%d loss %.3f (%.1f s)", step + 1, steps, loss.item(), time.perf_counter() - start)
+    model.eval()
+    return {"steps": steps, "batch_size": batch_size, "seconds": round(time.perf_counter() - start, 1), "loss_first": history[0], "loss_last": float(np.mean(history[-20:]))}
+
+
+def export_torchscript(model: torch.nn.Module, path: str) -> None:
+    """Save ``model`` as a traced TorchScript archive, the format of OpenAI's CLIP checkpoints."""
+    clip = _clip_module()
+    model = model.float().cpu().eval()
+    resolution = model.visual.input_resolution
+    example = (torch.zeros(2, 3, resolution, resolution), clip.tokenize(["a photo of boat.", BLANK_CAPTION], context_length=model.context_length))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, example)
+    torch.jit.save(traced, path)
+
+
+def _stats(values: list[float]) -> dict:
+    return {"min": round(min(values), 3), "mean": round(float(np.mean(values)), 3), "max": round(max(values), 3), "n": len(values)} if values else {}
+
+
+@torch.no_grad()
+def evaluate_demo_clip(model: torch.nn.Module, pool: ViewPool, device: torch.device) -> dict:
+    """Zero-shot accuracy and cosine ranges on held-out views, with the prompts CLIMS will use."""
+    clip = _clip_module()
+    model.to(device).eval()
+    backgrounds = [BACKGROUND_OF[c] for c in CLASSES]
+
+    def encode_text(names):
+        tokens = clip.tokenize([caption([n]) for n in names], context_length=model.context_length).to(device)
+        return F.normalize(model.encode_text(tokens).float(), dim=-1)
+
+    class_text, background_text = encode_text(list(CLASSES)), encode_text(backgrounds)
+    x = torch.from_numpy(pool.images).float().to(device) / 255.0
+    m = torch.from_numpy(pool.masks).float().to(device) / 255.0
+    features = torch.cat([
+        F.normalize(model.encode_image(prepare_clip_input(x[i : i + 256], m[i : i + 256], model.visual.input_resolution, "clip")).float(), dim=-1)
+        for i in range(0, len(x), 256)
+    ])
+    to_class = (features @ class_text.T).cpu().numpy()
+    to_background = (features @ background_text.T).cpu().numpy()
+    report: dict = {}
+    for kind in ("object", "masked_object"):
+        rows = [i for i, k in enumerate(pool.kinds) if k == kind]
+        truth = [CLASSES.index(pool.captions[i][len("a photo of ") : -1]) for i in rows]
+        own = [float(to_class[i, t]) for i, t in zip(rows, truth)]
+        other = [float(to_class[i, c]) for i, t in zip(rows, truth) for c in range(len(CLASSES)) if c != t]
+        report[kind] = {
+            "top1_accuracy": round(float(np.mean([to_class[i].argmax() == t for i, t in zip(rows, truth)])), 4),
+            "cosine_own_class": _stats(own),
+            "cosine_other_classes": _stats(other),
+            "cosine_background_prompts": _stats([float(v) for i in rows for v in to_background[i]]),
+        }
+    rows = [i for i, k in enumerate(pool.kinds) if k == "background" and pool.captions[i][len("a photo of ") : -1] in backgrounds]
+    truth = [backgrounds.index(pool.captions[i][len("a photo of ") : -1]) for i in rows]
+    report["background"] = {
+        "top1_accuracy": round(float(np.mean([to_background[i].argmax() == t for i, t in zip(rows, truth)])), 4) if rows else None,
+        "cosine_own_background": _stats([float(to_background[i, t]) for i, t in zip(rows, truth)]),
+        "cosine_cooccurring_class": _stats([float(to_class[i, t]) for i, t in zip(rows, truth)]),
+        "cosine_any_class": _stats([float(v) for i in rows for v in to_class[i]]),
+    }
+    blank = [i for i, k in enumerate(pool.kinds) if k == "blank"]
+    report["blank"] = {"cosine_any_class": _stats([float(v) for i in blank for v in to_class[i]])}
+    report["chance_accuracy"] = round(1 / len(CLASSES), 4)
+    return report
