@@ -1,11 +1,13 @@
 # CLIMS weakly supervised semantic segmentation, as a Snakemake workflow.
 #
-#   make_demo_world -> check_dataset -> (train_cam -> train_clims -> make_cam -> eval_cam
+#   make_demo_world -> check_dataset, train_demo_clip
+#   -> train_cam -> train_clims -> make_cam -> eval_cam -> (train_cam -> train_clims -> make_cam -> eval_cam
 #   -> ir_label -> train_irn -> make_pseudo_labels -> train_seg -> eval_seg: added stage by stage)
 #
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.
 
+from wsss.clip_scorer import clip_checkpoint_input
 from wsss.config import validate_config
 
 
@@ -17,12 +19,18 @@ config.update(validate_config(config, "run config"))
 RESULTS = f"{config['results_dir']}/{config['run_name']}"
 DATA = config["dataset"]
 WORLD = config["demo_world"]
+DEMO_CLIP = config["demo_clip"]
+CLIP = config["clip"]
+SEED_MODELS = ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
+CAM_SPLITS = [DATA["train_split"], DATA["seed_eval_split"]]
 
 
 rule all:
     input:
         f"{RESULTS}/demo_world/contact_sheet.png" if DATA["root"] == WORLD["root"] else [],
         f"{RESULTS}/dataset/summary.json",
+        f"{RESULTS}/demo_clip/evaluation.json" if CLIP["model"] == DEMO_CLIP["checkpoint"] else [],
+        expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
 
 
 rule make_demo_world:
@@ -65,3 +73,110 @@ rule check_dataset:
     threads: workflow.cores
     script:
         "stages/check_dataset.py"
+
+
+rule train_demo_clip:
+    output:
+        checkpoint=DEMO_CLIP["checkpoint"],
+        evaluation=f"{RESULTS}/demo_clip/evaluation.json",
+    log:
+        f"{RESULTS}/logs/train_demo_clip.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_demo_clip.tsv"
+    params:
+        architecture=DEMO_CLIP["architecture"],
+        train_scenes=DEMO_CLIP["train_scenes"],
+        eval_scenes=DEMO_CLIP["eval_scenes"],
+        steps=DEMO_CLIP["steps"],
+        batch_size=DEMO_CLIP["batch_size"],
+        lr=DEMO_CLIP["lr"],
+        seed=DEMO_CLIP["seed"],
+        world={k: WORLD[k] for k in ("cooccurrence", "stray_background", "classes_per_image", "second_instance", "noise_std", "boundary_ignore")},
+    threads: workflow.cores
+    script:
+        "stages/train_demo_clip.py"
+
+
+rule train_cam:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        dataset_summary=f"{RESULTS}/dataset/summary.json",
+    output:
+        checkpoint=f"{RESULTS}/models/baseline_cam.pt",
+        history=f"{RESULTS}/models/baseline_cam.json",
+    log:
+        f"{RESULTS}/logs/train_cam.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_cam.tsv"
+    params:
+        split=DATA["train_split"],
+        **config["train_cam"],
+    threads: workflow.cores
+    script:
+        "stages/train_cam.py"
+
+
+rule train_clims:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        baseline=rules.train_cam.output.checkpoint,
+        clip=clip_checkpoint_input(CLIP["model"]),
+    output:
+        checkpoint=f"{RESULTS}/models/clims_cam.pt",
+        history=f"{RESULTS}/models/clims_cam.json",
+    log:
+        f"{RESULTS}/logs/train_clims.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_clims.tsv"
+    params:
+        split=DATA["train_split"],
+        clip_model=CLIP["model"],
+        clip_download_root=CLIP["download_root"],
+        clip_input_mode=CLIP["input_mode"],
+        **config["clims"],
+    threads: workflow.cores
+    script:
+        "stages/train_clims.py"
+
+
+rule make_cam:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        checkpoint=f"{RESULTS}/models/{{model}}_cam.pt",
+    output:
+        cams=directory(f"{RESULTS}/cams/{{model}}"),
+    log:
+        f"{RESULTS}/logs/make_cam_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/make_cam_{{model}}.tsv"
+    wildcard_constraints:
+        model="baseline|clims",
+    params:
+        splits=CAM_SPLITS,
+        **config["make_cam"],
+    threads: workflow.cores
+    script:
+        "stages/make_cam.py"
+
+
+rule eval_cam:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=f"{RESULTS}/cams/{{model}}",
+    output:
+        report=f"{RESULTS}/seeds/{{model}}.json",
+        table=f"{RESULTS}/seeds/{{model}}.txt",
+    log:
+        f"{RESULTS}/logs/eval_cam_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/eval_cam_{{model}}.tsv"
+    params:
+        split=DATA["seed_eval_split"],
+        bg_threshold=config["eval_cam"]["bg_threshold"],
+        sweep=config["eval_cam"]["sweep"],
+    script:
+        "stages/eval_cam.py"

@@ -89,3 +89,15 @@ def test_statistics_report_every_class_and_stray_backgrounds(tmp_path):
     assert set(per_class) == set(CLASSES)
     assert all(v["images"] > 0 for v in per_class.values())
     assert sum(v["background_without_object"] for v in per_class.values()) > 0
+
+
+def test_background_regions_mark_the_drawn_backgrounds():
+    from wsss.demo_world import BACKGROUNDS, background_regions, image_rng, sample_scene
+
+    settings = WorldSettings(image_size=64)
+    for index in range(20):
+        scene = sample_scene(image_rng(0, "train", index), settings)
+        regions = background_regions(scene, settings)
+        drawn = {BACKGROUNDS[v - 1] for v in np.unique(regions) if v}
+        assert drawn <= {layer.name for layer in scene.backgrounds}
+        assert len(drawn) >= len(scene.backgrounds) - 1  # a band may be fully covered by a later one

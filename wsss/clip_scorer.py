@@ -36,6 +36,11 @@ def _clip_module():
     return clip
 
 
+def clip_checkpoint_input(model: str) -> list[str]:
+    """The checkpoint file a workflow rule must wait for: the path itself, or nothing for an OpenAI name."""
+    return [] if model in _clip_module().available_models() else [model]
+
+
 def load_clip(model: str, device: str | torch.device = "cpu", download_root: str | os.PathLike | None = None):
     """Load a CLIP by OpenAI model name or checkpoint path through ``clip.load`` (non-JIT)."""
     clip = _clip_module()

@@ -48,9 +48,7 @@ class DemoClipArchitecture:
 
 def build_demo_clip(arch: DemoClipArchitecture) -> torch.nn.Module:
     """A freshly initialised ``clip.model.CLIP`` with a ViT image tower."""
-    from clip.model import CLIP
-
-    return CLIP(
+    return _clip_module().model.CLIP(
         embed_dim=arch.embed_dim,
         image_resolution=arch.image_resolution,
         vision_layers=arch.vision_layers,

@@ -464,6 +464,21 @@ def render_scene(
     return rgb, labels, instance_map
 
 
+def background_regions(scene: Scene, settings: WorldSettings) -> np.ndarray:
+    """(H, W) uint8 map of which background is drawn where: 0 plain, i for BACKGROUNDS[i - 1].
+
+    Objects are not drawn; combined with the label map it tells which background pixels are
+    an object's co-occurring background (for measuring CAM leakage onto it).
+    """
+    size, scale = settings.image_size, settings.supersample
+    regions = Image.new("L", (size * scale, size * scale), 0)
+    draw = ImageDraw.Draw(regions)
+    for layer in scene.backgrounds:
+        for shape in layer.shapes:
+            _draw(draw, shape, scale, BACKGROUNDS.index(layer.name) + 1)
+    return np.asarray(regions)[scale // 2 :: scale, scale // 2 :: scale].copy()
+
+
 def _drop_tiny_classes(labels: np.ndarray, min_pixels: int) -> np.ndarray:
     """Mark classes with fewer than ``min_pixels`` visible pixels as ignore: too small to label."""
     labels = labels.copy()
@@ -543,6 +558,7 @@ def _write_one(task: tuple[str, int, str, int, WorldSettings]) -> dict:
     scene, rgb, labels, instances = render_image(seed, split, index, settings)
     save_rgb(root_path / "JPEGImages" / f"{image_id}.jpg", rgb)
     save_label_png(root_path / "SegmentationClass" / f"{image_id}.png", labels)
+    save_label_png(root_path / "SegmentationBackground" / f"{image_id}.png", background_regions(scene, settings))
     classes = present_classes(labels)
     visible = np.isin(labels, classes)
     objects = [

@@ -1,0 +1,60 @@
+"""Stage: evaluate CAM seeds against ground truth (threshold sweep, fixed threshold, leakage)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from wsss.io import write_json, write_text
+from wsss.manifest import DatasetManifest
+from wsss.metrics import format_table, scores_from_confusion
+from wsss.seed_eval import evaluate_seeds, threshold_grid
+from wsss.stage import run_stage
+from wsss.voc_dataset import VOCDataset
+
+log = logging.getLogger("eval_cam")
+
+
+def _demo_background_of_class(root: Path, class_names: tuple[str, ...]) -> tuple[Path | None, np.ndarray | None]:
+    """Region maps and each class's co-occurring background index, where the dataset is the demo world."""
+    from wsss.demo_world import BACKGROUND_OF, BACKGROUNDS
+
+    regions = root / "SegmentationBackground"
+    if not regions.is_dir() or not set(class_names) <= set(BACKGROUND_OF):
+        return None, None
+    return regions, np.array([BACKGROUNDS.index(BACKGROUND_OF[name]) + 1 for name in class_names])
+
+
+def eval_cam(root: str, manifest: str, cams: str, report: str, table: str, split: str = "train", bg_threshold: float = 0.15, sweep: list | None = None) -> None:
+    """Write the seed evaluation of ``split`` as JSON (``report``) and as a text table (``table``)."""
+    description = DatasetManifest.load(manifest)
+    dataset = VOCDataset(root, description, split)
+    thresholds = sorted(set(threshold_grid(*(sweep or [0.05, 0.95, 0.05]))) | {round(bg_threshold, 4)})
+    regions, background_of_class = _demo_background_of_class(Path(root), description.class_names)
+    confusions, leakage = evaluate_seeds(dataset, cams, thresholds, regions, background_of_class)
+    names = ["background", *description.class_names]
+    scores = {t: scores_from_confusion(c, names) for t, c in confusions.items()}
+    best = max(thresholds, key=lambda t: scores[t]["summary"]["mIoU"] or -1)
+    fixed = round(bg_threshold, 4)
+    result = {
+        "split": split,
+        "images": len(dataset),
+        "best_threshold": best,
+        "best": scores[best],
+        "fixed_threshold": fixed,
+        "fixed": scores[fixed],
+        "sweep": {str(t): scores[t]["summary"]["mIoU"] for t in thresholds},
+    }
+    if leakage is not None:
+        result["cooccurring_background_labelled_as_object"] = {"best": leakage[best], "fixed": leakage[fixed]}
+    write_json(report, result)
+    text = format_table(scores[best], f"CAM seeds on {split} ({len(dataset)} images), best background threshold {best}")
+    text += "\n" + format_table(scores[fixed], f"CAM seeds on {split}, fixed background threshold {fixed}")
+    if leakage is not None:
+        text += f"\nco-occurring background labelled as the object: {leakage[best]['overall']:.2%} (best), {leakage[fixed]['overall']:.2%} (fixed)\n"
+    write_text(table, text)
+    log.info("seed mIoU %.2f at threshold %s (%.2f at fixed %s)", scores[best]["summary"]["mIoU"], best, scores[fixed]["summary"]["mIoU"], fixed)
+
+
+if __name__ == "__main__":
+    run_stage(eval_cam, globals().get("snakemake"))

@@ -1,0 +1,95 @@
+"""Stage: train the baseline CAM network (GAP + 1x1 classifier, multilabel soft-margin loss)."""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from wsss.cam_net import CAMNet
+from wsss.device import pick_device
+from wsss.io import write_json
+from wsss.losses import multilabel_soft_margin_loss
+from wsss.manifest import DatasetManifest
+from wsss.stage import run_stage
+from wsss.training import ResumableRun, autocast, make_optimizer, save_model, seed_everything, set_poly_lr
+from wsss.training_data import AugmentedCrops, normalize_imagenet
+from wsss.voc_dataset import VOCDataset
+
+log = logging.getLogger("train_cam")
+
+
+def train_cam(
+    root: str,
+    manifest: str,
+    checkpoint: str,
+    history: str,
+    split: str = "train",
+    backbone: str = "resnet50",
+    output_stride: int = 16,
+    pretrained: str | None = None,
+    epochs: int = 5,
+    batch_size: int = 16,
+    crop_size: int = 512,
+    resize_long: list | None = None,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    head_lr_mult: float = 10.0,
+    weight_decay: float = 1e-4,
+    freeze_bn: bool = True,
+    seed: int = 0,
+    dataset_summary: str | None = None,
+    threads: int = 1,
+) -> None:
+    """Train on image-level labels of ``split``; write the model to ``checkpoint`` and losses to ``history``.
+
+    ``dataset_summary`` (from check_dataset, which decodes every file first) is only logged.
+    """
+    if dataset_summary:
+        counts = json.loads(Path(dataset_summary).read_text())["splits"][split]["images_per_class"]
+        log.info("images per class in %s: %s", split, counts)
+    seed_everything(seed)
+    torch.set_num_threads(threads)
+    device = pick_device()
+    description = DatasetManifest.load(manifest)
+    data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
+    model = CAMNet(description.num_classes, backbone, output_stride, pretrained).to(device)
+    model.backbone.freeze_stem()
+    backbone_params, head_params = model.parameter_groups()
+    opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}], weight_decay)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) > batch_size,
+                                         num_workers=threads if device.type == "cuda" else 0, generator=torch.Generator().manual_seed(seed))
+    total_steps = epochs * len(loader)
+    run = ResumableRun(f"{checkpoint}.resume")
+    first_epoch = run.load(model, opt)
+    losses, start = [], time.perf_counter()
+    for epoch in range(first_epoch, epochs):
+        data.epoch = epoch
+        model.train()
+        if freeze_bn:
+            model.backbone.freeze_batchnorm()
+        epoch_loss = 0.0
+        for step, batch in enumerate(loader):
+            set_poly_lr(opt, epoch * len(loader) + step, total_steps)
+            with autocast(device):
+                logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
+            loss = multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            epoch_loss += loss.item()
+        losses.append(epoch_loss / len(loader))
+        log.info("epoch %d/%d loss %.4f (%.0f s)", epoch + 1, epochs, losses[-1], time.perf_counter() - start)
+        run.save(model, opt, epoch + 1)
+    seconds = time.perf_counter() - start
+    meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
+    save_model(checkpoint, model, meta)
+    run.finish()
+    images = (epochs - first_epoch) * len(loader) * batch_size
+    write_json(history, {"epoch_loss": losses, "seconds": round(seconds, 1), "images_per_second": round(images / max(seconds, 1e-9), 1), "device": str(device)})
+    log.info("trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, images / max(seconds, 1e-9), checkpoint)
+
+
+if __name__ == "__main__":
+    run_stage(train_cam, globals().get("snakemake"))

@@ -1,0 +1,109 @@
+"""Stage: CLIMS training of the CAM network against a frozen CLIP (OTM + BTM + CBS + REG)."""
+
+import logging
+import time
+
+import torch
+
+from wsss.cam_net import CAMNet
+from wsss.clip_scorer import ClipScorer, load_clip
+from wsss.device import pick_device
+from wsss.io import write_json
+from wsss.losses import clims_loss
+from wsss.manifest import DatasetManifest
+from wsss.stage import run_stage
+from wsss.training import ResumableRun, autocast, load_model_state, make_optimizer, save_model, seed_everything, set_poly_lr
+from wsss.training_data import AugmentedCrops, normalize_imagenet
+from wsss.voc_dataset import VOCDataset
+
+log = logging.getLogger("train_clims")
+
+
+def positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image index, class index) of every positive label in the batch, by tensor indexing."""
+    return labels.nonzero(as_tuple=True)
+
+
+def train_clims(
+    root: str,
+    manifest: str,
+    baseline: str,
+    checkpoint: str,
+    history: str,
+    clip_model: str,
+    clip_download_root: str | None = None,
+    clip_input_mode: str = "reference",
+    split: str = "train",
+    alpha: float = 10.0,
+    beta: float = 24.0,
+    gamma: float = 1.0,
+    delta: float = 0.2,
+    cbs_threshold: float = 0.26,
+    epochs: int = 15,
+    batch_size: int = 16,
+    crop_size: int = 512,
+    resize_long: list | None = None,
+    optimizer: str = "sgd",
+    lr: float = 2.5e-4,
+    head_lr: float = 2.5e-3,
+    weight_decay: float = 1e-4,
+    fresh_classifier: bool = False,
+    seed: int = 0,
+    threads: int = 1,
+) -> None:
+    """Initialise from the baseline CAM checkpoint and train with the CLIMS losses."""
+    seed_everything(seed)
+    torch.set_num_threads(threads)
+    device = pick_device()
+    description = DatasetManifest.load(manifest)
+    scorer = ClipScorer(load_clip(clip_model, device=device, download_root=clip_download_root), description.class_prompts(), description.background_texts(), clip_input_mode).to(device)
+    state = load_model_state(baseline)
+    meta = state["meta"]
+    model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
+    model.load_state_dict(state["model"])
+    if fresh_classifier:  # the baseline's large logits would start the sigmoids saturated
+        torch.nn.init.normal_(model.classifier.weight, std=0.01)
+    model.to(device)
+    model.backbone.freeze_stem()
+    backbone_params, head_params = model.parameter_groups()
+    opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay)
+    data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) > batch_size,
+                                         num_workers=threads if device.type == "cuda" else 0, generator=torch.Generator().manual_seed(seed))
+    total_steps = epochs * len(loader)
+    run = ResumableRun(f"{checkpoint}.resume")
+    first_epoch = run.load(model, opt)
+    records, start = [], time.perf_counter()
+    weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}
+    for epoch in range(first_epoch, epochs):
+        data.epoch = epoch
+        model.train()
+        sums: dict[str, float] = {}
+        for step, batch in enumerate(loader):
+            set_poly_lr(opt, epoch * len(loader) + step, total_steps)
+            images = batch["image"].to(device, non_blocking=True)
+            labels = batch["labels"].to(device)
+            with autocast(device):
+                probabilities = model.probabilities(normalize_imagenet(images)).float()
+            image_index, class_index = positive_pairs(labels)
+            masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
+            scores = scorer.score(images[image_index], masks, class_index)
+            loss, terms = clims_loss(scores, probabilities, **weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for name, value in {"loss": loss.item(), **terms}.items():
+                sums[name] = sums.get(name, 0.0) + value
+        records.append({name: round(value / len(loader), 5) for name, value in sums.items()})
+        log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
+        run.save(model, opt, epoch + 1)
+    seconds = time.perf_counter() - start
+    save_model(checkpoint, model, meta)
+    run.finish()
+    images_seen = (epochs - first_epoch) * len(loader) * batch_size
+    write_json(history, {"epochs": records, "seconds": round(seconds, 1), "images_per_second": round(images_seen / max(seconds, 1e-9), 1), "device": str(device)})
+    log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, images_seen / max(seconds, 1e-9), checkpoint)
+
+
+if __name__ == "__main__":
+    run_stage(train_clims, globals().get("snakemake"))

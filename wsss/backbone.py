@@ -1,0 +1,58 @@
+"""ResNet feature extractors with a configurable output stride (IRN/CLIMS style, no dilation)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torchvision
+
+STRIDE_LAYERS = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
+
+
+def _remove_stride(layer: torch.nn.Sequential) -> None:
+    """Make the first block of ``layer`` keep the resolution (stride 1 in its conv and shortcut)."""
+    block = layer[0]
+    for conv in (getattr(block, "conv1", None), getattr(block, "conv2", None)):
+        if conv is not None and conv.stride != (1, 1):
+            conv.stride = (1, 1)
+    if block.downsample is not None:
+        block.downsample[0].stride = (1, 1)
+
+
+class ResNetBackbone(torch.nn.Module):
+    """torchvision ResNet trunk (stem + layer1..4) returning the last feature map."""
+
+    def __init__(self, depth: str = "resnet50", output_stride: int = 16, pretrained: str | os.PathLike | None = None):
+        super().__init__()
+        if output_stride not in STRIDE_LAYERS:
+            raise ValueError(f"output_stride must be one of {sorted(STRIDE_LAYERS)}, got {output_stride}")
+        net = getattr(torchvision.models, depth)(weights=None)
+        if pretrained:
+            state = torch.load(pretrained, map_location="cpu", weights_only=True)
+            missing, unexpected = net.load_state_dict(state, strict=False)
+            if [k for k in missing if not k.startswith("fc.")]:
+                raise ValueError(f"{pretrained}: not a {depth} state dict (missing {missing[:3]} ...)")
+        for name in STRIDE_LAYERS[output_stride]:
+            _remove_stride(getattr(net, name))
+        self.stem = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.out_channels = net.fc.in_features
+        self.output_stride = output_stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def freeze_batchnorm(self) -> None:
+        """Freeze every BatchNorm (running statistics and affine weights), as the reference baseline does."""
+        for module in self.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
+                for parameter in module.parameters():
+                    parameter.requires_grad_(False)
+
+    def freeze_stem(self) -> None:
+        """Freeze conv1/bn1, as the reference does for both CAM networks."""
+        for parameter in self.stem.parameters():
+            parameter.requires_grad_(False)

@@ -1,0 +1,43 @@
+"""The CAM network: a ResNet backbone and a bias-free 1x1 convolution producing one map per class."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from wsss.backbone import ResNetBackbone
+
+
+class CAMNet(torch.nn.Module):
+    """Backbone + 1x1 classifier. The baseline pools the features (GAP) before the classifier;
+    CLIMS applies the classifier to the feature map and takes a sigmoid; CAM inference takes
+    the ReLU of the same map. All three are one weight set, so CLIMS starts from the baseline."""
+
+    def __init__(self, num_classes: int, depth: str = "resnet50", output_stride: int = 16, pretrained: str | None = None):
+        super().__init__()
+        self.backbone = ResNetBackbone(depth, output_stride, pretrained)
+        self.classifier = torch.nn.Conv2d(self.backbone.out_channels, num_classes, 1, bias=False)
+        self.num_classes = num_classes
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C) image-level class scores: GAP of the features, then the classifier."""
+        features = self.backbone(images)
+        pooled = features.mean(dim=(2, 3), keepdim=True)
+        return self.classifier(pooled).flatten(1)
+
+    def class_maps(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) raw classifier responses on the feature map."""
+        return self.classifier(self.backbone(images))
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """CLIMS's P = sigmoid(1x1 conv(features)), (N, C, h, w)."""
+        return torch.sigmoid(self.class_maps(images))
+
+    def cams(self, images: torch.Tensor) -> torch.Tensor:
+        """ReLU class activation maps for inference, (N, C, h, w)."""
+        return F.relu(self.class_maps(images))
+
+    def parameter_groups(self) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+        """(backbone, classifier) trainable parameters, for separate learning rates."""
+        backbone = [p for p in self.backbone.parameters() if p.requires_grad]
+        return backbone, list(self.classifier.parameters())

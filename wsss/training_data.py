@@ -1,0 +1,85 @@
+"""Torch datasets over a :class:`VOCDataset`: augmented crops for training, whole images for inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wsss.voc_dataset import VOCDataset
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def normalize_imagenet(images01: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1] -> ImageNet-normalised network input."""
+    mean = images01.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = images01.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (images01 - mean) / std
+
+
+def random_resize_long(image: torch.Tensor, low: int, high: int, generator: np.random.Generator) -> torch.Tensor:
+    """Resize (3, H, W) so that its long side is uniform in [low, high] (bicubic, as the reference)."""
+    target = int(generator.integers(low, high + 1))
+    height, width = image.shape[1:]
+    scale = target / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(image[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+
+
+def random_crop(image: torch.Tensor, size: int, generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Place a random ``size`` x ``size`` window over the image (zero padding where it is smaller).
+
+    Returns the crop and a (size, size) mask of the pixels that came from the image.
+    """
+    _, height, width = image.shape
+    crop = image.new_zeros(3, size, size)
+    valid = torch.zeros(size, size, dtype=torch.bool)
+    top = int(generator.integers(0, max(height - size, 0) + 1))
+    left = int(generator.integers(0, max(width - size, 0) + 1))
+    offset_y = int(generator.integers(0, max(size - height, 0) + 1))
+    offset_x = int(generator.integers(0, max(size - width, 0) + 1))
+    h, w = min(size, height), min(size, width)
+    crop[:, offset_y : offset_y + h, offset_x : offset_x + w] = image[:, top : top + h, left : left + w]
+    valid[offset_y : offset_y + h, offset_x : offset_x + w] = True
+    return crop, valid
+
+
+class AugmentedCrops(torch.utils.data.Dataset):
+    """Random long-side resize, horizontal flip and crop; yields images in [0, 1] and multi-hot labels."""
+
+    def __init__(self, dataset: VOCDataset, crop_size: int, resize_long: tuple[int, int], seed: int = 0):
+        self.dataset = dataset
+        self.labels = torch.from_numpy(dataset.label_matrix().astype(np.float32))
+        self.crop_size = crop_size
+        self.resize_long = resize_long
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        generator = np.random.default_rng([self.seed, self.epoch, index])
+        image = torch.from_numpy(self.dataset.read_image(self.dataset.ids[index])).permute(2, 0, 1).float() / 255.0
+        image = random_resize_long(image, *self.resize_long, generator)
+        if generator.random() < 0.5:
+            image = image.flip(-1)
+        crop, valid = random_crop(image, self.crop_size, generator)
+        return {"image": crop, "valid": valid, "labels": self.labels[index], "index": index}
+
+
+class WholeImages(torch.utils.data.Dataset):
+    """Unaugmented images in [0, 1] with their labels, for CAM inference."""
+
+    def __init__(self, dataset: VOCDataset):
+        self.dataset = dataset
+        self.labels = torch.from_numpy(dataset.label_matrix().astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        image = torch.from_numpy(self.dataset.read_image(self.dataset.ids[index])).permute(2, 0, 1).float() / 255.0
+        return {"image": image, "labels": self.labels[index], "id": self.dataset.ids[index]}
