@@ -122,7 +122,7 @@ rule train_clims:
         root=DATA["root"],
         manifest=DATA["manifest"],
         baseline=rules.train_cam.output.checkpoint,
-        clip=clip_checkpoint_input(CLIP["model"]),
+        clip_weights=clip_checkpoint_input(CLIP["model"]),
     output:
         checkpoint=f"{RESULTS}/models/clims_cam.pt",
         history=f"{RESULTS}/models/clims_cam.json",

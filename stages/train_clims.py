@@ -9,7 +9,7 @@ from wsss.cam_net import CAMNet
 from wsss.clip_scorer import ClipScorer, load_clip
 from wsss.device import pick_device
 from wsss.io import write_json
-from wsss.losses import clims_loss
+from wsss.losses import clims_loss, positive_pairs
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, autocast, load_model_state, make_optimizer, save_model, seed_everything, set_poly_lr
@@ -19,11 +19,6 @@ from wsss.voc_dataset import VOCDataset
 log = logging.getLogger("train_clims")
 
 
-def positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image index, class index) of every positive label in the batch, by tensor indexing."""
-    return labels.nonzero(as_tuple=True)
-
-
 def train_clims(
     root: str,
     manifest: str,
@@ -31,6 +26,7 @@ def train_clims(
     checkpoint: str,
     history: str,
     clip_model: str,
+    clip_weights: str | list | None = None,
     clip_download_root: str | None = None,
     clip_input_mode: str = "reference",
     split: str = "train",
@@ -51,7 +47,13 @@ def train_clims(
     seed: int = 0,
     threads: int = 1,
 ) -> None:
-    """Initialise from the baseline CAM checkpoint and train with the CLIMS losses."""
+    """Initialise from the baseline CAM checkpoint and train with the CLIMS losses.
+
+    ``clip_model`` is an OpenAI model name or a checkpoint path; in the latter case the workflow
+    also passes the same path as ``clip_weights`` so that Snakemake orders the rules.
+    """
+    if clip_weights and str(clip_weights) != clip_model:
+        raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
     seed_everything(seed)
     torch.set_num_threads(threads)
     device = pick_device()

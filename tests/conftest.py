@@ -15,6 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
+def _tiny_clip_architecture():
+    from wsss.demo_clip import DemoClipArchitecture
+
+    return DemoClipArchitecture(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8, context_length=16, text_width=64, text_layers=1)
+
+
+TINY_CLIP = _tiny_clip_architecture()
+
+
 def tiny_manifest(**overrides) -> DatasetManifest:
     data = {"name": "tiny", "classes": ["cat", {"name": "diningtable", "text": "dining table"}], "background_prompts": ["floor"]}
     data.update(overrides)
@@ -45,3 +54,16 @@ def tiny_voc(tmp_path):
     root = tmp_path / "VOC"
     ids = write_tiny_voc(root)
     return root, ids
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_checkpoint(tmp_path_factory):
+    """A randomly initialised, very small CLIP saved like an OpenAI checkpoint."""
+    import torch
+
+    from wsss.demo_clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    export_torchscript(build_demo_clip(TINY_CLIP), str(path))
+    return path

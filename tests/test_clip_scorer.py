@@ -9,19 +9,17 @@ import torch
 import torch.nn.functional as F
 
 from wsss.clip_scorer import IMAGENET_MEAN, IMAGENET_STD, ClipLoadError, ClipScorer, load_clip
-from wsss.demo_clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+from wsss.demo_clip import build_demo_clip
 
-TINY = DemoClipArchitecture(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8, context_length=16, text_width=64, text_layers=1)
+from conftest import TINY_CLIP as TINY
+
 CLASSES = ["a photo of boat.", "a photo of car.", "a photo of cow."]
 BACKGROUNDS = ["a photo of water.", "a photo of road."]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
-    export_torchscript(build_demo_clip(TINY), str(path))
-    return path
+@pytest.fixture
+def checkpoint(tiny_clip_checkpoint):
+    return tiny_clip_checkpoint
 
 
 @pytest.fixture

@@ -35,7 +35,10 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
 
 def test_demo_dry_run_shows_the_dag(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, shipped("demo"), "-n"))
-    assert jobs == {"make_demo_world": 1, "check_dataset": 1, "all": 1}
+    assert jobs == {
+        "make_demo_world": 1, "check_dataset": 1, "train_demo_clip": 1, "train_cam": 1, "train_clims": 1,
+        "make_cam": 2, "eval_cam": 2, "all": 1,
+    }
 
 
 def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
@@ -46,7 +49,8 @@ def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
     config = shipped("voc12")
     config["dataset"]["root"] = str(root)
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
-    assert "make_demo_world" not in jobs and jobs["check_dataset"] == 1
+    assert "make_demo_world" not in jobs and "train_demo_clip" not in jobs
+    assert jobs["check_dataset"] == 1 and jobs["train_clims"] == 1 and jobs["make_cam"] == 1
 
 
 @pytest.mark.slow
@@ -57,13 +61,21 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
     summary = json.loads((results / "dataset" / "summary.json").read_text())
     assert summary["splits"]["train"]["images"] == 24 and summary["splits"]["val"]["images"] == 12
     assert (results / "demo_world" / "contact_sheet.png").stat().st_size > 1000
-    rules = [r for r in planned_jobs(snakemake(tmp_path, config, "-n", "-F")) if r != "all"]
-    for rule in rules:
-        assert (results / "logs" / f"{rule}.log").stat().st_size > 0, rule
-        assert (results / "benchmarks" / f"{rule}.tsv").is_file(), rule
+    jobs = planned_jobs(snakemake(tmp_path, config, "-n", "-F"))
+    for rule, count in jobs.items():
+        if rule == "all":
+            continue
+        logs = [p for p in (results / "logs").glob(f"{rule}*.log") if p.stat().st_size > 0]
+        benchmarks = list((results / "benchmarks").glob(f"{rule}*.tsv"))
+        assert len(logs) == count and len(benchmarks) == count, rule
+    for model in ("baseline", "clims"):
+        seeds = json.loads((results / "seeds" / f"{model}.json").read_text())
+        assert 0 <= seeds["best"]["summary"]["mIoU"] <= 100
+        assert "cooccurring_background_labelled_as_object" in seeds
+        assert len(list((results / "cams" / model).glob("*.npz"))) == 24  # train split (also the seed split)
 
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {}
-    config["clims"] = {"alpha": 5.0}  # no stage of this DAG reads it yet: nothing to rerun
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {}
-    config["demo_world"]["noise_std"] = 3.0
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"make_demo_world": 1, "check_dataset": 1, "all": 1}
+    config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "all": 1}
+    config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, "all": 1}

@@ -38,8 +38,8 @@ class DemoClipArchitecture:
 
     embed_dim: int = 128
     image_resolution: int = 64
-    vision_layers: int = 3
-    vision_width: int = 128
+    vision_layers: int | tuple[int, int, int, int] = (1, 1, 1, 1)  # a tuple selects OpenAI's ModifiedResNet
+    vision_width: int = 32
     vision_patch_size: int = 8
     context_length: int = 24
     text_width: int = 128
@@ -47,11 +47,12 @@ class DemoClipArchitecture:
 
 
 def build_demo_clip(arch: DemoClipArchitecture) -> torch.nn.Module:
-    """A freshly initialised ``clip.model.CLIP`` with a ViT image tower."""
+    """A freshly initialised ``clip.model.CLIP``: ResNet image tower for a layer tuple, else a ViT."""
+    layers = tuple(arch.vision_layers) if isinstance(arch.vision_layers, (list, tuple)) else arch.vision_layers
     return _clip_module().model.CLIP(
         embed_dim=arch.embed_dim,
         image_resolution=arch.image_resolution,
-        vision_layers=arch.vision_layers,
+        vision_layers=layers,
         vision_width=arch.vision_width,
         vision_patch_size=arch.vision_patch_size,
         context_length=arch.context_length,
@@ -176,7 +177,7 @@ def train_demo_clip(
     clip = _clip_module()
     model.to(device).train()
     texts = sorted(set(pool.captions))
-    tokens = clip.tokenize(texts, context_length=model.context_length).to(device)
+    tokens = clip.tokenize(texts, context_length=model.context_length, truncate=True).to(device)
     caption_index = torch.tensor([texts.index(c) for c in pool.captions])
     images = torch.from_numpy(pool.images)
     masks = torch.from_numpy(pool.masks)

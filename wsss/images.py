@@ -43,7 +43,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         grey = _to_uint8(np.asarray(image))
         return np.repeat(grey[:, :, None], 3, axis=2)
-    return np.asarray(image.convert("RGB"))
+    return np.array(image.convert("RGB"))
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:

@@ -18,6 +18,11 @@ def multilabel_soft_margin_loss(logits: torch.Tensor, labels: torch.Tensor) -> t
     return F.multilabel_soft_margin_loss(logits, labels.float())
 
 
+def positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image index, class index) of every positive label of an (N, C) batch, by tensor indexing."""
+    return labels.nonzero(as_tuple=True)
+
+
 def otm_loss(foreground_class: torch.Tensor) -> torch.Tensor:
     """Object-text matching: OTM = -mean log(clamp(s(fg_k, t_k), 1e-4, 0.9999))."""
     return -torch.log(foreground_class.clamp(CLAMP_MIN, CLAMP_MAX)).mean()

@@ -1,0 +1,70 @@
+"""CLIMS losses against hand-computed values, and gradients that reach the CAM network but not CLIP."""
+
+import math
+
+import pytest
+import torch
+
+from wsss.clip_scorer import MatchScores
+from wsss.losses import area_regularization, btm_loss, cbs_loss, clims_loss, otm_loss, positive_pairs
+
+
+def test_otm_is_minus_mean_log_of_clamped_similarity():
+    s = torch.tensor([0.5, 0.25, -0.3, 1.2], dtype=torch.float64)
+    expected = -(math.log(0.5) + math.log(0.25) + math.log(1e-4) + math.log(0.9999)) / 4
+    assert otm_loss(s).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_btm_is_minus_mean_log_one_minus_clamped_similarity():
+    s = torch.tensor([0.5, 0.25, -0.3, 1.2], dtype=torch.float64)
+    expected = -(math.log(0.5) + math.log(0.75) + math.log(1 - 1e-4) + math.log(1 - 0.9999)) / 4
+    assert btm_loss(s).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_cbs_sums_only_similarities_above_the_threshold():
+    s = torch.tensor([[0.1, 0.3, 0.26], [0.5, -0.2, 0.27]])
+    expected = -(math.log(1 - 0.3) + math.log(1 - 0.5) + math.log(1 - 0.27))  # 0.26 itself is not above
+    assert cbs_loss(s, 0.26).item() == pytest.approx(expected, rel=1e-6)
+    assert cbs_loss(s, 0.9).item() == 0.0
+
+
+def test_cbs_is_a_sum_not_a_mean():
+    one = cbs_loss(torch.tensor([[0.5]]), 0.26)
+    many = cbs_loss(torch.tensor([[0.5, 0.5], [0.5, 0.5]]), 0.26)
+    assert many.item() == pytest.approx(4 * one.item())
+
+
+def test_reg_is_the_mean_over_all_classes_and_pixels():
+    p = torch.zeros(2, 3, 4, 4)
+    p[0, 1] = 1.0  # one whole map of six is on
+    assert area_regularization(p).item() == pytest.approx(1 / 6)
+
+
+def test_weighted_sum_and_logged_terms():
+    scores = MatchScores(torch.tensor([0.5]), torch.tensor([0.25]), torch.tensor([[0.5, 0.1]]))
+    p = torch.full((1, 2, 2, 2), 0.5)
+    total, terms = clims_loss(scores, p, alpha=10, beta=24, gamma=1, delta=0.2, cbs_threshold=0.26)
+    expected = 10 * -math.log(0.5) + 24 * -math.log(0.75) + 1 * -math.log(0.5) + 0.2 * 0.5
+    assert total.item() == pytest.approx(expected, rel=1e-6)
+    assert terms == pytest.approx({"otm": -math.log(0.5), "btm": -math.log(0.75), "cbs": -math.log(0.5), "reg": 0.5})
+
+
+def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
+    from wsss.cam_net import CAMNet
+    from wsss.clip_scorer import ClipScorer, load_clip
+    from wsss.training_data import normalize_imagenet
+
+    torch.manual_seed(0)
+    scorer = ClipScorer(load_clip(str(tiny_clip_checkpoint)), ["a photo of boat.", "a photo of car."], ["a photo of water."])
+    model = CAMNet(2, "resnet18", 16)
+    images = torch.rand(3, 3, 64, 64)
+    labels = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    probabilities = model.probabilities(normalize_imagenet(images))
+    image_index, class_index = positive_pairs(labels)
+    assert image_index.tolist() == [0, 1, 1, 2] and class_index.tolist() == [0, 0, 1, 1]
+    scores = scorer.score(images[image_index], probabilities[image_index, class_index].unsqueeze(1), class_index)
+    loss, _ = clims_loss(scores, probabilities, alpha=10, beta=24, gamma=1, delta=0.2, cbs_threshold=-1.0)
+    loss.backward()
+    assert model.classifier.weight.grad.abs().sum() > 0
+    assert model.backbone.layer1[0].conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in scorer.model.parameters())
