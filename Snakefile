@@ -22,7 +22,8 @@ WORLD = config["demo_world"]
 DEMO_CLIP = config["demo_clip"]
 CLIP = config["clip"]
 SEED_MODELS = ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
-CAM_SPLITS = [DATA["train_split"], DATA["seed_eval_split"]]
+# CLIMS CAMs feed the refinement (train split) and the seed evaluation; the baseline's only the latter.
+CAM_SPLITS = {"clims": [DATA["train_split"], DATA["seed_eval_split"]], "baseline": [DATA["seed_eval_split"]]}
 
 
 rule all:
@@ -91,7 +92,7 @@ rule train_demo_clip:
         batch_size=DEMO_CLIP["batch_size"],
         lr=DEMO_CLIP["lr"],
         seed=DEMO_CLIP["seed"],
-        world={k: WORLD[k] for k in ("cooccurrence", "stray_background", "classes_per_image", "second_instance", "noise_std", "boundary_ignore")},
+        world={k: WORLD[k] for k in ("image_size", "cooccurrence", "stray_background", "classes_per_image", "second_instance", "noise_std", "boundary_ignore")},
     threads: workflow.cores
     script:
         "stages/train_demo_clip.py"
@@ -155,7 +156,7 @@ rule make_cam:
     wildcard_constraints:
         model="baseline|clims",
     params:
-        splits=CAM_SPLITS,
+        splits=lambda wildcards: CAM_SPLITS[wildcards.model],
         **config["make_cam"],
     threads: workflow.cores
     script:

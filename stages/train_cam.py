@@ -46,6 +46,7 @@ def train_cam(
 
     ``dataset_summary`` (from check_dataset, which decodes every file first) is only logged.
     """
+    settings = {k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")}  # identifies a resumable run
     if dataset_summary:
         counts = json.loads(Path(dataset_summary).read_text())["splits"][split]["images_per_class"]
         log.info("images per class in %s: %s", split, counts)
@@ -61,7 +62,7 @@ def train_cam(
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) > batch_size,
                                          num_workers=threads if device.type == "cuda" else 0, generator=torch.Generator().manual_seed(seed))
     total_steps = epochs * len(loader)
-    run = ResumableRun(f"{checkpoint}.resume")
+    run = ResumableRun(f"{checkpoint}.resume", settings)
     first_epoch = run.load(model, opt)
     losses, start = [], time.perf_counter()
     for epoch in range(first_epoch, epochs):

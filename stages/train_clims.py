@@ -52,6 +52,7 @@ def train_clims(
     ``clip_model`` is an OpenAI model name or a checkpoint path; in the latter case the workflow
     also passes the same path as ``clip_weights`` so that Snakemake orders the rules.
     """
+    settings = {k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")}  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
     seed_everything(seed)
@@ -73,7 +74,7 @@ def train_clims(
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) > batch_size,
                                          num_workers=threads if device.type == "cuda" else 0, generator=torch.Generator().manual_seed(seed))
     total_steps = epochs * len(loader)
-    run = ResumableRun(f"{checkpoint}.resume")
+    run = ResumableRun(f"{checkpoint}.resume", settings)
     first_epoch = run.load(model, opt)
     records, start = [], time.perf_counter()
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}

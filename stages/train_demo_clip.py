@@ -19,21 +19,25 @@ def train_demo_clip_stage(
     checkpoint: str,
     evaluation: str,
     architecture: dict,
-    train_scenes: int = 1500,
+    train_scenes: int = 1200,
     eval_scenes: int = 200,
-    steps: int = 400,
+    steps: int = 500,
     batch_size: int = 128,
-    lr: float = 0.001,
+    lr: float = 0.002,
     seed: int = 0,
     world: dict | None = None,
     threads: int = 1,
 ) -> None:
-    """Train, export as TorchScript, reload through clip.load, and write the evaluation JSON."""
+    """Train, export as TorchScript, reload through clip.load, and write the evaluation JSON.
+
+    ``world`` holds the demo world's drawing settings, so that the CLIP sees the same kind of
+    images (at the same size, resized to its resolution) as the CAM stages will show it.
+    """
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     device = pick_device()
     arch = DemoClipArchitecture(**architecture)
-    settings = WorldSettings(**(world or {}), image_size=arch.image_resolution)
+    settings = WorldSettings(**(world or {}))  # views are drawn at the demo images' size, then resized
     start = time.perf_counter()
     pool = make_view_pool(seed, "clip_train", train_scenes, settings, arch.image_resolution, workers=threads)
     held_out = make_view_pool(seed, "clip_eval", eval_scenes, settings, arch.image_resolution, workers=threads)

@@ -68,3 +68,19 @@ def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
     assert model.classifier.weight.grad.abs().sum() > 0
     assert model.backbone.layer1[0].conv1.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in scorer.model.parameters())
+
+
+def test_resume_state_is_used_only_by_a_run_with_the_same_settings(tmp_path):
+    from wsss.training import ResumableRun
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    ResumableRun(tmp_path, {"lr": 0.1}).save(model, optimizer, epoch=3)
+    fresh = torch.nn.Linear(2, 2)
+    assert ResumableRun(tmp_path, {"lr": 0.2}).load(fresh, torch.optim.SGD(fresh.parameters(), lr=0.2)) == 0
+    assert not torch.equal(fresh.weight, model.weight)
+    run = ResumableRun(tmp_path, {"lr": 0.1})
+    assert run.load(fresh, torch.optim.SGD(fresh.parameters(), lr=0.1)) == 3
+    assert torch.equal(fresh.weight, model.weight)
+    run.finish()
+    assert not (tmp_path / "last.pt").exists()

@@ -29,17 +29,27 @@ from wsss.palette import IGNORE_INDEX
 log = logging.getLogger(__name__)
 
 BLANK_CAPTION = "a photo of nothing."
-PLAIN_CAPTION = "a photo of wall."
+# Every concept a caption can name; a view's concepts are a bit set over this tuple.
+CONCEPTS: tuple[str, ...] = (*CLASSES, *(BACKGROUND_OF[c] for c in CLASSES), "nothing", "wall")
+
+
+def concept_bits(names: list[str]) -> int:
+    """Bit set of ``names`` over :data:`CONCEPTS` ("wall" for an empty list: the plain base)."""
+    return sum(1 << CONCEPTS.index(n) for n in (names or ["wall"]))
 
 
 @dataclass(frozen=True)
 class DemoClipArchitecture:
-    """Sizes of the demo CLIP (widths are multiples of 64: clip.model.build_model infers heads as width // 64)."""
+    """Sizes of the demo CLIP. Four ``vision_layers`` select OpenAI's ModifiedResNet tower, one a ViT.
+
+    clip.model.build_model infers attention heads as width // 64 for the text and ViT towers,
+    so their widths must be multiples of 64.
+    """
 
     embed_dim: int = 128
     image_resolution: int = 64
-    vision_layers: int | tuple[int, int, int, int] = (1, 1, 1, 1)  # a tuple selects OpenAI's ModifiedResNet
-    vision_width: int = 32
+    vision_layers: int | tuple[int, int, int, int] = (1, 1, 1, 1)
+    vision_width: int = 16
     vision_patch_size: int = 8
     context_length: int = 24
     text_width: int = 128
@@ -65,7 +75,7 @@ def build_demo_clip(arch: DemoClipArchitecture) -> torch.nn.Module:
 
 def caption(names: list[str]) -> str:
     """'a photo of boat.' / 'a photo of boat, water.': the demo manifest's prompt template."""
-    return f"a photo of {', '.join(names)}." if names else PLAIN_CAPTION
+    return f"a photo of {', '.join(names or ['wall'])}."
 
 
 @dataclass
@@ -77,6 +87,7 @@ class ViewPool:
     captions: list[str]
     kinds: list[str]
     soft: np.ndarray  # (N,) bool: the mask may be softened by augmentation
+    concepts: np.ndarray  # (N,) int64 bit sets over CONCEPTS: what each view shows
 
 
 def _downsample(rgb: np.ndarray, resolution: int) -> np.ndarray:
@@ -91,32 +102,32 @@ def _downsample_mask(mask: np.ndarray, resolution: int) -> np.ndarray:
     return (small[0] * 255).round().byte().numpy()
 
 
-def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[np.ndarray, np.ndarray, str, str, bool]]:
-    """All views of one scene: (image, mask, caption, kind, soft-maskable)."""
+def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[np.ndarray, np.ndarray, list[str], str, bool]]:
+    """All views of one scene: (image, mask, concept names, kind, soft-maskable)."""
     seed, stream, index, settings, resolution = task
     scene = sample_scene(image_rng(seed, stream, index), settings)
-    full, labels, _ = render_scene(scene, settings)
+    full, labels, instances = render_scene(scene, settings)
     object_names = sorted({layer.name for layer in scene.objects}, key=CLASSES.index)
     background_names = [layer.name for layer in scene.backgrounds]
     ones = np.ones(labels.shape, dtype=bool)
     image = _downsample(full, resolution)
-    views = [(image, _downsample_mask(ones, resolution), caption(object_names + background_names), "full", False)]
+    views = [(image, _downsample_mask(ones, resolution), object_names + background_names, "full", False)]
     for name in object_names:
         only = replace(scene, backgrounds=[], objects=[o for o in scene.objects if o.name == name])
         rgb, only_labels, _ = render_scene(only, settings)
         if not np.any((only_labels != 0) & (only_labels != IGNORE_INDEX)):
             continue
-        views.append((_downsample(rgb, resolution), _downsample_mask(ones, resolution), caption([name]), "object", False))
-        label = CLASSES.index(name) + 1
-        object_mask = labels == label
+        views.append((_downsample(rgb, resolution), _downsample_mask(ones, resolution), [name], "object", False))
+        # Masks from the instance map, not the label map: its ignore borders would erode thin parts.
+        object_mask = np.isin(instances, [i + 1 for i, o in enumerate(scene.objects) if o.name == name])
         if object_mask.sum() >= settings.min_object_pixels:
-            views.append((image, _downsample_mask(object_mask, resolution), caption([name]), "masked_object", True))
+            views.append((image, _downsample_mask(object_mask, resolution), [name], "masked_object", True))
     empty, _, _ = render_scene(replace(scene, objects=[]), settings)
-    views.append((_downsample(empty, resolution), _downsample_mask(ones, resolution), caption(background_names), "background", False))
-    not_objects = (labels == 0) | (labels == IGNORE_INDEX)
-    views.append((image, _downsample_mask(not_objects, resolution), caption(background_names), "masked_background", True))
+    views.append((_downsample(empty, resolution), _downsample_mask(ones, resolution), background_names, "background", False))
+    not_objects = instances == 0
+    views.append((image, _downsample_mask(not_objects, resolution), background_names, "masked_background", True))
     if index % 8 == 0:
-        views.append((image, np.zeros_like(views[0][1]), BLANK_CAPTION, "blank", False))
+        views.append((image, np.zeros_like(views[0][1]), ["nothing"], "blank", False))
     return views
 
 
@@ -132,9 +143,10 @@ def make_view_pool(seed: int, stream: str, scenes: int, settings: WorldSettings,
     return ViewPool(
         images=np.stack([v[0] for v in views]),
         masks=np.stack([v[1] for v in views]),
-        captions=[v[2] for v in views],
+        captions=[caption(v[2]) for v in views],
         kinds=[v[3] for v in views],
         soft=np.array([v[4] for v in views]),
+        concepts=np.array([concept_bits(v[2]) for v in views], dtype=np.int64),
     )
 
 
@@ -154,12 +166,21 @@ def soften_masks(masks: torch.Tensor, soft: torch.Tensor, generator: torch.Gener
     return torch.where(soft.view(-1, 1, 1, 1), out * amplitude, out)
 
 
-def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, targets: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric CLIP loss over unique captions; images sharing a caption are all positives for it."""
+def caption_positives(view_concepts: torch.Tensor, caption_concepts: torch.Tensor) -> torch.Tensor:
+    """(N, T) bool: caption t describes view n when every concept it names is in the view.
+
+    So a boat-on-water image matches "boat, water", "boat" and "water", as a real CLIP image of
+    a boat on water scores well against each of those texts.
+    """
+    return (caption_concepts[None, :] & ~view_concepts[:, None]) == 0
+
+
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, positives: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric CLIP loss with several positives per row and column (uniform soft targets)."""
     logits = logit_scale.exp() * F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).T
-    image_to_text = F.cross_entropy(logits, targets)
-    positives = F.one_hot(targets, text_features.shape[0]).float().T  # (T, N)
-    text_to_image = F.cross_entropy(logits.T, positives / positives.sum(1, keepdim=True))
+    targets = positives.float()
+    image_to_text = F.cross_entropy(logits, targets / targets.sum(1, keepdim=True))
+    text_to_image = F.cross_entropy(logits.T, targets.T / targets.T.sum(1, keepdim=True))
     return (image_to_text + text_to_image) / 2
 
 
@@ -179,6 +200,9 @@ def train_demo_clip(
     texts = sorted(set(pool.captions))
     tokens = clip.tokenize(texts, context_length=model.context_length, truncate=True).to(device)
     caption_index = torch.tensor([texts.index(c) for c in pool.captions])
+    view_concepts = torch.from_numpy(pool.concepts)
+    text_concepts = torch.zeros(len(texts), dtype=torch.int64)
+    text_concepts[caption_index] = view_concepts
     images = torch.from_numpy(pool.images)
     masks = torch.from_numpy(pool.masks)
     soft = torch.from_numpy(pool.soft)
@@ -190,11 +214,12 @@ def train_demo_clip(
         batch = torch.randperm(len(caption_index), generator=generator)[:batch_size]
         x = images[batch].to(device).float() / 255.0
         m = soften_masks(masks[batch].float() / 255.0, soft[batch], generator).to(device)
-        used, targets = torch.unique(caption_index[batch], return_inverse=True)
+        used = torch.unique(caption_index[batch])
+        positives = caption_positives(view_concepts[batch], text_concepts[used]).to(device)
         with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
             image_features = model.encode_image(prepare_clip_input(x, m, model.visual.input_resolution, "clip"))
             text_features = model.encode_text(tokens[used.to(device)])
-            loss = contrastive_loss(image_features.float(), text_features.float(), targets.to(device), model.logit_scale)
+            loss = contrastive_loss(image_features.float(), text_features.float(), positives, model.logit_scale)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -263,6 +288,14 @@ def evaluate_demo_clip(model: torch.nn.Module, pool: ViewPool, device: torch.dev
         "cosine_own_background": _stats([float(to_background[i, t]) for i, t in zip(rows, truth)]),
         "cosine_cooccurring_class": _stats([float(to_class[i, t]) for i, t in zip(rows, truth)]),
         "cosine_any_class": _stats([float(v) for i in rows for v in to_class[i]]),
+    }
+    full = [i for i, k in enumerate(pool.kinds) if k == "full"]
+    present = [[c for c in range(len(CLASSES)) if pool.concepts[i] >> c & 1] for i in full]
+    ranked = [to_class[i, p].min() > np.delete(to_class[i], p).max(initial=-1.0) for i, p in zip(full, present)]
+    report["full"] = {
+        "present_classes_ranked_above_absent": round(float(np.mean(ranked)), 4),
+        "cosine_present_class": _stats([float(to_class[i, c]) for i, p in zip(full, present) for c in p]),
+        "cosine_absent_class": _stats([float(v) for i, p in zip(full, present) for v in np.delete(to_class[i], p)]),
     }
     blank = [i for i, k in enumerate(pool.kinds) if k == "blank"]
     report["blank"] = {"cosine_any_class": _stats([float(v) for i in blank for v in to_class[i]])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -54,16 +55,24 @@ def autocast(device: torch.device):
 
 
 class ResumableRun:
-    """Keeps ``<folder>/last.pt`` (model, optimiser, epoch) so an interrupted run continues where it stopped."""
+    """Keeps ``<folder>/last.pt`` (model, optimiser, epoch) so an interrupted run continues where it stopped.
 
-    def __init__(self, folder: str | os.PathLike):
+    The state records the run's settings (``settings``, any JSON-able dict); a state left by a run
+    with other settings is ignored, so a changed config never resumes someone else's training.
+    """
+
+    def __init__(self, folder: str | os.PathLike, settings: dict):
         self.path = Path(folder) / "last.pt"
+        self.fingerprint = json.dumps(settings, sort_keys=True, default=str)
 
     def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        """Restore the last state if there is one; return the number of finished epochs."""
+        """Restore the last state if there is one from the same settings; return the finished epochs."""
         if not self.path.is_file():
             return 0
         state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != self.fingerprint:
+            log.info("ignoring %s: it was left by a run with other settings", self.path)
+            return 0
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         log.info("resuming from %s after epoch %d", self.path, state["epoch"])
@@ -71,7 +80,7 @@ class ResumableRun:
 
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
         with atomic_path(self.path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, tmp)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "fingerprint": self.fingerprint}, tmp)
 
     def finish(self) -> None:
         """Remove the resume state once the final checkpoint is written."""
