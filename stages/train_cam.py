@@ -9,12 +9,11 @@ import torch
 
 from wsss.cam_net import CAMNet
 from wsss.device import pick_device
-from wsss.io import write_json
 from wsss.losses import multilabel_soft_margin_loss
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, autocast, make_optimizer, save_model, seed_everything, set_poly_lr
-from wsss.training_data import AugmentedCrops, normalize_imagenet
+from wsss.training import ResumableRun, autocast, finish_training, make_optimizer, seed_everything, set_poly_lr
+from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_cam")
@@ -59,12 +58,11 @@ def train_cam(
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}], weight_decay)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) > batch_size,
-                                         num_workers=threads if device.type == "cuda" else 0, generator=torch.Generator().manual_seed(seed))
+    loader = training_loader(data, batch_size, seed, device, threads)
     total_steps = epochs * len(loader)
     run = ResumableRun(f"{checkpoint}.resume", settings)
     first_epoch = run.load(model, opt)
-    losses, start = [], time.perf_counter()
+    records, start = [], time.perf_counter()
     for epoch in range(first_epoch, epochs):
         data.epoch = epoch
         model.train()
@@ -80,17 +78,14 @@ def train_cam(
             loss.backward()
             opt.step()
             epoch_loss += loss.item()
-        losses.append(epoch_loss / len(loader))
-        log.info("epoch %d/%d loss %.4f (%.0f s)", epoch + 1, epochs, losses[-1], time.perf_counter() - start)
+        records.append({"loss": round(epoch_loss / len(loader), 5)})
+        log.info("epoch %d/%d loss %.4f (%.0f s)", epoch + 1, epochs, records[-1]["loss"], time.perf_counter() - start)
         run.save(model, opt, epoch + 1)
     seconds = time.perf_counter() - start
     meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
-    save_model(checkpoint, model, meta)
-    run.finish()
     images = (epochs - first_epoch) * len(loader) * batch_size
-    write_json(history, {"epoch_loss": losses, "seconds": round(seconds, 1), "images_per_second": round(images / max(seconds, 1e-9), 1), "device": str(device)})
-    log.info("trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, images / max(seconds, 1e-9), checkpoint)
-
+    rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
+    log.info("trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 
 if __name__ == "__main__":
     run_stage(train_cam, globals().get("snakemake"))

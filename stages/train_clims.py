@@ -8,12 +8,11 @@ import torch
 from wsss.cam_net import CAMNet
 from wsss.clip_scorer import ClipScorer, load_clip
 from wsss.device import pick_device
-from wsss.io import write_json
 from wsss.losses import clims_loss, positive_pairs
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, autocast, load_model_state, make_optimizer, save_model, seed_everything, set_poly_lr
-from wsss.training_data import AugmentedCrops, normalize_imagenet
+from wsss.training import ResumableRun, autocast, finish_training, load_model_state, make_optimizer, seed_everything, set_poly_lr
+from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_clims")
@@ -43,7 +42,7 @@ def train_clims(
     lr: float = 2.5e-4,
     head_lr: float = 2.5e-3,
     weight_decay: float = 1e-4,
-    fresh_classifier: bool = False,
+    classifier_scale: float | None = 1.0,
     seed: int = 0,
     threads: int = 1,
 ) -> None:
@@ -64,15 +63,17 @@ def train_clims(
     meta = state["meta"]
     model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
     model.load_state_dict(state["model"])
-    if fresh_classifier:  # the baseline's large logits would start the sigmoids saturated
-        torch.nn.init.normal_(model.classifier.weight, std=0.01)
+    with torch.no_grad():  # the baseline's logits can be large enough to saturate the sigmoids
+        if classifier_scale is None:
+            torch.nn.init.normal_(model.classifier.weight, std=0.01)
+        else:
+            model.classifier.weight.mul_(classifier_scale)
     model.to(device)
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay)
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) > batch_size,
-                                         num_workers=threads if device.type == "cuda" else 0, generator=torch.Generator().manual_seed(seed))
+    loader = training_loader(data, batch_size, seed, device, threads)
     total_steps = epochs * len(loader)
     run = ResumableRun(f"{checkpoint}.resume", settings)
     first_epoch = run.load(model, opt)
@@ -101,12 +102,9 @@ def train_clims(
         log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
         run.save(model, opt, epoch + 1)
     seconds = time.perf_counter() - start
-    save_model(checkpoint, model, meta)
-    run.finish()
-    images_seen = (epochs - first_epoch) * len(loader) * batch_size
-    write_json(history, {"epochs": records, "seconds": round(seconds, 1), "images_per_second": round(images_seen / max(seconds, 1e-9), 1), "device": str(device)})
-    log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, images_seen / max(seconds, 1e-9), checkpoint)
-
+    images = (epochs - first_epoch) * len(loader) * batch_size
+    rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
+    log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 
 if __name__ == "__main__":
     run_stage(train_clims, globals().get("snakemake"))

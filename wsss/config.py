@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
-from wsss.errors import ConfigError
-from wsss.schema import validate_with_defaults
+from wsss.schema import read_yaml, validate_with_defaults
 
 CONFIG_SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -20,11 +17,5 @@ def validate_config(config: dict, source: str = "<config>") -> dict:
 
 def load_config(path: str | os.PathLike) -> dict:
     """Read and validate a run config file."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, "config file")
     return validate_config(data if data is not None else {}, str(path))

@@ -150,8 +150,14 @@ def make_view_pool(seed: int, stream: str, scenes: int, settings: WorldSettings,
     )
 
 
-def soften_masks(masks: torch.Tensor, soft: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """CAM-like augmentation of binary masks: blur, grow or shrink a little, lower the amplitude."""
+def soften_masks(masks: torch.Tensor, soft: torch.Tensor, generator: torch.Generator, min_amplitude: float = 0.15) -> torch.Tensor:
+    """CAM-like augmentation: blur, grow or shrink soft masks a little; scale every mask's amplitude.
+
+    The amplitude scaling (down to ``min_amplitude``) of every view teaches the model what a
+    real CLIP does anyway: a dimmed image still shows what it shows. Without it a uniformly
+    high CAM (P * X a dim copy of the whole image, (1 - P) * X nearly black) would satisfy OTM
+    and BTM at once.
+    """
     out = masks.clone()
     n = masks.shape[0]
     grow = torch.rand(n, generator=generator) < 0.3
@@ -162,8 +168,8 @@ def soften_masks(masks: torch.Tensor, soft: torch.Tensor, generator: torch.Gener
     out = torch.where((soft & shrink & ~grow).view(-1, 1, 1, 1), shrunk, out)
     blurred = F.avg_pool2d(out, 5, stride=1, padding=2, count_include_pad=False)
     out = torch.where(soft.view(-1, 1, 1, 1), blurred, out)
-    amplitude = 0.5 + 0.5 * torch.rand(n, 1, 1, 1, generator=generator)
-    return torch.where(soft.view(-1, 1, 1, 1), out * amplitude, out)
+    amplitude = min_amplitude + (1 - min_amplitude) * torch.rand(n, 1, 1, 1, generator=generator)
+    return out * amplitude
 
 
 def caption_positives(view_concepts: torch.Tensor, caption_concepts: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from wsss.errors import ConfigError
-from wsss.schema import validate_with_defaults
+from wsss.schema import read_yaml, validate_with_defaults
 
 MANIFEST_SCHEMA = Path(__file__).parent / "schemas" / "manifest.schema.yaml"
 
@@ -71,11 +69,4 @@ class DatasetManifest:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DatasetManifest":
         """Read a manifest YAML file; errors name the file."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: dataset manifest not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_yaml(path, "dataset manifest"), str(path))

@@ -34,6 +34,17 @@ def load_schema(path: str) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+def read_yaml(path: str | os.PathLike, what: str) -> Any:
+    """Parse a YAML file; a missing file or a syntax error raises ConfigError naming the file."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+
+
 def validate_with_defaults(data: Any, schema_path: str | os.PathLike, source: str) -> dict:
     """Return a validated deep copy of ``data`` with defaults filled; errors name ``source``."""
     if not isinstance(data, dict):

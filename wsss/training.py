@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wsss.io import atomic_path
+from wsss.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,17 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> N
     """Save a state dict with a small metadata dict (plain types only: loads with weights_only=True)."""
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "meta": meta}, tmp)
+
+
+def finish_training(
+    run: ResumableRun, checkpoint: str, model: torch.nn.Module, meta: dict, history: str, epochs: list[dict], images: int, seconds: float, device: torch.device
+) -> float:
+    """Save the final model, drop the resume state, write the history JSON; return images/s."""
+    save_model(checkpoint, model, meta)
+    run.finish()
+    rate = images / max(seconds, 1e-9)
+    write_json(history, {"epochs": epochs, "seconds": round(seconds, 1), "images_per_second": round(rate, 1), "device": str(device)})
+    return rate
 
 
 def load_model_state(path: str | os.PathLike) -> dict:

@@ -83,3 +83,16 @@ class WholeImages(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         image = torch.from_numpy(self.dataset.read_image(self.dataset.ids[index])).permute(2, 0, 1).float() / 255.0
         return {"image": image, "labels": self.labels[index], "id": self.dataset.ids[index]}
+
+
+def training_loader(data: AugmentedCrops, batch_size: int, seed: int, device: torch.device, threads: int) -> torch.utils.data.DataLoader:
+    """Shuffled, seeded batches; worker processes only on GPU machines (on CPU the cores compute)."""
+    return torch.utils.data.DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(data) > batch_size,
+        num_workers=threads if device.type == "cuda" else 0,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(seed),
+    )
