@@ -27,7 +27,10 @@ def mask_variants(truth: np.ndarray, regions: np.ndarray, classes: list[str], nu
     objects = torch.zeros(num_classes, *truth.shape)
     cooccurring = torch.zeros_like(objects)
     for k, name in enumerate(classes):
-        objects[k] = torch.from_numpy(truth == k + 1).float()
+        # The object with its 1-pixel ignore border, so no outline of it is left outside the mask.
+        own = torch.from_numpy(truth == k + 1).float()
+        near = torch.from_numpy((truth == k + 1) | (truth == 255)).float()
+        objects[k] = F.max_pool2d(own[None, None], 3, stride=1, padding=1)[0, 0] * near
         cooccurring[k] = torch.from_numpy(regions == BACKGROUNDS.index(BACKGROUND_OF[name]) + 1).float() if name in BACKGROUND_OF else 0
     dilated = F.max_pool2d(objects[None], 9, stride=1, padding=4)[0]
     return {

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from wsss.demo_world import CLASSES, WorldSettings, manifest_dict, present_classes, render_image, write_demo_world
+from wsss.demo_world import CLASSES, WorldSettings, demo_image_id, manifest_dict, present_classes, write_demo_world
+from wsss.images import read_label_map, read_rgb
 from wsss.io import atomic_directory, save_rgb, write_json, write_text
 from wsss.palette import colorize
 from wsss.stage import run_stage
@@ -54,11 +55,13 @@ def make_demo_world(
 
     split = next(iter(split_sizes))
     groups, captions = [], []
-    for index in range(min(sheet_images, split_sizes[split])):
-        _, rgb, labels, _ = render_image(seed, split, index, settings)
+    for index in range(min(sheet_images, split_sizes[split])):  # what was written, read back
+        image_id = demo_image_id(split, index)
+        rgb = read_rgb(Path(root) / "JPEGImages" / f"{image_id}.jpg")
+        labels = read_label_map(Path(root) / "SegmentationClass" / f"{image_id}.png")
         groups.append([rgb, overlay(rgb, labels), colorize(labels)])
         names = [CLASSES[k - 1] for k in present_classes(labels)]
-        captions.append(f"{split}_{index:05d}: {', '.join(names)}")
+        captions.append(f"{image_id}: {', '.join(names)}")
     save_rgb(contact_sheet_png, contact_sheet(groups, captions, groups_per_row=4))
     log.info("contact sheet: %s", Path(contact_sheet_png))
 

@@ -122,6 +122,10 @@ def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[n
         object_mask = np.isin(instances, [i + 1 for i, o in enumerate(scene.objects) if o.name == name])
         if object_mask.sum() >= settings.min_object_pixels:
             views.append((image, _downsample_mask(object_mask, resolution), [name], "masked_object", True))
+            # The object cut out, the rest kept: what CLIMS's BTM shows CLIP. A hard negative for
+            # the object's caption even where its co-occurring background remains.
+            rest = [n for n in object_names if n != name] + background_names
+            views.append((image, _downsample_mask(~object_mask, resolution), rest, "object_removed", True))
     empty, _, _ = render_scene(replace(scene, objects=[]), settings)
     views.append((_downsample(empty, resolution), _downsample_mask(ones, resolution), background_names, "background", False))
     not_objects = instances == 0

@@ -525,6 +525,11 @@ def render_image(seed: int, split: str, index: int, settings: WorldSettings) -> 
             return scene, rgb, labels, instances
 
 
+def demo_image_id(split: str, index: int) -> str:
+    """The id of image ``index`` of ``split``, e.g. train_00042."""
+    return f"{split}_{index:05d}"
+
+
 def present_classes(labels: np.ndarray) -> list[int]:
     """Class indices (1-based) with at least one labelled pixel."""
     values = np.unique(labels)
@@ -554,7 +559,7 @@ def _write_one(task: tuple[str, int, str, int, WorldSettings]) -> dict:
 
     root, seed, split, index, settings = task
     root_path = Path(root)
-    image_id = f"{split}_{index:05d}"
+    image_id = demo_image_id(split, index)
     scene, rgb, labels, instances = render_image(seed, split, index, settings)
     save_rgb(root_path / "JPEGImages" / f"{image_id}.jpg", rgb)
     save_label_png(root_path / "SegmentationClass" / f"{image_id}.png", labels)

@@ -62,7 +62,7 @@ def evaluate_seeds(
         if regions is not None:
             for k in record.keys:
                 leak_total[k] += int(((truth == 0) & (regions == background_of_class[k])).sum())
-    if regions is None and background_regions is None:
+    if background_regions is None:
         return confusions, None
     names = dataset.manifest.class_names
     leakage = {
