@@ -185,10 +185,9 @@ def caption_positives(view_concepts: torch.Tensor, caption_concepts: torch.Tenso
     return (caption_concepts[None, :] & ~view_concepts[:, None]) == 0
 
 
-def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, positives: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric CLIP loss with several positives per row and column (uniform soft targets)."""
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, targets: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric CLIP loss with weighted soft targets (several positives per row and column)."""
     logits = logit_scale.exp() * F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).T
-    targets = positives.float()
     image_to_text = F.cross_entropy(logits, targets / targets.sum(1, keepdim=True))
     text_to_image = F.cross_entropy(logits.T, targets.T / targets.T.sum(1, keepdim=True))
     return (image_to_text + text_to_image) / 2
@@ -203,6 +202,7 @@ def train_demo_clip(
     lr: float,
     seed: int,
     device: torch.device,
+    subset_weight: float = 0.25,
 ) -> dict:
     """Train ``model`` on ``pool`` with AdamW and a cosine schedule; return loss history and timing."""
     clip = _clip_module()
@@ -225,11 +225,15 @@ def train_demo_clip(
         x = images[batch].to(device).float() / 255.0
         m = soften_masks(masks[batch].float() / 255.0, soft[batch], generator).to(device)
         used = torch.unique(caption_index[batch])
-        positives = caption_positives(view_concepts[batch], text_concepts[used]).to(device)
+        exact = caption_index[batch][:, None] == used[None, :]
+        partial = caption_positives(view_concepts[batch], text_concepts[used]) & ~exact
+        # A caption naming part of a view is a weaker match than the view's own caption, so that
+        # "a photo of boat." prefers the boat alone to the whole boat-on-water scene (as real CLIP does).
+        targets = (exact.float() + subset_weight * partial.float()).to(device)
         with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
             image_features = model.encode_image(prepare_clip_input(x, m, model.visual.input_resolution, "clip"))
             text_features = model.encode_text(tokens[used.to(device)])
-            loss = contrastive_loss(image_features.float(), text_features.float(), positives, model.logit_scale)
+            loss = contrastive_loss(image_features.float(), text_features.float(), targets, model.logit_scale)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
