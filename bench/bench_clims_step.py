@@ -23,7 +23,7 @@ from wsss.cam_net import CAMNet
 from wsss.clip_scorer import ClipScorer, load_clip, prepare_clip_input
 from wsss.demo_clip import DemoClipArchitecture, build_demo_clip, export_torchscript
 from wsss.losses import clims_loss, positive_pairs
-from wsss.training import autocast
+from wsss.device import autocast
 from wsss.training_data import normalize_imagenet
 
 SCALES = {

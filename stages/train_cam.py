@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from wsss.cam_net import CAMNet
-from wsss.device import pick_device
+from wsss.device import autocast, pick_device
 from wsss.losses import multilabel_soft_margin_loss
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, autocast, finish_training, make_optimizer, seed_everything, set_poly_lr
+from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, set_poly_lr
 from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.voc_dataset import VOCDataset
 

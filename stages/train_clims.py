@@ -7,11 +7,11 @@ import torch
 
 from wsss.cam_net import CAMNet
 from wsss.clip_scorer import ClipScorer, load_clip
-from wsss.device import pick_device
+from wsss.device import autocast, pick_device
 from wsss.losses import clims_loss, positive_pairs
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, autocast, finish_training, load_model_state, make_optimizer, seed_everything, set_poly_lr
+from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, set_poly_lr
 from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.voc_dataset import VOCDataset
 

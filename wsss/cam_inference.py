@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.cam_net import CAMNet
-from wsss.training import autocast
+from wsss.device import autocast
 from wsss.training_data import normalize_imagenet
 
 

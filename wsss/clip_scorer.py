@@ -8,7 +8,6 @@ mode): gradients flow only into the masked images. Text features are encoded onc
 
 from __future__ import annotations
 
-import contextlib
 import os
 import urllib.error
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from wsss.device import autocast
+from wsss.training_data import normalize_imagenet
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -77,13 +77,6 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @dataclass(frozen=True)
 class MatchScores:
     """Cosine similarities for P positive (image, class) pairs and B background prompts."""
@@ -97,9 +90,7 @@ def prepare_clip_input(images: torch.Tensor, masks: torch.Tensor, resolution: in
     """Mask, resize and normalise images in [0, 1] for CLIP (see :class:`ClipScorer` for the modes)."""
     size = (resolution, resolution)
     if input_mode == "reference":
-        mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        x = F.interpolate((images - mean) / std, size=size, mode="bilinear", align_corners=True)
+        x = F.interpolate(normalize_imagenet(images), size=size, mode="bilinear", align_corners=True)
         m = F.interpolate(masks, size=size, mode="bilinear", align_corners=True)
         return m * x
     if input_mode != "clip":
@@ -144,7 +135,7 @@ class ClipScorer(torch.nn.Module):
         clip = _clip_module()
         device = next(self.model.parameters()).device
         tokens = clip.tokenize(prompts, context_length=self.model.context_length).to(device)
-        with _autocast(device):
+        with autocast(device):
             features = self.model.encode_text(tokens)
         return F.normalize(features.float(), dim=-1)
 
@@ -154,7 +145,7 @@ class ClipScorer(torch.nn.Module):
 
     def encode_images(self, clip_inputs: torch.Tensor) -> torch.Tensor:
         """L2-normalised image features (fp32) of already prepared inputs."""
-        with _autocast(clip_inputs.device):
+        with autocast(clip_inputs.device):
             features = self.model.encode_image(clip_inputs)
         return F.normalize(features.float(), dim=-1)
 

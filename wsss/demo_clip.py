@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from wsss.clip_scorer import _clip_module, prepare_clip_input
 from wsss.demo_world import CLASSES, BACKGROUND_OF, WorldSettings, image_rng, render_scene, sample_scene
+from wsss.device import autocast
 from wsss.palette import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def train_demo_clip(
         # A caption naming part of a view is a weaker match than the view's own caption, so that
         # "a photo of boat." prefers the boat alone to the whole boat-on-water scene (as real CLIP does).
         targets = (exact.float() + subset_weight * partial.float()).to(device)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
+        with autocast(device):
             image_features = model.encode_image(prepare_clip_input(x, m, model.visual.input_resolution, "clip"))
             text_features = model.encode_text(tokens[used.to(device)])
             loss = contrastive_loss(image_features.float(), text_features.float(), targets, model.logit_scale)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -45,13 +44,6 @@ def set_poly_lr(optimizer: torch.optim.Optimizer, step: int, total_steps: int) -
     factor = poly_lr_factor(step, total_steps)
     for group in optimizer.param_groups:
         group["lr"] = group["initial_lr"] * factor
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA, nothing on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 class ResumableRun:
