@@ -1,8 +1,10 @@
 # CLIMS weakly supervised semantic segmentation, as a Snakemake workflow.
 #
-#   make_demo_world -> check_dataset, train_demo_clip
-#   -> train_cam -> train_clims -> make_cam -> eval_cam -> (train_cam -> train_clims -> make_cam -> eval_cam
-#   -> ir_label -> train_irn -> make_pseudo_labels -> train_seg -> eval_seg: added stage by stage)
+#   make_demo_world -> check_dataset, train_demo_clip          (the demo world and its CLIP)
+#   train_cam -> train_clims -> make_cam -> eval_cam             (CAMs and their seeds)
+#   make_cam -> ir_label -> train_irn -> make_pseudo_labels      (refine: irn)
+#   make_cam -> make_pseudo_labels                               (refine: crf)
+#   eval_labels, preview_labels                                  (IR labels and pseudo-labels scored and pictured)
 #
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.
@@ -24,6 +26,11 @@ CLIP = config["clip"]
 SEED_MODELS = ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
 # CLIMS CAMs feed the refinement (train split) and the seed evaluation; the baseline's only the latter.
 CAM_SPLITS = {"clims": [DATA["train_split"], DATA["seed_eval_split"]], "baseline": [DATA["seed_eval_split"]]}
+REFINE = config["refine"]
+# Label folders written from the CLIMS CAMs: IR labels exist only on the IRN route.
+LABEL_FOLDERS = {"irn": ["ir_labels", "pseudo_labels"], "crf": ["pseudo_labels"]}[REFINE["method"]]
+LABEL_TITLES = {"ir_labels": "IR labels", "pseudo_labels": "pseudo-labels"}
+REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[REFINE["method"]]
 
 
 rule all:
@@ -32,6 +39,8 @@ rule all:
         f"{RESULTS}/dataset/summary.json",
         f"{RESULTS}/demo_clip/evaluation.json" if CLIP["model"] == DEMO_CLIP["checkpoint"] else [],
         expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
+        expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
+        expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
 
 
 rule make_demo_world:
@@ -92,6 +101,8 @@ rule train_demo_clip:
         batch_size=DEMO_CLIP["batch_size"],
         lr=DEMO_CLIP["lr"],
         seed=DEMO_CLIP["seed"],
+        subset_weight=DEMO_CLIP["subset_weight"],
+        calibration_weight=DEMO_CLIP["calibration_weight"],
         world={k: WORLD[k] for k in ("image_size", "cooccurrence", "stray_background", "classes_per_image", "second_instance", "noise_std", "boundary_ignore")},
     threads: workflow.cores
     script:
@@ -181,3 +192,107 @@ rule eval_cam:
         sweep=config["eval_cam"]["sweep"],
     script:
         "stages/eval_cam.py"
+
+
+rule ir_label:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=f"{RESULTS}/cams/clims",
+    output:
+        labels=directory(f"{RESULTS}/ir_labels"),
+    log:
+        f"{RESULTS}/logs/ir_label.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ir_label.tsv"
+    params:
+        splits=CAM_SPLITS["clims"],
+        crf=config["crf"],
+        **config["ir_label"],
+    threads: workflow.cores
+    script:
+        "stages/ir_label.py"
+
+
+rule train_irn:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        ir_labels=f"{RESULTS}/ir_labels",
+        cam_checkpoint=f"{RESULTS}/models/clims_cam.pt",
+    output:
+        checkpoint=f"{RESULTS}/models/irn.pt",
+        history=f"{RESULTS}/models/irn.json",
+    log:
+        f"{RESULTS}/logs/train_irn.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_irn.tsv"
+    params:
+        split=DATA["train_split"],
+        **config["irn"],
+    threads: workflow.cores
+    script:
+        "stages/train_irn.py"
+
+
+rule make_pseudo_labels:
+    input:
+        unpack(lambda wildcards: REFINE_INPUTS),
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=f"{RESULTS}/cams/clims",
+    output:
+        labels=directory(f"{RESULTS}/pseudo_labels"),
+    log:
+        f"{RESULTS}/logs/make_pseudo_labels.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/make_pseudo_labels.tsv"
+    params:
+        splits=CAM_SPLITS["clims"],
+        crf=config["crf"],
+        **REFINE,
+    threads: workflow.cores
+    script:
+        "stages/make_pseudo_labels.py"
+
+
+rule eval_labels:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        labels=f"{RESULTS}/{{labels}}",
+    output:
+        report=f"{RESULTS}/evaluation/{{labels}}.json",
+        table=f"{RESULTS}/evaluation/{{labels}}.txt",
+    log:
+        f"{RESULTS}/logs/eval_labels_{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/eval_labels_{{labels}}.tsv"
+    wildcard_constraints:
+        labels="ir_labels|pseudo_labels",
+    params:
+        splits=CAM_SPLITS["clims"],
+        title=lambda wildcards: LABEL_TITLES[wildcards.labels],
+    script:
+        "stages/eval_labels.py"
+
+
+rule preview_labels:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        labels=f"{RESULTS}/{{labels}}",
+        cams=f"{RESULTS}/cams/clims",
+    output:
+        preview=directory(f"{RESULTS}/{{labels}}_preview"),
+    log:
+        f"{RESULTS}/logs/preview_labels_{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/preview_labels_{{labels}}.tsv"
+    wildcard_constraints:
+        labels="ir_labels|pseudo_labels",
+    params:
+        split=DATA["seed_eval_split"],
+        **config["preview"],
+    script:
+        "stages/preview_labels.py"

@@ -1,11 +1,9 @@
 """Stage: evaluate CAM seeds against ground truth (threshold sweep, fixed threshold, leakage)."""
 
 import logging
-from pathlib import Path
-
-import numpy as np
 
 from wsss.io import write_json, write_text
+from wsss.label_eval import cooccurring_background_regions
 from wsss.manifest import DatasetManifest
 from wsss.metrics import format_table, scores_from_confusion
 from wsss.seed_eval import evaluate_seeds, threshold_grid
@@ -15,22 +13,12 @@ from wsss.voc_dataset import VOCDataset
 log = logging.getLogger("eval_cam")
 
 
-def _demo_background_of_class(root: Path, class_names: tuple[str, ...]) -> tuple[Path | None, np.ndarray | None]:
-    """Region maps and each class's co-occurring background index, where the dataset is the demo world."""
-    from wsss.demo_world import BACKGROUND_OF, BACKGROUNDS
-
-    regions = root / "SegmentationBackground"
-    if not regions.is_dir() or not set(class_names) <= set(BACKGROUND_OF):
-        return None, None
-    return regions, np.array([BACKGROUNDS.index(BACKGROUND_OF[name]) + 1 for name in class_names])
-
-
 def eval_cam(root: str, manifest: str, cams: str, report: str, table: str, split: str = "train", bg_threshold: float = 0.15, sweep: list | None = None) -> None:
     """Write the seed evaluation of ``split`` as JSON (``report``) and as a text table (``table``)."""
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
     thresholds = sorted(set(threshold_grid(*(sweep or [0.05, 0.95, 0.05]))) | {round(bg_threshold, 4)})
-    regions, background_of_class = _demo_background_of_class(Path(root), description.class_names)
+    regions, background_of_class = cooccurring_background_regions(root, description.class_names)
     confusions, leakage = evaluate_seeds(dataset, cams, thresholds, regions, background_of_class)
     names = ["background", *description.class_names]
     scores = {t: scores_from_confusion(c, names) for t, c in confusions.items()}

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -12,7 +11,7 @@ from wsss.device import autocast, pick_device
 from wsss.losses import multilabel_soft_margin_loss
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, set_poly_lr
+from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.voc_dataset import VOCDataset
 
@@ -59,29 +58,14 @@ def train_cam(
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}], weight_decay)
     loader = training_loader(data, batch_size, seed, device, threads)
-    total_steps = epochs * len(loader)
     run = ResumableRun(f"{checkpoint}.resume", settings)
-    first_epoch = run.load(model, opt)
-    records, start = [], time.perf_counter()
-    for epoch in range(first_epoch, epochs):
-        data.epoch = epoch
-        model.train()
-        if freeze_bn:
-            model.backbone.freeze_batchnorm()
-        epoch_loss = 0.0
-        for step, batch in enumerate(loader):
-            set_poly_lr(opt, epoch * len(loader) + step, total_steps)
-            with autocast(device):
-                logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
-            loss = multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            epoch_loss += loss.item()
-        records.append({"loss": round(epoch_loss / len(loader), 5)})
-        log.info("epoch %d/%d loss %.4f (%.0f s)", epoch + 1, epochs, records[-1]["loss"], time.perf_counter() - start)
-        run.save(model, opt, epoch + 1)
-    seconds = time.perf_counter() - start
+
+    def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
+        with autocast(device):
+            logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
+        return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
+
+    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss, model.backbone.freeze_batchnorm if freeze_bn else None)
     meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)

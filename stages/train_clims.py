@@ -1,7 +1,6 @@
 """Stage: CLIMS training of the CAM network against a frozen CLIP (OTM + BTM + CBS + REG)."""
 
 import logging
-import time
 
 import torch
 
@@ -11,7 +10,7 @@ from wsss.device import autocast, pick_device
 from wsss.losses import clims_loss, positive_pairs
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, set_poly_lr
+from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
 from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.voc_dataset import VOCDataset
 
@@ -74,34 +73,19 @@ def train_clims(
     opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay)
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
     loader = training_loader(data, batch_size, seed, device, threads)
-    total_steps = epochs * len(loader)
     run = ResumableRun(f"{checkpoint}.resume", settings)
-    first_epoch = run.load(model, opt)
-    records, start = [], time.perf_counter()
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}
-    for epoch in range(first_epoch, epochs):
-        data.epoch = epoch
-        model.train()
-        sums: dict[str, float] = {}
-        for step, batch in enumerate(loader):
-            set_poly_lr(opt, epoch * len(loader) + step, total_steps)
-            images = batch["image"].to(device, non_blocking=True)
-            labels = batch["labels"].to(device)
-            with autocast(device):
-                probabilities = model.probabilities(normalize_imagenet(images)).float()
-            image_index, class_index = positive_pairs(labels)
-            masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
-            scores = scorer.score(images[image_index], masks, class_index)
-            loss, terms = clims_loss(scores, probabilities, **weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            for name, value in {"loss": loss.item(), **terms}.items():
-                sums[name] = sums.get(name, 0.0) + value
-        records.append({name: round(value / len(loader), 5) for name, value in sums.items()})
-        log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
-        run.save(model, opt, epoch + 1)
-    seconds = time.perf_counter() - start
+
+    def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
+        images = batch["image"].to(device, non_blocking=True)
+        with autocast(device):
+            probabilities = model.probabilities(normalize_imagenet(images)).float()
+        image_index, class_index = positive_pairs(batch["labels"].to(device))
+        masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
+        scores = scorer.score(images[image_index], masks, class_index)
+        return clims_loss(scores, probabilities, **weights)
+
+    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
     log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)

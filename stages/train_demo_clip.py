@@ -25,6 +25,8 @@ def train_demo_clip_stage(
     batch_size: int = 128,
     lr: float = 0.002,
     seed: int = 0,
+    subset_weight: float = 0.25,
+    calibration_weight: float = 1.0,
     world: dict | None = None,
     threads: int = 1,
 ) -> None:
@@ -44,7 +46,10 @@ def train_demo_clip_stage(
     pool_seconds = time.perf_counter() - start
     log.info("rendered %d training and %d held-out views in %.1f s", len(pool.captions), len(held_out.captions), pool_seconds)
     model = build_demo_clip(arch)
-    training = train_demo_clip(model, pool, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    training = train_demo_clip(
+        model, pool, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        subset_weight=subset_weight, calibration_weight=calibration_weight,
+    )
     with atomic_path(checkpoint) as tmp:
         export_torchscript(model, str(tmp))
         reloaded = load_clip(str(tmp), device=device)  # the exact path CLIMS will take

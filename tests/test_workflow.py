@@ -37,8 +37,17 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, shipped("demo"), "-n"))
     assert jobs == {
         "make_demo_world": 1, "check_dataset": 1, "train_demo_clip": 1, "train_cam": 1, "train_clims": 1,
-        "make_cam": 2, "eval_cam": 2, "all": 1,
+        "make_cam": 2, "eval_cam": 2, "ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1,
+        "eval_labels": 2, "preview_labels": 2, "all": 1,
     }
+
+
+def test_crf_refinement_skips_irn(tmp_path):
+    config = shipped("demo")
+    config["refine"] = {"method": "crf"}
+    jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
+    assert "ir_label" not in jobs and "train_irn" not in jobs
+    assert jobs["make_pseudo_labels"] == 1 and jobs["eval_labels"] == 1 and jobs["preview_labels"] == 1
 
 
 def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
@@ -73,9 +82,19 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
         assert 0 <= seeds["best"]["summary"]["mIoU"] <= 100
         assert "cooccurring_background_labelled_as_object" in seeds
         assert len(list((results / "cams" / model).glob("*.npz"))) == 24  # train split (also the seed split)
+    for folder in ("ir_labels", "pseudo_labels"):
+        assert len(list((results / folder).glob("*.png"))) == 24 and (results / folder / "README.txt").is_file()
+        scores = json.loads((results / "evaluation" / f"{folder}.json").read_text())
+        assert 0 <= scores["train"]["summary"]["mIoU"] <= 100 and 0 < scores["train"]["coverage"] <= 1
+        previews = results / f"{folder}_preview"
+        assert len(list(previews.glob("train_*.png"))) == 4 and (previews / "contact_sheet.png").stat().st_size > 1000
 
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {}
     config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "all": 1}
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, "all": 1}
+    after_cams = {"ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1, "eval_labels": 2, "preview_labels": 2}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, **after_cams, "all": 1}
+    del config["clims"]["alpha"]
+    config["refine"]["bg_threshold"] = 0.3  # the walk's background plane: pseudo-labels only
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "all": 1}

@@ -44,6 +44,18 @@ class ResNetBackbone(torch.nn.Module):
         x = self.stem(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
+    def stage_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps after the stem and after each of layer1..4 (strides 4, 4, 8, 16, output stride)."""
+        outputs = [self.stem(x)]
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            outputs.append(layer(outputs[-1]))
+        return outputs
+
+    def stage_channels(self) -> list[int]:
+        """Channel counts of :meth:`stage_outputs`."""
+        last_conv = [[m for m in layer.modules() if isinstance(m, torch.nn.Conv2d)][-1] for layer in (self.layer1, self.layer2, self.layer3, self.layer4)]
+        return [self.stem[0].out_channels, *(conv.out_channels for conv in last_conv)]
+
     def freeze_batchnorm(self) -> None:
         """Freeze every BatchNorm (running statistics and affine weights), as the reference baseline does."""
         for module in self.modules():

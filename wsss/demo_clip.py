@@ -194,6 +194,18 @@ def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, 
     return (image_to_text + text_to_image) / 2
 
 
+def calibration_loss(image_features: torch.Tensor, text_features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the raw cosine, read as a probability, against per-pair targets.
+
+    CLIMS uses CLIP's cosine as a probability (OTM is -log s, BTM is -log(1 - s)), so what it
+    needs from CLIP is absolute: an image with the object cut out must score near 0 for that
+    object, not merely below another caption. The softmax of the contrastive loss cannot see
+    absolute levels; this term sets them.
+    """
+    cosine = F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).T
+    return F.binary_cross_entropy(cosine.clamp(1e-4, 1 - 1e-4), targets)
+
+
 def train_demo_clip(
     model: torch.nn.Module,
     pool: ViewPool,
@@ -204,8 +216,14 @@ def train_demo_clip(
     seed: int,
     device: torch.device,
     subset_weight: float = 0.25,
+    calibration_weight: float = 1.0,
 ) -> dict:
-    """Train ``model`` on ``pool`` with AdamW and a cosine schedule; return loss history and timing."""
+    """Train ``model`` on ``pool`` with AdamW and a cosine schedule; return loss history and timing.
+
+    The loss is the contrastive loss (which caption fits a view best) plus ``calibration_weight``
+    times :func:`calibration_loss` (how well, in absolute terms), both with the view's own
+    caption as target 1 and captions naming part of the view as ``subset_weight``.
+    """
     clip = _clip_module()
     model.to(device).train()
     texts = sorted(set(pool.captions))
@@ -234,7 +252,10 @@ def train_demo_clip(
         with autocast(device):
             image_features = model.encode_image(prepare_clip_input(x, m, model.visual.input_resolution, "clip"))
             text_features = model.encode_text(tokens[used.to(device)])
-            loss = contrastive_loss(image_features.float(), text_features.float(), targets, model.logit_scale)
+            image_features, text_features = image_features.float(), text_features.float()
+            loss = contrastive_loss(image_features, text_features, targets, model.logit_scale)
+            if calibration_weight > 0:
+                loss = loss + calibration_weight * calibration_loss(image_features, text_features, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -9,6 +9,7 @@ import numpy as np
 
 from wsss.cam_io import load_cam
 from wsss.images import read_label_map
+from wsss.label_eval import LeakCounter
 from wsss.metrics import confusion_matrix
 from wsss.voc_dataset import VOCDataset
 
@@ -41,35 +42,20 @@ def evaluate_seeds(
     """
     num_labels = dataset.manifest.num_classes + 1
     confusions = {t: np.zeros((num_labels, num_labels), dtype=np.int64) for t in thresholds}
-    leak_hits = {t: np.zeros(num_labels - 1, dtype=np.int64) for t in thresholds}
-    leak_total = np.zeros(num_labels - 1, dtype=np.int64)
+    leaks = {t: LeakCounter(background_of_class) for t in thresholds} if background_regions is not None else None
     labels = dataset.label_matrix()
     for image_id, row in zip(dataset.ids, labels):
         record = load_cam(cams, image_id, expected_keys=np.flatnonzero(row))
         truth = dataset.read_mask(image_id)
         if record.cam.shape[1:] != truth.shape:
             raise ValueError(f"CAM of {image_id!r} is {record.cam.shape[1:]} but its mask is {truth.shape}")
-        regions = None
-        if background_regions is not None:
-            regions = read_label_map(Path(background_regions) / f"{image_id}.png")
+        regions = read_label_map(Path(background_regions) / f"{image_id}.png") if leaks is not None else None
         for t in thresholds:
             prediction = seed_labels(record.cam, record.keys, t)
             confusions[t] += confusion_matrix(prediction, truth, num_labels)
-            if regions is not None:
-                for k in record.keys:
-                    area = (truth == 0) & (regions == background_of_class[k])
-                    leak_hits[t][k] += int((prediction[area] == k + 1).sum())
-        if regions is not None:
-            for k in record.keys:
-                leak_total[k] += int(((truth == 0) & (regions == background_of_class[k])).sum())
-    if background_regions is None:
+            if leaks is not None:
+                leaks[t].add(prediction, truth, regions, record.keys)
+    if leaks is None:
         return confusions, None
-    names = dataset.manifest.class_names
-    leakage = {
-        t: {
-            "overall": round(float(leak_hits[t].sum() / max(1, leak_total.sum())), 4),
-            "per_class": {names[k]: round(float(leak_hits[t][k] / leak_total[k]), 4) if leak_total[k] else None for k in range(len(names))},
-        }
-        for t in thresholds
-    }
-    return confusions, leakage
+    names = list(dataset.manifest.class_names)
+    return confusions, {t: leak.report(names) for t, leak in leaks.items()}

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +79,45 @@ class ResumableRun:
     def finish(self) -> None:
         """Remove the resume state once the final checkpoint is written."""
         self.path.unlink(missing_ok=True)
+
+
+def train_epochs(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    epochs: int,
+    run: ResumableRun,
+    batch_loss: Callable[[dict], tuple[torch.Tensor, dict[str, float]]],
+    on_train: Callable[[], None] | None = None,
+) -> tuple[list[dict], int, float]:
+    """The shared epoch loop: poly LR per step, resume from ``run``, a resume state after every epoch.
+
+    ``batch_loss(batch)`` returns the loss to minimise and named float terms to average per
+    epoch; ``on_train`` runs after ``model.train()`` (to re-freeze BatchNorm, say). Returns the
+    per-epoch records, the epoch it started from and the seconds it took.
+    """
+    total_steps = epochs * len(loader)
+    first_epoch = run.load(model, optimizer)
+    records, start = [], time.perf_counter()
+    for epoch in range(first_epoch, epochs):
+        if hasattr(loader.dataset, "epoch"):
+            loader.dataset.epoch = epoch  # a new augmentation draw each epoch
+        model.train()
+        if on_train is not None:
+            on_train()
+        sums: dict[str, float] = {}
+        for step, batch in enumerate(loader):
+            set_poly_lr(optimizer, epoch * len(loader) + step, total_steps)
+            loss, terms = batch_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for name, value in {"loss": loss.item(), **terms}.items():
+                sums[name] = sums.get(name, 0.0) + value
+        records.append({name: round(value / len(loader), 5) for name, value in sums.items()})
+        log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
+        run.save(model, optimizer, epoch + 1)
+    return records, first_epoch, time.perf_counter() - start
 
 
 def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:

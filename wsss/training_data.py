@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsss.label_folder import read_label_folder_png
+from wsss.palette import IGNORE_INDEX
 from wsss.voc_dataset import VOCDataset
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -19,19 +23,30 @@ def normalize_imagenet(images01: torch.Tensor) -> torch.Tensor:
     return (images01 - mean) / std
 
 
-def random_resize_long(image: torch.Tensor, low: int, high: int, generator: np.random.Generator) -> torch.Tensor:
-    """Resize (3, H, W) so that its long side is uniform in [low, high] (bicubic, as the reference)."""
+def random_resize_long(
+    image: torch.Tensor, low: int, high: int, generator: np.random.Generator, label: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Resize (3, H, W) so that its long side is uniform in [low, high] (bicubic, as the reference).
+
+    An (H, W) ``label`` map is resized with it (nearest neighbour).
+    """
     target = int(generator.integers(low, high + 1))
     height, width = image.shape[1:]
     scale = target / max(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return F.interpolate(image[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    image = F.interpolate(image[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    if label is not None:
+        label = F.interpolate(label[None, None].float(), size=size, mode="nearest")[0, 0].to(label.dtype)
+    return image, label
 
 
-def random_crop(image: torch.Tensor, size: int, generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_crop(
+    image: torch.Tensor, size: int, generator: np.random.Generator, label: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Place a random ``size`` x ``size`` window over the image (zero padding where it is smaller).
 
-    Returns the crop and a (size, size) mask of the pixels that came from the image.
+    Returns the crop, a (size, size) mask of the pixels that came from the image, and the same
+    window of ``label`` if given (padding there is the ignore index).
     """
     _, height, width = image.shape
     crop = image.new_zeros(3, size, size)
@@ -43,18 +58,27 @@ def random_crop(image: torch.Tensor, size: int, generator: np.random.Generator) 
     h, w = min(size, height), min(size, width)
     crop[:, offset_y : offset_y + h, offset_x : offset_x + w] = image[:, top : top + h, left : left + w]
     valid[offset_y : offset_y + h, offset_x : offset_x + w] = True
-    return crop, valid
+    label_crop = None
+    if label is not None:
+        label_crop = label.new_full((size, size), IGNORE_INDEX)
+        label_crop[offset_y : offset_y + h, offset_x : offset_x + w] = label[top : top + h, left : left + w]
+    return crop, valid, label_crop
 
 
 class AugmentedCrops(torch.utils.data.Dataset):
-    """Random long-side resize, horizontal flip and crop; yields images in [0, 1] and multi-hot labels."""
+    """Random long-side resize, horizontal flip and crop; yields images in [0, 1] and multi-hot labels.
 
-    def __init__(self, dataset: VOCDataset, crop_size: int, resize_long: tuple[int, int], seed: int = 0):
+    With ``label_folder`` (one ``<id>.png`` label map per image, such as IR labels) each item
+    also carries the same crop of its label map ("label", int64, padding 255).
+    """
+
+    def __init__(self, dataset: VOCDataset, crop_size: int, resize_long: tuple[int, int], seed: int = 0, label_folder: str | os.PathLike | None = None):
         self.dataset = dataset
         self.labels = torch.from_numpy(dataset.label_matrix().astype(np.float32))
         self.crop_size = crop_size
         self.resize_long = resize_long
         self.seed = seed
+        self.label_folder = label_folder
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -62,12 +86,20 @@ class AugmentedCrops(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         generator = np.random.default_rng([self.seed, self.epoch, index])
-        image = torch.from_numpy(self.dataset.read_image(self.dataset.ids[index])).permute(2, 0, 1).float() / 255.0
-        image = random_resize_long(image, *self.resize_long, generator)
+        image_id = self.dataset.ids[index]
+        image = torch.from_numpy(self.dataset.read_image(image_id)).permute(2, 0, 1).float() / 255.0
+        label = None
+        if self.label_folder is not None:
+            label = torch.from_numpy(read_label_folder_png(self.label_folder, image_id, image.shape[1:]).astype(np.int64))
+        image, label = random_resize_long(image, *self.resize_long, generator, label)
         if generator.random() < 0.5:
             image = image.flip(-1)
-        crop, valid = random_crop(image, self.crop_size, generator)
-        return {"image": crop, "valid": valid, "labels": self.labels[index], "index": index}
+            label = None if label is None else label.flip(-1)
+        crop, valid, label_crop = random_crop(image, self.crop_size, generator, label)
+        item = {"image": crop, "valid": valid, "labels": self.labels[index], "index": index}
+        if label_crop is not None:
+            item["label"] = label_crop
+        return item
 
 
 class WholeImages(torch.utils.data.Dataset):

@@ -44,3 +44,11 @@ def contact_sheet(
         for t, tile in enumerate(tiles):
             sheet.paste(Image.fromarray(tile), (left + t * (tile_w + 2), top + caption_height))
     return np.asarray(sheet)
+
+
+def heatmap(rgb: np.ndarray, values: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """Blend a dark-red-to-yellow rendering of ``values`` in [0, 1] (e.g. a CAM) over a dimmed ``rgb``."""
+    v = np.clip(values.astype(np.float32), 0, 1)[..., None]
+    colors = np.concatenate([np.clip(2 * v, 0, 1), np.clip(2 * v - 1, 0, 1), np.zeros_like(v)], axis=-1) * 255
+    mixed = (1 - alpha) * rgb.astype(np.float32) * 0.6 + alpha * colors
+    return mixed.round().clip(0, 255).astype(np.uint8)

@@ -1,0 +1,86 @@
+"""Stage: pseudo-labels for the segmenter, by IRN random walk (refine: irn) or a CRF over the CAMs (refine: crf)."""
+
+import functools
+import logging
+import time
+
+import torch
+
+from wsss.backbone import ResNetBackbone
+from wsss.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
+from wsss.crf import CRFParams
+from wsss.device import pick_device
+from wsss.io import atomic_directory
+from wsss.irn import EdgeDisplacementNet, edge_map
+from wsss.label_folder import write_folder_readme
+from wsss.images import read_rgb
+from wsss.manifest import DatasetManifest
+from wsss.parallel import map_in_processes
+from wsss.random_walk import write_walked_labels
+from wsss.stage import run_stage
+from wsss.training import load_model_state
+
+log = logging.getLogger("make_pseudo_labels")
+EDGE_CHUNK = 256  # images whose edge maps are held at once before their walks run
+
+
+def _load_irn(checkpoint: str, device: torch.device) -> EdgeDisplacementNet:
+    state = load_model_state(checkpoint)
+    model = EdgeDisplacementNet(ResNetBackbone(state["meta"]["backbone"], state["meta"]["output_stride"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+def make_pseudo_labels(
+    root: str,
+    manifest: str,
+    cams: str,
+    labels: str,
+    splits: list,
+    method: str = "irn",
+    irn: str | None = None,
+    beta: float = 10,
+    exp_times: int = 8,
+    radius: int = 5,
+    bg_threshold: float = 0.2,
+    crf: dict | None = None,
+    threads: int = 1,
+) -> None:
+    """Write ``labels/<id>.png`` (0 background, 1..C classes) for every image of ``splits``."""
+    description = DatasetManifest.load(manifest)
+    start = time.perf_counter()
+    with atomic_directory(labels) as folder:
+        jobs = cam_label_jobs(root, description, splits, cams, str(folder))
+        if method == "crf":
+            work = functools.partial(write_crf_pseudo_labels, bg_threshold=bg_threshold, params=CRFParams(**(crf or {})))
+            histograms = map_in_processes(work, jobs, threads)
+            how = f"a dense CRF over the CAMs with a background plane at {bg_threshold}"
+        elif method == "irn":
+            if not irn:
+                raise ValueError("refine.method 'irn' needs the IRN checkpoint (input irn)")
+            device = pick_device()
+            torch.set_num_threads(threads)
+            model = _load_irn(irn, device)
+            walk = functools.partial(write_walked_labels, radius=radius, beta=beta, exp_times=exp_times, bg_threshold=bg_threshold)
+            histograms = []
+            for first in range(0, len(jobs), EDGE_CHUNK):
+                chunk = jobs[first : first + EDGE_CHUNK]
+                edges = []
+                for job in chunk:
+                    image = torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1).float().div(255).to(device)
+                    size = (-(-image.shape[1] // 4), -(-image.shape[2] // 4))
+                    edge = edge_map(model, image, size)
+                    edges.append(edge if device.type == "cuda" else edge.numpy())
+                # On CPU the walks run in worker processes; on CUDA in this one, on the GPU.
+                histograms += map_in_processes(walk, list(zip(chunk, edges)), threads if device.type == "cpu" else 1)
+            how = f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}) along IRN's boundaries, background plane {bg_threshold}"
+        else:
+            raise ValueError(f"unknown refine.method {method!r} (irn or crf)")
+        write_folder_readme(folder, f"Pseudo-labels for training the segmenter: CAMs refined by {how}.", list(description.class_names), unsure=False)
+    seconds = time.perf_counter() - start
+    log.info("pseudo-labels (%s) of %d images in %.1f s (%.1f images/s) -> %s", method, len(jobs), seconds, len(jobs) / seconds, labels)
+    log.info("pixel shares: %s", label_histogram_summary(histograms, list(description.class_names)))
+
+
+if __name__ == "__main__":
+    run_stage(make_pseudo_labels, globals().get("snakemake"))

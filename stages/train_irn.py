@@ -1,0 +1,85 @@
+"""Stage: train IRN's edge and displacement branches on IR labels over a frozen backbone."""
+
+import logging
+
+import torch
+import torch.nn.functional as F
+
+from wsss.backbone import ResNetBackbone
+from wsss.device import autocast, pick_device
+from wsss.irn import EdgeDisplacementNet, irn_losses
+from wsss.manifest import DatasetManifest
+from wsss.stage import run_stage
+from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
+from wsss.training_data import AugmentedCrops, training_loader
+from wsss.voc_dataset import VOCDataset
+
+log = logging.getLogger("train_irn")
+
+
+def irn_backbone(backbone_init: str, depth: str, cam_checkpoint: str | None, pretrained: str | None) -> tuple[ResNetBackbone, dict]:
+    """The frozen backbone: the CAM network's trained one ("cam"), ImageNet weights from a file ("pretrained") or random."""
+    if backbone_init == "cam":
+        meta = load_model_state(cam_checkpoint)["meta"]
+        backbone = ResNetBackbone(meta["backbone"], meta["output_stride"])
+        state = load_model_state(cam_checkpoint)["model"]
+        backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")})
+        return backbone, {"backbone": meta["backbone"], "output_stride": meta["output_stride"]}
+    if backbone_init == "pretrained" and not pretrained:
+        raise ValueError("irn.backbone_init is 'pretrained' but irn.pretrained names no weights file")
+    return ResNetBackbone(depth, 16, pretrained if backbone_init == "pretrained" else None), {"backbone": depth, "output_stride": 16}
+
+
+def train_irn(
+    root: str,
+    manifest: str,
+    ir_labels: str,
+    checkpoint: str,
+    history: str,
+    cam_checkpoint: str | None = None,
+    split: str = "train",
+    backbone_init: str = "cam",
+    backbone: str = "resnet50",
+    pretrained: str | None = None,
+    radius: int = 10,
+    epochs: int = 3,
+    batch_size: int = 32,
+    crop_size: int = 512,
+    resize_long: list | None = None,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    displacement_lr_mult: float = 10.0,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    threads: int = 1,
+) -> None:
+    """Train on the IR labels of ``split``; write the branches and backbone to ``checkpoint``."""
+    settings = {k: v for k, v in locals().items() if k != "threads"}
+    seed_everything(seed)
+    torch.set_num_threads(threads)
+    device = pick_device()
+    description = DatasetManifest.load(manifest)
+    trunk, meta = irn_backbone(backbone_init, backbone, cam_checkpoint, pretrained)
+    model = EdgeDisplacementNet(trunk).to(device)
+    edge_params, displacement_params = model.branch_parameters()
+    opt = make_optimizer(optimizer, [{"params": edge_params, "lr": lr}, {"params": displacement_params, "lr": lr * displacement_lr_mult}], weight_decay)
+    data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed, label_folder=ir_labels)
+    loader = training_loader(data, batch_size, seed, device, threads)
+    run = ResumableRun(f"{checkpoint}.resume", settings)
+
+    def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
+        with autocast(device):
+            edge_logits, displacement = model(batch["image"].to(device, non_blocking=True))
+        # IR labels at the branches' stride 4, nearest neighbour as IRN does.
+        labels = F.interpolate(batch["label"][:, None].float(), size=edge_logits.shape[-2:], mode="nearest")[:, 0].long().to(device)
+        losses = irn_losses(edge_logits, displacement, labels, radius)
+        return losses["total"], {name: value.item() for name, value in losses.items() if name != "total"}
+
+    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
+    images = (epochs - first_epoch) * len(loader) * batch_size
+    rate = finish_training(run, checkpoint, model, {**meta, "radius": radius}, history, records, images, seconds, device)
+    log.info("IRN: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
+
+
+if __name__ == "__main__":
+    run_stage(train_irn, globals().get("snakemake"))

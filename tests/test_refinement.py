@@ -1,0 +1,209 @@
+"""Refinement: affinities, the sparse random walk, CRF labels, IRN losses, label folders and bad CAM input."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, write_tiny_voc
+from wsss.affinity import affinity_labels, half_offsets, pair_affinities, path_points
+from wsss.cam_io import CamRecord, cam_path, save_cam
+from wsss.cam_to_labels import crf_pseudo_labels, ir_labels
+from wsss.crf import CRFParams
+from wsss.errors import DatasetError
+from wsss.irn import EdgeDisplacementNet, irn_losses
+from wsss.backbone import ResNetBackbone
+from wsss.label_eval import evaluate_label_folder
+from wsss.label_folder import read_label_folder_png, write_label_png
+from wsss.manifest import DatasetManifest
+from wsss.random_walk import dense_random_walk, propagated_labels, random_walk
+from wsss.voc_dataset import VOCDataset
+
+sys.path.insert(0, str(REPO / "stages"))
+
+
+def test_half_offsets_list_each_unordered_pair_once():
+    offsets = half_offsets(5)
+    assert len(offsets) == len(set(offsets))
+    assert not any((-dy, -dx) in offsets for dy, dx in offsets)
+    full = {(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5) if 0 < dy * dy + dx * dx < 25}
+    assert full == set(offsets) | {(-dy, -dx) for dy, dx in offsets}
+
+
+def test_path_points_run_from_source_to_target():
+    assert path_points(0, 3) == ((0, 0), (0, 1), (0, 2), (0, 3))
+    points = path_points(2, -4)
+    assert points[0] == (0, 0) and points[-1] == (2, -4) and len(points) == 5
+
+
+def test_a_boundary_between_two_pixels_cuts_their_affinity():
+    edge = torch.zeros(5, 7)
+    edge[:, 3] = 1.0  # a vertical wall
+    affinity, valid = pair_affinities(edge, radius=3)
+    right2 = half_offsets(3).index((0, 2))
+    assert affinity[right2, 2, 0] == 1.0  # (2,0) -> (2,2): no wall between
+    assert affinity[right2, 2, 2] == 0.0  # (2,2) -> (2,4): crosses the wall
+    assert not valid[right2, 2, 5] and affinity[right2, 2, 5] == 0  # (2,5) -> (2,7) leaves the image
+
+
+def test_affinity_labels_skip_unsure_pixels():
+    labels = torch.tensor([[[0, 0, 1, 255]]])
+    same_bg, same_fg, different = affinity_labels(labels, radius=2)
+    right = half_offsets(2).index((0, 1))
+    assert same_bg[0, right, 0, 0] and different[0, right, 0, 1]
+    assert not (same_bg | same_fg | different)[0, right, 0, 2]  # 1 -> 255
+
+
+@pytest.mark.parametrize("radius, beta, exp_times", [(5, 10, 4), (3, 2, 6), (4, 10, 0)])
+def test_sparse_random_walk_equals_the_dense_matrix_power(radius, beta, exp_times):
+    generator = torch.Generator().manual_seed(radius)
+    edge = torch.rand(9, 11, generator=generator) ** 3
+    scores = torch.rand(3, 9, 11, generator=generator)
+    sparse = random_walk(scores, edge, radius=radius, beta=beta, exp_times=exp_times)
+    dense = dense_random_walk(scores, edge, radius=radius, beta=beta, exp_times=exp_times)
+    assert torch.allclose(sparse, dense, atol=1e-5, rtol=1e-4)
+
+
+def test_random_walk_spreads_a_seed_inside_its_region_only():
+    edge = torch.zeros(8, 8)
+    edge[:, 4] = 1.0
+    scores = torch.zeros(1, 8, 8)
+    scores[0, 3, 1] = 1.0
+    walked = random_walk(scores, edge, radius=3, beta=10, exp_times=6)[0]
+    assert walked[:, :4].min() > 0 and walked[:, 5:].max() < 1e-3 * walked[:, :4].min()
+
+
+def test_propagated_labels_use_only_the_image_classes():
+    cam = np.zeros((1, 4, 4), dtype=np.float32)
+    cam[0, :2, :2] = 1.0
+    labels = propagated_labels(cam, np.array([4]), torch.zeros(4, 4), (15, 14), radius=3, beta=10, exp_times=2, bg_threshold=0.2)
+    assert labels.shape == (15, 14) and set(np.unique(labels)) <= {0, 5} and labels[0, 0] == 5
+
+
+def _two_region_image():
+    image = np.zeros((24, 24, 3), dtype=np.uint8)
+    image[:, 12:] = 200
+    cam = np.zeros((1, 24, 24), dtype=np.float32)
+    cam[0, :, 12:] = 0.9  # confident object
+    cam[0, :, 9:12] = 0.2  # weak: only the low background plane calls it object
+    return image, cam
+
+
+def test_ir_labels_mark_confident_object_background_and_unsure():
+    image, cam = _two_region_image()
+    labels = ir_labels(image, cam, np.array([2]), fg_threshold=0.3, bg_threshold=0.1, params=CRFParams(bilateral_compat=0, gaussian_compat=0))
+    assert set(np.unique(labels)) == {0, 3, 255}
+    assert (labels[:, 13:] == 3).all() and (labels[:, :8] == 0).all() and (labels[:, 9:12] == 255).all()
+
+
+def test_crf_pseudo_labels_follow_the_image_edge():
+    image, cam = _two_region_image()
+    cam[0, :, 9:12] = 0.6  # the CAM spills over the colour edge; the CRF pulls it back
+    labels = crf_pseudo_labels(image, cam, np.array([0]), bg_threshold=0.3, params=CRFParams())
+    assert set(np.unique(labels)) <= {0, 1}
+    assert (labels[:, 13:] == 1).mean() > 0.95 and (labels[:, :9] == 0).mean() > 0.95
+
+
+def test_irn_losses_train_the_branches_and_never_the_backbone():
+    torch.manual_seed(0)
+    model = EdgeDisplacementNet(ResNetBackbone("resnet18", 16))
+    images = torch.rand(2, 3, 32, 32)
+    labels = torch.zeros(2, 8, 8, dtype=torch.int64)
+    labels[:, 2:6, 2:6] = 1
+    labels[:, 0, :] = 255
+    edge_logits, displacement = model(images)
+    assert edge_logits.shape == (2, 1, 8, 8) and displacement.shape == (2, 2, 8, 8)
+    losses = irn_losses(edge_logits, displacement, labels, radius=4)
+    losses["total"].backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    edge_params, displacement_params = model.branch_parameters()
+    assert all(p.grad is not None for p in edge_params + displacement_params)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_label_png_keeps_indices_and_has_a_palette(tmp_path):
+    labels = np.array([[0, 1, 20], [255, 3, 0]], dtype=np.uint8)
+    write_label_png(tmp_path, "img", labels)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "img.png").mode == "P"
+    assert np.array_equal(read_label_folder_png(tmp_path, "img", (2, 3)), labels)
+    with pytest.raises(DatasetError, match=r"img.*is 3x2, the image 2x2"):
+        read_label_folder_png(tmp_path, "img", (2, 2))
+    with pytest.raises(DatasetError, match="'other' is missing"):
+        read_label_folder_png(tmp_path, "other")
+
+
+def _manifest_file(tmp_path):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"], "background_prompts": ["floor"]}))
+    return path
+
+
+def test_coverage_counts_only_confident_pixels(tmp_path):
+    root = tmp_path / "VOC"
+    ids = write_tiny_voc(root, n=2)
+    dataset = VOCDataset(root, DatasetManifest.load(_manifest_file(tmp_path)), "train")
+    for image_id in ids:
+        truth = dataset.read_mask(image_id).copy()
+        truth[:10] = 255  # the upper half unsure, the rest exactly right
+        write_label_png(tmp_path / "labels", image_id, truth)
+    result = evaluate_label_folder(dataset, tmp_path / "labels")
+    valid = sum(int((dataset.read_mask(i) != 255).sum()) for i in ids)
+    labelled = sum(int((dataset.read_mask(i)[10:] != 255).sum()) for i in ids)
+    assert result["coverage"] == pytest.approx(labelled / valid)
+    assert np.trace(result["confusion"]) == result["confusion"].sum() == labelled
+
+
+@pytest.fixture
+def cam_folder(tmp_path):
+    """A tiny VOC root, its manifest file, and a folder of correct CAMs for every image."""
+    root = tmp_path / "VOC"
+    ids = write_tiny_voc(root, n=3)
+    manifest = _manifest_file(tmp_path)
+    dataset = VOCDataset(root, DatasetManifest.load(manifest), "train")
+    cams = tmp_path / "cams"
+    for image_id, row in zip(ids, dataset.label_matrix()):
+        keys = np.flatnonzero(row)
+        cam = np.zeros((len(keys), 20, 30), dtype=np.float32)
+        cam[:, 5:15, 5:20] = 1.0
+        save_cam(cams, image_id, CamRecord(keys, cam, cam[:, ::4, ::4].copy()))
+    return root, manifest, cams, ids
+
+
+def _run_ir_label(root, manifest, cams, out):
+    from ir_label import ir_label
+
+    ir_label(str(root), str(manifest), str(cams), str(out), ["train"], crf={"iterations": 2}, threads=1)
+
+
+def test_ir_label_stage_writes_one_png_per_image_and_a_readme(cam_folder, tmp_path):
+    root, manifest, cams, ids = cam_folder
+    _run_ir_label(root, manifest, cams, tmp_path / "ir")
+    assert sorted(p.stem for p in (tmp_path / "ir").glob("*.png")) == sorted(ids)
+    assert "255  unsure" in (tmp_path / "ir" / "README.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda path: path.unlink(), "is missing"),
+        (lambda path: path.write_bytes(path.read_bytes()[:40]), "unreadable or truncated"),
+        (lambda path: save_cam(path.parent, path.stem, CamRecord(np.array([0, 1]), np.zeros((2, 20, 30)), np.zeros((2, 5, 8)))), "do not match its labels"),
+    ],
+)
+@pytest.mark.parametrize("stage", ["ir_label", "make_pseudo_labels"])
+def test_bad_cam_files_name_the_id_and_leave_no_output(cam_folder, tmp_path, damage, message, stage):
+    root, manifest, cams, ids = cam_folder
+    damage(cam_path(cams, ids[1]))
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError, match=rf"{ids[1]}.*{message}|{message}.*{ids[1]}"):
+        if stage == "ir_label":
+            _run_ir_label(root, manifest, cams, out)
+        else:
+            from make_pseudo_labels import make_pseudo_labels
+
+            make_pseudo_labels(str(root), str(manifest), str(cams), str(out), ["train"], method="crf", crf={"iterations": 2})
+    assert not out.exists() and not list(tmp_path.glob("out*"))

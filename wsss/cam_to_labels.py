@@ -1,0 +1,101 @@
+"""Label maps straight from CAMs with a dense CRF: IRN's IR labels and the cheaper CRF pseudo-labels.
+
+Both work over background plus the image's positive classes only (the CAM file's ``keys``), so
+the CRF never considers a class the image does not contain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wsss.cam_io import CamRecord, cam_path, load_cam
+from wsss.crf import CRFParams, crf_refine_labels, crf_refine_scores
+from wsss.errors import DatasetError
+from wsss.images import read_rgb
+from wsss.label_folder import write_label_png
+from wsss.manifest import DatasetManifest
+from wsss.palette import IGNORE_INDEX
+from wsss.voc_dataset import VOCDataset
+
+
+def _labels_with_background(cam: np.ndarray, threshold: float) -> np.ndarray:
+    """argmax over [background plane at ``threshold``, cam maps]: 0 background, k+1 the k-th map."""
+    return np.concatenate([np.full((1, *cam.shape[1:]), threshold, dtype=cam.dtype), cam]).argmax(axis=0)
+
+
+def ir_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
+    """Inter-pixel relation labels: confident foreground classes, confident background, 255 between.
+
+    Two CRF passes over the seeds at a high (``fg_threshold``) and a low (``bg_threshold``)
+    background plane. A pixel keeps the high pass's class where it found one; where only the
+    low pass finds an object it is unsure (255); where both say background it is background (0).
+    """
+    values = np.concatenate([[0], np.asarray(keys, dtype=np.int64) + 1]).astype(np.uint8)
+    confident_fg = values[crf_refine_labels(image, _labels_with_background(cam, fg_threshold), len(values), params)]
+    confident_bg = values[crf_refine_labels(image, _labels_with_background(cam, bg_threshold), len(values), params)]
+    labels = confident_fg.copy()
+    labels[confident_fg == 0] = IGNORE_INDEX
+    labels[(confident_fg == 0) & (confident_bg == 0)] = 0
+    return labels
+
+
+def crf_pseudo_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, bg_threshold: float, params: CRFParams) -> np.ndarray:
+    """Pseudo-labels 0..C from a CRF over [background plane, CAMs] read as class probabilities."""
+    values = np.concatenate([[0], np.asarray(keys, dtype=np.int64) + 1]).astype(np.uint8)
+    scores = np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam.astype(np.float32)])
+    return values[crf_refine_scores(image, scores, params)]
+
+
+@dataclass(frozen=True)
+class CamLabelJob:
+    """One image of a folder-to-folder job: where its image and CAM are, and where its labels go."""
+
+    image_id: str
+    image_path: str
+    keys: tuple[int, ...]
+    cams: str
+    output: str
+
+
+def _read_job(job: CamLabelJob) -> tuple[np.ndarray, CamRecord]:
+    record = load_cam(job.cams, job.image_id, expected_keys=np.array(job.keys, dtype=np.int64))
+    image = read_rgb(job.image_path)
+    if record.cam.shape[1:] != image.shape[:2]:
+        raise DatasetError(f"{cam_path(job.cams, job.image_id)}: CAM of image id {job.image_id!r} is {record.cam.shape[1:]}, its image {image.shape[:2]}")
+    return image, record
+
+
+def write_ir_labels(job: CamLabelJob, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
+    """:func:`ir_labels` of one image written to ``<output>/<id>.png``; returns its label histogram."""
+    image, record = _read_job(job)
+    labels = ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params)
+    write_label_png(job.output, job.image_id, labels)
+    return np.bincount(labels.ravel(), minlength=256)
+
+
+def write_crf_pseudo_labels(job: CamLabelJob, bg_threshold: float, params: CRFParams) -> np.ndarray:
+    """:func:`crf_pseudo_labels` of one image written to ``<output>/<id>.png``; returns its label histogram."""
+    image, record = _read_job(job)
+    labels = crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params)
+    write_label_png(job.output, job.image_id, labels)
+    return np.bincount(labels.ravel(), minlength=256)
+
+
+def cam_label_jobs(dataset_root: str, manifest: DatasetManifest, splits: list[str], cams: str, output: str) -> list[CamLabelJob]:
+    """One job per image id of ``splits`` (each id once), with its positive classes as the expected CAM keys."""
+    jobs: dict[str, CamLabelJob] = {}
+    for split in dict.fromkeys(splits):
+        dataset = VOCDataset(dataset_root, manifest, split)
+        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
+            keys = tuple(int(k) for k in np.flatnonzero(row))
+            jobs.setdefault(image_id, CamLabelJob(image_id, str(dataset.image_path(image_id)), keys, str(cams), str(output)))
+    return list(jobs.values())
+
+
+def label_histogram_summary(histograms: list[np.ndarray], class_names: list[str]) -> dict:
+    """Share of pixels per label value (background, classes, unsure) over a folder, for the logs."""
+    total = np.sum(histograms, axis=0)
+    names = {0: "background", **{k + 1: n for k, n in enumerate(class_names)}, IGNORE_INDEX: "unsure"}
+    return {name: round(float(total[value] / max(1, total.sum())), 4) for value, name in names.items()}

@@ -1,0 +1,100 @@
+"""IRN (Ahn et al., CVPR 2019): inter-pixel relations learnt from IR labels, at stride 4.
+
+A frozen ResNet gives features at five depths; two light branches read them all, upsampled to
+stride 4: the edge branch predicts class boundaries (which become random-walk affinities) and
+the displacement branch predicts, per pixel, the offset to its instance's centre.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from wsss.affinity import affinity_labels, half_offsets, pair_affinities, pair_partners
+from wsss.backbone import ResNetBackbone
+from wsss.training_data import normalize_imagenet
+
+
+def _reader(in_channels: int, out_channels: int) -> torch.nn.Sequential:
+    """1x1 conv + GroupNorm + ReLU: one branch's view of one backbone stage."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(in_channels, out_channels, 1, bias=False), torch.nn.GroupNorm(4, out_channels), torch.nn.ReLU(inplace=True)
+    )
+
+
+class EdgeDisplacementNet(torch.nn.Module):
+    """Frozen backbone + edge branch (1 channel, logits) + displacement branch (2 channels, stride-4 pixels)."""
+
+    def __init__(self, backbone: ResNetBackbone, edge_width: int = 32, displacement_width: int = 64):
+        super().__init__()
+        self.backbone = backbone
+        for parameter in self.backbone.parameters():
+            parameter.requires_grad_(False)
+        channels = backbone.stage_channels()
+        self.edge_readers = torch.nn.ModuleList(_reader(c, edge_width) for c in channels)
+        self.edge_head = torch.nn.Conv2d(edge_width * len(channels), 1, 1)
+        self.displacement_readers = torch.nn.ModuleList(_reader(c, displacement_width) for c in channels)
+        self.displacement_head = torch.nn.Sequential(
+            _reader(displacement_width * len(channels), 2 * displacement_width), torch.nn.Conv2d(2 * displacement_width, 2, 1)
+        )
+
+    def train(self, mode: bool = True) -> "EdgeDisplacementNet":
+        super().train(mode)
+        self.backbone.eval()  # frozen, BatchNorm statistics included
+        return self
+
+    def branch_parameters(self) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+        """(edge branch, displacement branch) parameters, for their separate learning rates."""
+        edge = [*self.edge_readers.parameters(), *self.edge_head.parameters()]
+        return edge, [*self.displacement_readers.parameters(), *self.displacement_head.parameters()]
+
+    def forward(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 1, H/4, W/4) edge logits and (N, 2, H/4, W/4) displacements for images in [0, 1]."""
+        with torch.no_grad():
+            features = self.backbone.stage_outputs(normalize_imagenet(images01))
+        size = features[0].shape[-2:]
+
+        def read(readers: torch.nn.ModuleList) -> torch.Tensor:
+            return torch.cat([F.interpolate(r(f), size=size, mode="bilinear", align_corners=False) for r, f in zip(readers, features)], dim=1)
+
+        return self.edge_head(read(self.edge_readers)), self.displacement_head(read(self.displacement_readers))
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp_min(1)
+
+
+def irn_losses(edge_logits: torch.Tensor, displacement: torch.Tensor, labels: torch.Tensor, radius: int) -> dict[str, torch.Tensor]:
+    """IRN's losses on (B, H, W) stride-4 IR labels (0 background, 1..C classes, 255 unsure).
+
+    Edge branch: pairs of one class should have affinity 1 (background and object pairs
+    averaged separately), pairs of different classes affinity 0. Displacement branch: two object
+    pixels of one class point at the same centre, so their displacements differ by their
+    offset; background displacements agree with each other.
+    """
+    same_bg, same_fg, different = affinity_labels(labels, radius)
+    affinity, _ = pair_affinities(torch.sigmoid(edge_logits[:, 0].float()), radius)
+    losses = {
+        "bg_affinity": _masked_mean(-torch.log(affinity + 1e-5), same_bg),
+        "fg_affinity": _masked_mean(-torch.log(affinity + 1e-5), same_fg),
+        "different_affinity": _masked_mean(-torch.log(1 + 1e-5 - affinity), different),
+    }
+    offsets = displacement.new_tensor(half_offsets(radius)).float()  # (O, 2) as (dy, dx)
+    pair_difference = displacement.float().unsqueeze(2) - pair_partners(displacement.float(), radius, 0.0)  # (B, 2, O, H, W): D(p) - D(p + o)
+    fg_error = (pair_difference - offsets.T.reshape(1, 2, -1, 1, 1)).abs().sum(dim=1)  # same object: p + D(p) = q + D(q)
+    losses["fg_displacement"] = _masked_mean(fg_error, same_fg)
+    losses["bg_displacement"] = _masked_mean(pair_difference.abs().sum(dim=1), same_bg)
+    losses["total"] = (losses["bg_affinity"] + losses["fg_affinity"]) / 4 + losses["different_affinity"] / 2 + (
+        losses["fg_displacement"] + losses["bg_displacement"]
+    ) / 2
+    return losses
+
+
+@torch.no_grad()
+def edge_map(model: EdgeDisplacementNet, image01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(h, w) boundary probabilities of one (3, H, W) image at stride 4, averaged with its flip."""
+    edge_logits, _ = model(torch.stack([image01, image01.flip(-1)]))
+    logits = (edge_logits[0, 0] + edge_logits[1, 0].flip(-1)) / 2
+    if logits.shape != size:
+        logits = F.interpolate(logits[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+    return torch.sigmoid(logits.float())
