@@ -95,6 +95,6 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
     after_cams = {"ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1, "eval_labels": 2, "preview_labels": 2}
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, **after_cams, "all": 1}
-    del config["clims"]["alpha"]
+    config = shipped("micro")
     config["refine"]["bg_threshold"] = 0.3  # the walk's background plane: pseudo-labels only
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "all": 1}
