@@ -7,11 +7,11 @@ import time
 import torch
 
 from wsss.backbone import ResNetBackbone
-from wsss.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
+from wsss.cam_to_labels import cam_label_jobs, group_by_image_size, label_histogram_summary, write_crf_pseudo_labels
 from wsss.crf import CRFParams
 from wsss.device import pick_device
 from wsss.io import atomic_directory
-from wsss.irn import EdgeDisplacementNet, edge_map
+from wsss.irn import EdgeDisplacementNet, edge_maps
 from wsss.label_folder import write_folder_readme
 from wsss.images import read_rgb
 from wsss.manifest import DatasetManifest
@@ -44,6 +44,7 @@ def make_pseudo_labels(
     radius: int = 5,
     bg_threshold: float = 0.2,
     crf: dict | None = None,
+    batch_size: int = 16,
     threads: int = 1,
 ) -> None:
     """Write ``labels/<id>.png`` (0 background, 1..C classes) for every image of ``splits``."""
@@ -65,14 +66,15 @@ def make_pseudo_labels(
             histograms = []
             for first in range(0, len(jobs), EDGE_CHUNK):
                 chunk = jobs[first : first + EDGE_CHUNK]
-                edges = []
-                for job in chunk:
-                    image = torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1).float().div(255).to(device)
-                    size = (-(-image.shape[1] // 4), -(-image.shape[2] // 4))
-                    edge = edge_map(model, image, size)
-                    edges.append(edge if device.type == "cuda" else edge.numpy())
+                edges = {}
+                for same_size in group_by_image_size(chunk, batch_size):
+                    images = torch.stack([torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1) for job in same_size]).float().div(255)
+                    size = (-(-images.shape[2] // 4), -(-images.shape[3] // 4))
+                    for job, edge in zip(same_size, edge_maps(model, images.to(device), size)):
+                        edges[job.image_id] = edge if device.type == "cuda" else edge.numpy()
                 # On CPU the walks run in worker processes; on CUDA in this one, on the GPU.
-                histograms += map_in_processes(walk, list(zip(chunk, edges)), threads if device.type == "cpu" else 1)
+                items = [(job, edges[job.image_id]) for job in chunk]
+                histograms += map_in_processes(walk, items, threads if device.type == "cpu" else 1)
             how = f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}) along IRN's boundaries, background plane {bg_threshold}"
         else:
             raise ValueError(f"unknown refine.method {method!r} (irn or crf)")

@@ -37,17 +37,16 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, shipped("demo"), "-n"))
     assert jobs == {
         "make_demo_world": 1, "check_dataset": 1, "train_demo_clip": 1, "train_cam": 1, "train_clims": 1,
-        "make_cam": 2, "eval_cam": 2, "ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1,
-        "eval_labels": 2, "preview_labels": 2, "all": 1,
+        "make_cam": 2, "eval_cam": 2, "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "all": 1,
     }
 
 
-def test_crf_refinement_skips_irn(tmp_path):
+def test_irn_refinement_adds_ir_labels_and_irn(tmp_path):
     config = shipped("demo")
-    config["refine"] = {"method": "crf"}
+    config["refine"]["method"] = "irn"
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
-    assert "ir_label" not in jobs and "train_irn" not in jobs
-    assert jobs["make_pseudo_labels"] == 1 and jobs["eval_labels"] == 1 and jobs["preview_labels"] == 1
+    assert jobs["ir_label"] == 1 and jobs["train_irn"] == 1 and jobs["make_pseudo_labels"] == 1
+    assert jobs["eval_labels"] == 2 and jobs["preview_labels"] == 2
 
 
 def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):

@@ -91,10 +91,11 @@ def irn_losses(edge_logits: torch.Tensor, displacement: torch.Tensor, labels: to
 
 
 @torch.no_grad()
-def edge_map(model: EdgeDisplacementNet, image01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(h, w) boundary probabilities of one (3, H, W) image at stride 4, averaged with its flip."""
-    edge_logits, _ = model(torch.stack([image01, image01.flip(-1)]))
-    logits = (edge_logits[0, 0] + edge_logits[1, 0].flip(-1)) / 2
-    if logits.shape != size:
-        logits = F.interpolate(logits[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+def edge_maps(model: EdgeDisplacementNet, images01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, h, w) boundary probabilities at stride 4 of (N, 3, H, W) images, each averaged with its flip."""
+    edge_logits, _ = model(torch.cat([images01, images01.flip(-1)]))
+    n = images01.shape[0]
+    logits = (edge_logits[:n, 0] + edge_logits[n:, 0].flip(-1)) / 2
+    if logits.shape[-2:] != size:
+        logits = F.interpolate(logits[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return torch.sigmoid(logits.float())
