@@ -5,6 +5,7 @@
 #   make_cam -> ir_label -> train_irn -> make_pseudo_labels      (refine: irn)
 #   make_cam -> make_pseudo_labels                               (refine: crf)
 #   eval_labels, preview_labels                                  (IR labels and pseudo-labels scored and pictured)
+#   make_pseudo_labels -> train_seg -> eval_seg                  (the DeepLab segmenter, mmsegmentation)
 #
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.
@@ -41,6 +42,7 @@ rule all:
         expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
         expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
         expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
+        f"{RESULTS}/evaluation/segmenter.json",
 
 
 rule make_demo_world:
@@ -296,3 +298,44 @@ rule preview_labels:
         **config["preview"],
     script:
         "stages/preview_labels.py"
+
+
+rule train_seg:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        labels=f"{RESULTS}/pseudo_labels",
+    output:
+        checkpoint=f"{RESULTS}/models/segmenter.pt",
+        history=f"{RESULTS}/models/segmenter.json",
+    log:
+        f"{RESULTS}/logs/train_seg.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_seg.tsv"
+    params:
+        split=DATA["train_split"],
+        **config["segmenter"],
+    threads: workflow.cores
+    script:
+        "stages/train_seg.py"
+
+
+rule eval_seg:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        checkpoint=rules.train_seg.output.checkpoint,
+    output:
+        report=f"{RESULTS}/evaluation/segmenter.json",
+        table=f"{RESULTS}/evaluation/segmenter.txt",
+        predictions=directory(f"{RESULTS}/segmenter_predictions"),
+    log:
+        f"{RESULTS}/logs/eval_seg.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/eval_seg.tsv"
+    params:
+        split=DATA["eval_split"],
+        **config["eval_seg"],
+    threads: workflow.cores
+    script:
+        "stages/eval_seg.py"

@@ -1,0 +1,90 @@
+"""Stage: evaluate the segmenter on the evaluation split (single scale, multi-scale + flip, optional CRF)."""
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from wsss.device import pick_device
+from wsss.io import atomic_directory, write_json, write_text
+from wsss.label_eval import LeakCounter, cooccurring_background_regions
+from wsss.label_folder import write_folder_readme, write_label_png
+from wsss.images import read_label_map
+from wsss.manifest import DatasetManifest
+from wsss.metrics import confusion_matrix, format_table, scores_from_confusion
+from wsss.crf import crf_refine_scores
+from wsss.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
+from wsss.stage import run_stage
+from wsss.training import load_model_state
+from wsss.voc_dataset import VOCDataset
+
+log = logging.getLogger("eval_seg")
+
+
+def eval_seg(
+    root: str,
+    manifest: str,
+    checkpoint: str,
+    report: str,
+    table: str,
+    predictions: str,
+    split: str = "val",
+    scales: list | None = None,
+    flip: bool = True,
+    crf: bool = False,
+    threads: int = 1,
+) -> None:
+    """Score each test mode against ground truth; keep the last mode's label maps in ``predictions``."""
+    torch.set_num_threads(threads)
+    device = pick_device()
+    description = DatasetManifest.load(manifest)
+    dataset = VOCDataset(root, description, split)
+    state = load_model_state(checkpoint)
+    model = build_model(settings_from_meta(state["meta"]), state["model"], device)
+    scales = scales or [1.0]
+    multi = f"scales {scales}{' + flip' if flip else ''}"
+    modes = ["single scale", multi] + ([f"{multi} + CRF"] if crf else [])
+    names = ["background", *description.class_names]
+    regions, background_of_class = cooccurring_background_regions(root, description.class_names)
+    confusions = {mode: np.zeros((len(names), len(names)), dtype=np.int64) for mode in modes}
+    leaks = {mode: LeakCounter(background_of_class) for mode in modes} if regions is not None else None
+    start = time.perf_counter()
+    with atomic_directory(predictions) as folder:
+        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
+            rgb = dataset.read_image(image_id)
+            truth = dataset.read_mask(image_id)
+            probabilities = predict_probabilities(model, rgb, scales, flip)
+            predicted = {
+                "single scale": predict_probabilities(model, rgb, [1.0], False).argmax(dim=0).byte().cpu().numpy(),
+                multi: probabilities.argmax(dim=0).byte().cpu().numpy(),
+            }
+            if crf:
+                predicted[modes[-1]] = crf_refine_scores(rgb, probabilities.cpu().numpy(), TEST_CRF)
+            region_map = read_label_map(regions / f"{image_id}.png") if leaks is not None else None
+            for mode, labels in predicted.items():
+                confusions[mode] += confusion_matrix(labels, truth, len(names))
+                if leaks is not None:
+                    leaks[mode].add(labels, truth, region_map, np.flatnonzero(row))
+            write_label_png(folder, image_id, predicted[modes[-1]])
+        write_folder_readme(folder, f"Segmenter predictions on {split} ({modes[-1]}).", list(description.class_names), unsure=False)
+    seconds = time.perf_counter() - start
+    result = {"split": split, "images": len(dataset), "checkpoint": checkpoint, "backbone_init": state["meta"].get("pretrained") or "random", "modes": {}}
+    text = ""
+    for mode in modes:
+        scores = scores_from_confusion(confusions[mode], names)
+        result["modes"][mode] = scores
+        text += format_table(scores, f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}")
+        if leaks is not None:
+            result["modes"][mode]["cooccurring_background_labelled_as_object"] = leaks[mode].report(list(description.class_names))
+            text += f"co-occurring background labelled as the object: {leaks[mode].report(list(description.class_names))['overall']:.2%}\n"
+        text += "\n"
+        log.info("%s: mIoU %.2f", mode, scores["summary"]["mIoU"])
+    result["seconds"] = round(seconds, 1)
+    write_json(report, result)
+    write_text(table, text)
+    log.info("evaluated %d images in %.1f s -> %s", len(dataset), seconds, report)
+
+
+if __name__ == "__main__":
+    run_stage(eval_seg, globals().get("snakemake"))

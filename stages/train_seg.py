@@ -1,0 +1,102 @@
+"""Stage: train the DeepLab segmenter (mmsegmentation) on the pseudo-labels."""
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from wsss.device import pick_device
+from wsss.errors import DatasetError
+from wsss.io import write_json
+from wsss.manifest import DatasetManifest
+from wsss.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints, write_id_file
+from wsss.stage import run_stage
+from wsss.training import save_model
+from wsss.voc_dataset import VOCDataset
+
+log = logging.getLogger("train_seg")
+
+
+def _check_labels(dataset: VOCDataset, labels: Path) -> None:
+    """Fail before training, naming the folder or the first ids, when pseudo-labels are missing."""
+    if not labels.is_dir():
+        raise DatasetError(f"{labels}: pseudo-label folder is missing (run make_pseudo_labels first)")
+    missing = [i for i in dataset.ids if not (labels / f"{i}.png").is_file()]
+    if missing:
+        raise DatasetError(f"{labels}: no pseudo-label for {len(missing)} of {len(dataset)} {dataset.split} images, e.g. {missing[:3]}")
+
+
+def train_seg(
+    root: str,
+    manifest: str,
+    labels: str,
+    checkpoint: str,
+    history: str,
+    split: str = "train",
+    model: str = "deeplabv2",
+    backbone: str = "resnet101",
+    pretrained: str | None = None,
+    freeze_bn: bool = False,
+    iterations: int = 30000,
+    batch_size: int = 10,
+    accumulation: int = 2,
+    crop_size: int = 321,
+    base_size: int = 512,
+    scale_range: list | None = None,
+    optimizer: str = "sgd",
+    lr: float = 2.5e-4,
+    head_lr_mult: float = 10.0,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    checkpoint_interval: int = 1000,
+    amp: bool = True,
+    seed: int = 0,
+    threads: int = 1,
+) -> None:
+    """Train on ``split``'s images with ``labels/<id>.png``; the final weights go to ``checkpoint``.
+
+    mmengine keeps its resume state in ``<checkpoint>.work/``, removed once training finishes.
+    """
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    torch.set_num_threads(threads)
+    description = DatasetManifest.load(manifest)
+    dataset = VOCDataset(root, description, split)
+    _check_labels(dataset, Path(labels))
+    settings = SegmenterSettings(model, backbone, description.num_classes + 1, tuple(description.class_names), freeze_bn)
+    plan = TrainingPlan(iterations, batch_size, accumulation, crop_size, base_size, tuple(scale_range or (0.5, 2.0)), optimizer, lr,
+                        head_lr_mult, momentum, weight_decay, min(checkpoint_interval, iterations), amp, seed)
+    device = pick_device()
+    work_dir = Path(f"{checkpoint}.work")
+    register_modules()
+    trust_own_checkpoints(work_dir)
+    config = training_config(
+        settings, plan, image_dir=str(Path(root) / description.image_dir), image_suffix=description.image_suffix,
+        label_dir=str(Path(labels)), id_file=write_id_file(work_dir / f"{split}.txt", dataset.ids), work_dir=str(work_dir),
+        device=device, workers=threads, pretrained=pretrained,
+    )
+    resumed = (work_dir / "last_checkpoint").is_file()
+    runner = Runner.from_cfg(Config(config))
+    for handler in logging.getLogger().handlers:  # mmengine's messages into the rule's log file too
+        if isinstance(handler, logging.FileHandler):
+            runner.logger.addHandler(handler)
+    start = time.perf_counter()
+    runner.train()
+    seconds = time.perf_counter() - start
+    save_model(checkpoint, runner.model, {**settings_to_meta(settings), "pretrained": pretrained, "iterations": iterations})
+    loss = runner.message_hub.get_scalar("train/loss").current()
+    write_json(history, {
+        "iterations": iterations, "resumed": resumed, "seconds": round(seconds, 1),
+        "iterations_per_second": None if resumed else round(iterations / seconds, 3),
+        "final_loss": round(float(loss), 4), "device": str(device), "amp": bool(amp and device.type == "cuda"),
+        "backbone_init": pretrained or "random", "peak_cuda_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
+    })
+    shutil.rmtree(work_dir, ignore_errors=True)
+    log.info("%s-%s: %d iterations in %.0f s (loss %.3f) -> %s", model, backbone, iterations, seconds, loss, checkpoint)
+
+
+if __name__ == "__main__":
+    run_stage(train_seg, globals().get("snakemake"))

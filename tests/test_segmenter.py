@@ -1,0 +1,139 @@
+"""The mmsegmentation segmenter: DeepLabV2 head, pseudo-label dataset, one training step, evaluation, predict."""
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import REPO, write_tiny_voc
+from wsss.config import validate_config
+from wsss.errors import ConfigError, DatasetError
+from wsss.label_folder import read_label_folder_png, write_label_png
+from wsss.segmenter import SegmenterSettings, TrainingPlan, build_model, register_modules, training_config, trust_own_checkpoints
+
+sys.path.insert(0, str(REPO / "stages"))
+
+
+def test_deeplabv2_head_is_registered_and_sums_its_classifiers():
+    register_modules()
+    from mmseg.registry import MODELS
+
+    assert "DeepLabV2Head" in MODELS.module_dict
+    model = build_model(SegmenterSettings("deeplabv2", "resnet18", 3, ("cat", "dog")))
+    assert len(model.decode_head.aspp) == 4 and [c.dilation[0] for c in model.decode_head.aspp] == [6, 12, 18, 24]
+    assert not hasattr(model.decode_head, "conv_seg")
+    features = model.extract_feat(torch.rand(2, 3, 64, 48))
+    logits = model.decode_head(features)
+    assert logits.shape == (2, 3, 8, 6)  # output stride 8
+    expected = sum(conv(features[3]) for conv in model.decode_head.aspp)
+    assert torch.allclose(logits, expected)
+    assert model.decode_head.ignore_index == 255
+
+
+@pytest.fixture
+def pseudo_labelled(tmp_path):
+    """Tiny VOC root, manifest file and a pseudo-label folder whose top half is unsure (255)."""
+    root = tmp_path / "VOC"
+    ids = write_tiny_voc(root, n=4, size=(32, 40))
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"], "background_prompts": ["floor"]}))
+    labels = tmp_path / "pseudo_labels"
+    for image_id in ids:
+        truth = np.asarray(Image.open(root / "SegmentationClass" / f"{image_id}.png")).copy()
+        truth[:16] = 255
+        write_label_png(labels, image_id, truth)
+    return root, manifest, labels, ids
+
+
+def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_labelled, tmp_path):
+    root, manifest, labels, ids = pseudo_labelled
+    register_modules()
+    from mmseg.registry import DATASETS
+
+    settings = SegmenterSettings("deeplabv2", "resnet18", 3, ("cat", "diningtable"))
+    plan = TrainingPlan(iterations=1, batch_size=2, accumulation=1, crop_size=32, base_size=32, scale_range=(1.0, 1.0))
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("\n".join(ids) + "\n")
+    config = training_config(settings, plan, image_dir=str(root / "JPEGImages"), image_suffix=".jpg", label_dir=str(labels),
+                             id_file=str(id_file), work_dir=str(tmp_path / "work"), device=torch.device("cpu"), workers=0)
+    dataset = DATASETS.build(config["train_dataloader"]["dataset"])
+    assert len(dataset) == 4
+    values = np.unique(dataset[0]["data_samples"].gt_sem_seg.data.numpy())
+    assert 255 in values and set(values) <= {0, 1, 2, 255}
+
+
+def _train(root, manifest, labels, checkpoint, **overrides):
+    from train_seg import train_seg
+
+    settings = dict(model="deeplabv2", backbone="resnet18", iterations=1, batch_size=2, accumulation=1, crop_size=32,
+                    base_size=32, optimizer="adamw", lr=1e-3, checkpoint_interval=1)
+    settings.update(overrides)
+    train_seg(str(root), str(manifest), str(labels), str(checkpoint), str(checkpoint) + ".json", split="train", **settings)
+
+
+@pytest.mark.parametrize("model", ["deeplabv2", "deeplabv3plus"])
+def test_one_training_iteration_then_evaluation_and_prediction(pseudo_labelled, tmp_path, model):
+    root, manifest, labels, ids = pseudo_labelled
+    checkpoint = tmp_path / "segmenter.pt"
+    _train(root, manifest, labels, checkpoint, model=model)
+    history = json.loads((tmp_path / "segmenter.pt.json").read_text())
+    assert history["iterations"] == 1 and np.isfinite(history["final_loss"]) and history["backbone_init"] == "random"
+    assert not (tmp_path / "segmenter.pt.work").exists()  # the resume state goes once training is done
+
+    from eval_seg import eval_seg
+
+    eval_seg(str(root), str(manifest), str(checkpoint), str(tmp_path / "eval.json"), str(tmp_path / "eval.txt"),
+             str(tmp_path / "predictions"), split="train", scales=[1.0, 0.5], flip=True, crf=True)
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert set(report["modes"]) == {"single scale", "scales [1.0, 0.5] + flip", "scales [1.0, 0.5] + flip + CRF"}
+    assert all(0 <= mode["summary"]["aAcc"] <= 100 for mode in report["modes"].values())
+    assert "mIoU" in (tmp_path / "eval.txt").read_text()
+    assert read_label_folder_png(tmp_path / "predictions", ids[0], (32, 40)).max() <= 2
+
+    from predict import predict
+
+    images = tmp_path / "photos"
+    images.mkdir()
+    shutil.copy(root / "JPEGImages" / f"{ids[0]}.jpg", images / "holiday.jpg")
+    predict(str(checkpoint), str(images), str(tmp_path / "masks"))
+    mask = Image.open(tmp_path / "masks" / "holiday.png")
+    assert mask.mode == "P" and mask.size == (40, 32) and np.asarray(mask).max() <= 2
+
+
+def test_training_refuses_a_missing_pseudo_label_folder(pseudo_labelled, tmp_path):
+    root, manifest, labels, ids = pseudo_labelled
+    with pytest.raises(DatasetError, match="nowhere: pseudo-label folder is missing"):
+        _train(root, manifest, tmp_path / "nowhere", tmp_path / "segmenter.pt")
+    (labels / f"{ids[2]}.png").unlink()
+    with pytest.raises(DatasetError, match=rf"no pseudo-label for 1 of 4 train images, e.g. \['{ids[2]}'\]"):
+        _train(root, manifest, labels, tmp_path / "segmenter.pt")
+
+
+def test_crop_larger_than_the_images_ever_get_is_refused():
+    with pytest.raises(ValueError, match=r"crop_size 600 is larger than the training images ever get \(base_size 128 x largest scale 2.0 = 256 px\)"):
+        TrainingPlan(crop_size=600, base_size=128, scale_range=(0.5, 2.0))
+
+
+def test_config_rejects_an_unknown_segmenter_model():
+    with pytest.raises(ConfigError, match=r"segmenter.model: 'unet' is not one of"):
+        validate_config({"segmenter": {"model": "unet"}}, "test config")
+
+
+def test_only_checkpoints_inside_the_run_folder_load_with_pickled_objects(tmp_path):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    own = tmp_path / "work" / "iter_1.pth"
+    own.parent.mkdir()
+    torch.save({"message_hub": HistoryBuffer([1.0, 2.0], [1, 1]), "weights": torch.ones(2)}, own)
+    elsewhere = tmp_path / "downloaded.pth"
+    shutil.copy(own, elsewhere)
+    trust_own_checkpoints(tmp_path / "work")
+    assert CheckpointLoader.load_checkpoint(str(own))["weights"].sum() == 2
+    with pytest.raises(Exception, match="Weights only load failed"):
+        CheckpointLoader.load_checkpoint(str(elsewhere))

@@ -1,0 +1,282 @@
+"""The final segmenter: DeepLab (v2 or v3+) built and trained with mmsegmentation / mmengine.
+
+The mmengine config is generated here from the project's settings, so there is no mmseg config
+file to keep in sync. Training reads the images and a pseudo-label folder (255 ignored);
+inference (single or multi-scale with flips, optional dense CRF) is plain torch over the built
+model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wsss.crf import CRFParams, crf_refine_scores
+from wsss.palette import IGNORE_INDEX, voc_palette
+
+MODELS = ("deeplabv2", "deeplabv3plus")
+BACKBONE_DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101}
+# mmseg's normalisation: ImageNet mean / std on 0..255 RGB.
+PIXEL_MEAN = [123.675, 116.28, 103.53]
+PIXEL_STD = [58.395, 57.12, 57.375]
+# The reference's test-time CRF (DeepLab's): 10 iterations, pos w 3 / xy 1, bilateral w 4 / xy 67 / rgb 3.
+TEST_CRF = CRFParams(iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67, bilateral_srgb=3, bilateral_compat=4)
+
+
+@dataclass(frozen=True)
+class SegmenterSettings:
+    """What defines the network (saved with the checkpoint, so a model can be rebuilt anywhere)."""
+
+    model: str = "deeplabv2"
+    backbone: str = "resnet101"
+    num_classes: int = 21
+    class_names: tuple[str, ...] = field(default_factory=tuple)
+    freeze_bn: bool = False
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"segmenter.model must be one of {MODELS}, got {self.model!r}")
+        if self.backbone not in BACKBONE_DEPTHS:
+            raise ValueError(f"segmenter.backbone must be one of {tuple(BACKBONE_DEPTHS)}, got {self.backbone!r}")
+
+
+def register_modules() -> None:
+    """Import mmseg's modules into its registries and add the DeepLabV2 head (idempotent)."""
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+    from mmseg.registry import MODELS as MMSEG_MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    if "DeepLabV2Head" in MMSEG_MODELS.module_dict:
+        return
+
+    class DeepLabV2Head(BaseDecodeHead):
+        """DeepLab v2's ASPP: dilated 3x3 classifiers on the last features, their outputs summed."""
+
+        def __init__(self, dilations: tuple[int, ...] = (6, 12, 18, 24), **kwargs):
+            kwargs.setdefault("init_cfg", {"type": "Normal", "std": 0.01, "override": {"name": "aspp"}})
+            super().__init__(**kwargs)
+            del self.conv_seg  # the summed classifiers are the output layer
+            self.aspp = torch.nn.ModuleList(
+                torch.nn.Conv2d(self.in_channels, self.out_channels, 3, padding=d, dilation=d) for d in dilations
+            )
+
+        def forward(self, inputs):
+            features = self._transform_inputs(inputs)
+            return sum(classifier(features) for classifier in self.aspp)
+
+    MMSEG_MODELS.register_module(module=DeepLabV2Head)
+
+
+def model_config(settings: SegmenterSettings, crop_size: int | None = None, pretrained: str | None = None) -> dict:
+    """The mmseg ``EncoderDecoder`` config: ResNet at output stride 8 and the chosen head."""
+    depth = BACKBONE_DEPTHS[settings.backbone]
+    widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
+    norm = {"type": "BN", "requires_grad": not settings.freeze_bn}
+    backbone = {
+        "type": "ResNet",  # torchvision's layout, so torchvision ImageNet weights load as they are
+        "depth": depth,
+        "num_stages": 4,
+        "out_indices": (0, 1, 2, 3),
+        "dilations": (1, 1, 2, 4),
+        "strides": (1, 2, 1, 1),
+        "norm_cfg": norm,
+        "norm_eval": settings.freeze_bn,
+        "style": "pytorch",
+        "contract_dilation": True,
+    }
+    if pretrained:
+        backbone["init_cfg"] = {"type": "Pretrained", "checkpoint": pretrained}
+    common = {"num_classes": settings.num_classes, "in_index": 3, "align_corners": False, "ignore_index": IGNORE_INDEX,
+              "loss_decode": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0, "avg_non_ignore": True}}
+    if settings.model == "deeplabv2":
+        head = {"type": "DeepLabV2Head", "in_channels": widths[3], "channels": settings.num_classes, "dilations": (6, 12, 18, 24), **common}
+    else:
+        head = {
+            "type": "DepthwiseSeparableASPPHead", "in_channels": widths[3], "channels": widths[3] // 4, "dilations": (1, 12, 24, 36),
+            "c1_in_channels": widths[0], "c1_channels": 48, "dropout_ratio": 0.1, "norm_cfg": norm, **common,
+        }
+    preprocessor = {"type": "SegDataPreProcessor", "mean": PIXEL_MEAN, "std": PIXEL_STD, "bgr_to_rgb": True, "pad_val": 0, "seg_pad_val": IGNORE_INDEX}
+    if crop_size:
+        preprocessor["size"] = (crop_size, crop_size)
+    return {"type": "EncoderDecoder", "data_preprocessor": preprocessor, "backbone": backbone, "decode_head": head,
+            "train_cfg": {}, "test_cfg": {"mode": "whole"}}
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Schedule and augmentation of one training run (reference values in configs/voc12.yaml)."""
+
+    iterations: int = 30000
+    batch_size: int = 10
+    accumulation: int = 2
+    crop_size: int = 321
+    base_size: int = 512
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    optimizer: str = "sgd"
+    lr: float = 2.5e-4
+    head_lr_mult: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    checkpoint_interval: int = 1000
+    amp: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        largest = int(self.base_size * self.scale_range[1])
+        if self.crop_size > largest:
+            raise ValueError(
+                f"segmenter.crop_size {self.crop_size} is larger than the training images ever get "
+                f"(base_size {self.base_size} x largest scale {self.scale_range[1]} = {largest} px)"
+            )
+
+
+def training_config(
+    settings: SegmenterSettings, plan: TrainingPlan, *, image_dir: str, image_suffix: str, label_dir: str, id_file: str,
+    work_dir: str, device: torch.device, workers: int, pretrained: str | None = None,
+) -> dict:
+    """The whole mmengine config of a training run (iteration-based, resumable, no validation loop)."""
+    pipeline = [
+        {"type": "LoadImageFromFile"},
+        {"type": "LoadAnnotations"},
+        {"type": "RandomResize", "scale": (4 * plan.base_size, plan.base_size), "ratio_range": tuple(plan.scale_range), "keep_ratio": True},
+        {"type": "RandomCrop", "crop_size": (plan.crop_size, plan.crop_size), "cat_max_ratio": 0.75},
+        {"type": "RandomFlip", "prob": 0.5},
+        {"type": "PackSegInputs"},
+    ]
+    palette = voc_palette(len(settings.class_names) + 1).tolist()
+    dataset = {
+        "type": "BaseSegDataset",
+        "data_root": "",
+        "ann_file": id_file,
+        "data_prefix": {"img_path": image_dir, "seg_map_path": label_dir},
+        "img_suffix": image_suffix,
+        "seg_map_suffix": ".png",
+        "metainfo": {"classes": ("background", *settings.class_names), "palette": palette},
+        "reduce_zero_label": False,
+        "pipeline": pipeline,
+    }
+    cuda = device.type == "cuda"
+    optimizer = (
+        {"type": "SGD", "lr": plan.lr, "momentum": plan.momentum, "weight_decay": plan.weight_decay}
+        if plan.optimizer == "sgd"
+        else {"type": "AdamW", "lr": plan.lr, "weight_decay": plan.weight_decay}
+    )
+    optim_wrapper = {
+        "type": "AmpOptimWrapper" if cuda and plan.amp else "OptimWrapper",
+        "optimizer": optimizer,
+        "accumulative_counts": plan.accumulation,
+        "paramwise_cfg": {"custom_keys": {"decode_head": {"lr_mult": plan.head_lr_mult}}},
+    }
+    if cuda and plan.amp:
+        optim_wrapper["dtype"] = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return {
+        "model": model_config(settings, plan.crop_size, pretrained),
+        "train_dataloader": {
+            "batch_size": plan.batch_size,
+            "num_workers": workers if cuda else 0,
+            "persistent_workers": cuda and workers > 0,
+            "sampler": {"type": "InfiniteSampler", "shuffle": True, "seed": plan.seed},
+            "dataset": dataset,
+        },
+        "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": plan.iterations * plan.accumulation, "val_interval": 10**9},
+        "optim_wrapper": optim_wrapper,
+        "param_scheduler": [{"type": "PolyLR", "eta_min": 0.0, "power": 0.9, "begin": 0, "end": plan.iterations * plan.accumulation, "by_epoch": False}],
+        "default_hooks": {
+            "timer": {"type": "IterTimerHook"},
+            "logger": {"type": "LoggerHook", "interval": max(1, min(50, plan.iterations // 10)), "log_metric_by_epoch": False},
+            "param_scheduler": {"type": "ParamSchedulerHook"},
+            "checkpoint": {"type": "CheckpointHook", "by_epoch": False, "interval": plan.checkpoint_interval * plan.accumulation, "max_keep_ckpts": 1, "save_last": True},
+            "sampler_seed": {"type": "DistSamplerSeedHook"},
+        },
+        "env_cfg": {"cudnn_benchmark": cuda, "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0}, "dist_cfg": {"backend": "nccl"}},
+        "randomness": {"seed": plan.seed},
+        "log_level": "INFO",
+        "default_scope": "mmseg",
+        "work_dir": work_dir,
+        "resume": True,  # continue from work_dir's last checkpoint after an interruption
+        "load_from": None,
+    }
+
+
+def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
+    """Let mmengine resume from the checkpoints it wrote in ``work_dir`` under torch >= 2.6.
+
+    torch now loads with weights_only=True, and mmengine's resume files hold its HistoryBuffer
+    and numpy objects (pickled through builtins.getattr, which must not be allow-listed for
+    every file). So local files inside ``work_dir``, written by this run, load with
+    weights_only=False; every other file (pretrained weights, say) still loads weights-only.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    trusted = Path(work_dir).resolve()
+
+    def load_local(filename: str, map_location=None):
+        path = Path(filename).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"{filename} can not be found")
+        own = trusted == path.parent or trusted in path.parents
+        return torch.load(path, map_location=map_location, weights_only=not own)
+
+    CheckpointLoader.register_scheme(prefixes="", loader=load_local, force=True)
+
+
+def build_model(settings: SegmenterSettings, state: dict | None = None, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The mmseg model for ``settings``, with ``state`` loaded if given, in eval mode on ``device``."""
+    from mmseg.registry import MODELS as MMSEG_MODELS
+
+    register_modules()
+    model = MMSEG_MODELS.build(model_config(settings))
+    if state is not None:
+        model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def settings_from_meta(meta: dict) -> SegmenterSettings:
+    """The settings saved in a checkpoint's meta (which may hold further keys, such as its schedule)."""
+    names = {f.name for f in fields(SegmenterSettings)}
+    return SegmenterSettings(**{k: v for k, v in meta.items() if k in names and k != "class_names"}, class_names=tuple(meta["class_names"]))
+
+
+def settings_to_meta(settings: SegmenterSettings) -> dict:
+    return {**asdict(settings), "class_names": list(settings.class_names)}
+
+
+@torch.no_grad()
+def predict_probabilities(model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool) -> torch.Tensor:
+    """(K, H, W) class probabilities of one (H, W, 3) uint8 image, averaged over scales (and flips)."""
+    device = next(model.parameters()).device
+    image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().to(device)
+    image = (image - image.new_tensor(PIXEL_MEAN).view(1, 3, 1, 1)) / image.new_tensor(PIXEL_STD).view(1, 3, 1, 1)
+    height, width = rgb.shape[:2]
+    total = None
+    for scale in scales:
+        size = (max(8, round(height * scale)), max(8, round(width * scale)))
+        scaled = F.interpolate(image, size=size, mode="bilinear", align_corners=False) if scale != 1 else image
+        batch = torch.cat([scaled, scaled.flip(-1)]) if flip else scaled
+        logits = model.decode_head(model.extract_feat(batch))
+        if flip:
+            logits = torch.stack([logits[0], logits[1].flip(-1)])
+        probabilities = F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False).softmax(dim=1).mean(dim=0)
+        total = probabilities if total is None else total + probabilities
+    return total / len(scales)
+
+
+def predict_labels(model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool, crf: CRFParams | None = None) -> np.ndarray:
+    """(H, W) uint8 labels: argmax of :func:`predict_probabilities`, or of a dense CRF over them."""
+    probabilities = predict_probabilities(model, rgb, scales, flip)
+    if crf is not None:
+        return crf_refine_scores(rgb, probabilities.cpu().numpy(), crf)
+    return probabilities.argmax(dim=0).byte().cpu().numpy()
+
+
+def write_id_file(path: str | os.PathLike, ids: list[str]) -> str:
+    """The image-id list mmseg's dataset reads (one id per line)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(ids) + "\n")
+    return str(path)
