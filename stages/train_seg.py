@@ -13,7 +13,7 @@ from wsss.io import write_json
 from wsss.manifest import DatasetManifest
 from wsss.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints, write_id_file
 from wsss.stage import run_stage
-from wsss.training import save_model
+from wsss.training import load_model_state, save_model
 from wsss.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_seg")
@@ -28,17 +28,36 @@ def _check_labels(dataset: VOCDataset, labels: Path) -> None:
         raise DatasetError(f"{labels}: no pseudo-label for {len(missing)} of {len(dataset)} {dataset.split} images, e.g. {missing[:3]}")
 
 
+def _cam_backbone_weights(cam_checkpoint: str, path: Path) -> str:
+    """The CAM network's trained ResNet as a torchvision-layout state dict file (mmseg's ResNet reads that layout)."""
+    state = load_model_state(cam_checkpoint)["model"]
+    renamed = {"stem.0.": "conv1.", "stem.1.": "bn1."}
+    weights = {}
+    for key, value in state.items():
+        if not key.startswith("backbone."):
+            continue
+        key = key.removeprefix("backbone.")
+        for old, new in renamed.items():
+            key = key.replace(old, new) if key.startswith(old) else key
+        weights[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, path)
+    return str(path)
+
+
 def train_seg(
     root: str,
     manifest: str,
     labels: str,
     checkpoint: str,
     history: str,
+    cam_checkpoint: str | None = None,
     split: str = "train",
     model: str = "deeplabv2",
     backbone: str = "resnet101",
     pretrained: str | None = None,
     freeze_bn: bool = False,
+    output_stride: int = 8,
     iterations: int = 30000,
     batch_size: int = 10,
     accumulation: int = 2,
@@ -58,6 +77,8 @@ def train_seg(
     """Train on ``split``'s images with ``labels/<id>.png``; the final weights go to ``checkpoint``.
 
     mmengine keeps its resume state in ``<checkpoint>.work/``, removed once training finishes.
+    ``pretrained`` is a torchvision ResNet weights file or URL, ``"cam"`` for the backbone of the
+    CAM network in ``cam_checkpoint`` (trained on this dataset's image labels), or None.
     """
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -66,17 +87,23 @@ def train_seg(
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
     _check_labels(dataset, Path(labels))
-    settings = SegmenterSettings(model, backbone, description.num_classes + 1, tuple(description.class_names), freeze_bn)
+    settings = SegmenterSettings(model, backbone, description.num_classes + 1, tuple(description.class_names), freeze_bn, output_stride)
     plan = TrainingPlan(iterations, batch_size, accumulation, crop_size, base_size, tuple(scale_range or (0.5, 2.0)), optimizer, lr,
                         head_lr_mult, momentum, weight_decay, min(checkpoint_interval, iterations), amp, seed)
     device = pick_device()
     work_dir = Path(f"{checkpoint}.work")
     register_modules()
     trust_own_checkpoints(work_dir)
+    if pretrained == "cam":
+        if not cam_checkpoint:
+            raise ValueError("segmenter.pretrained 'cam' needs the CAM checkpoint (input cam_checkpoint)")
+        initial_weights = _cam_backbone_weights(cam_checkpoint, work_dir / "cam_backbone.pth")
+    else:
+        initial_weights = pretrained
     config = training_config(
         settings, plan, image_dir=str(Path(root) / description.image_dir), image_suffix=description.image_suffix,
         label_dir=str(Path(labels)), id_file=write_id_file(work_dir / f"{split}.txt", dataset.ids), work_dir=str(work_dir),
-        device=device, workers=threads, pretrained=pretrained,
+        device=device, workers=threads, pretrained=initial_weights,
     )
     resumed = (work_dir / "last_checkpoint").is_file()
     runner = Runner.from_cfg(Config(config))

@@ -137,3 +137,21 @@ def test_only_checkpoints_inside_the_run_folder_load_with_pickled_objects(tmp_pa
     assert CheckpointLoader.load_checkpoint(str(own))["weights"].sum() == 2
     with pytest.raises(Exception, match="Weights only load failed"):
         CheckpointLoader.load_checkpoint(str(elsewhere))
+
+
+def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):
+    import torchvision
+
+    from train_seg import _cam_backbone_weights
+    from wsss.cam_net import CAMNet
+    from wsss.training import save_model
+
+    cam = CAMNet(2, "resnet18", 16)
+    save_model(tmp_path / "cam.pt", cam, {"num_classes": 2, "backbone": "resnet18", "output_stride": 16})
+    weights = torch.load(_cam_backbone_weights(str(tmp_path / "cam.pt"), tmp_path / "backbone.pth"), weights_only=True)
+    expected = {k for k in torchvision.models.resnet18().state_dict() if not k.startswith("fc.")}
+    assert set(weights) == expected
+    assert torch.equal(weights["conv1.weight"], cam.backbone.stem[0].weight)
+    model = build_model(SegmenterSettings("deeplabv2", "resnet18", 3, ("a", "b")))
+    missing, unexpected = model.backbone.load_state_dict(weights, strict=False)
+    assert not unexpected and not [k for k in missing if "num_batches_tracked" not in k]

@@ -37,7 +37,8 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, shipped("demo"), "-n"))
     assert jobs == {
         "make_demo_world": 1, "check_dataset": 1, "train_demo_clip": 1, "train_cam": 1, "train_clims": 1,
-        "make_cam": 2, "eval_cam": 2, "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "all": 1,
+        "make_cam": 2, "eval_cam": 2, "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1,
+        "train_seg": 1, "eval_seg": 1, "all": 1,
     }
 
 
@@ -87,13 +88,21 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
         assert 0 <= scores["train"]["summary"]["mIoU"] <= 100 and 0 < scores["train"]["coverage"] <= 1
         previews = results / f"{folder}_preview"
         assert len(list(previews.glob("train_*.png"))) == 4 and (previews / "contact_sheet.png").stat().st_size > 1000
+    segmenter = json.loads((results / "evaluation" / "segmenter.json").read_text())
+    assert segmenter["split"] == "val" and segmenter["backbone_init"] == "random"
+    assert len(segmenter["modes"]) == 3 and len(list((results / "segmenter_predictions").glob("val_*.png"))) == 12
 
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {}
     config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "all": 1}
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
-    after_cams = {"ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1, "eval_labels": 2, "preview_labels": 2}
+    after_cams = {"ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1, "eval_labels": 2, "preview_labels": 2, "train_seg": 1, "eval_seg": 1}
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, **after_cams, "all": 1}
     config = shipped("micro")
     config["refine"]["bg_threshold"] = 0.3  # the walk's background plane: pseudo-labels only
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
+        "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "train_seg": 1, "eval_seg": 1, "all": 1,
+    }
+    config = shipped("micro")
+    config["eval_seg"]["scales"] = [1.0]  # a test-time setting: the segmenter's evaluation only
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "all": 1}

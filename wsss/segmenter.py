@@ -21,6 +21,8 @@ from wsss.palette import IGNORE_INDEX, voc_palette
 
 MODELS = ("deeplabv2", "deeplabv3plus")
 BACKBONE_DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101}
+# Per output stride: the ResNet stages' strides and dilations (DeepLab's dilated last stages).
+STRIDES = {8: ((1, 2, 1, 1), (1, 1, 2, 4)), 16: ((1, 2, 2, 1), (1, 1, 1, 2))}
 # mmseg's normalisation: ImageNet mean / std on 0..255 RGB.
 PIXEL_MEAN = [123.675, 116.28, 103.53]
 PIXEL_STD = [58.395, 57.12, 57.375]
@@ -37,12 +39,15 @@ class SegmenterSettings:
     num_classes: int = 21
     class_names: tuple[str, ...] = field(default_factory=tuple)
     freeze_bn: bool = False
+    output_stride: int = 8
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"segmenter.model must be one of {MODELS}, got {self.model!r}")
         if self.backbone not in BACKBONE_DEPTHS:
             raise ValueError(f"segmenter.backbone must be one of {tuple(BACKBONE_DEPTHS)}, got {self.backbone!r}")
+        if self.output_stride not in STRIDES:
+            raise ValueError(f"segmenter.output_stride must be 8 or 16, got {self.output_stride!r}")
 
 
 def register_modules() -> None:
@@ -74,7 +79,7 @@ def register_modules() -> None:
 
 
 def model_config(settings: SegmenterSettings, crop_size: int | None = None, pretrained: str | None = None) -> dict:
-    """The mmseg ``EncoderDecoder`` config: ResNet at output stride 8 and the chosen head."""
+    """The mmseg ``EncoderDecoder`` config: a dilated ResNet and the chosen head."""
     depth = BACKBONE_DEPTHS[settings.backbone]
     widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
     norm = {"type": "BN", "requires_grad": not settings.freeze_bn}
@@ -83,8 +88,8 @@ def model_config(settings: SegmenterSettings, crop_size: int | None = None, pret
         "depth": depth,
         "num_stages": 4,
         "out_indices": (0, 1, 2, 3),
-        "dilations": (1, 1, 2, 4),
-        "strides": (1, 2, 1, 1),
+        "strides": STRIDES[settings.output_stride][0],
+        "dilations": STRIDES[settings.output_stride][1],
         "norm_cfg": norm,
         "norm_eval": settings.freeze_bn,
         "style": "pytorch",
