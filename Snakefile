@@ -1,6 +1,7 @@
 # CLIMS weakly supervised semantic segmentation, as a Snakemake workflow.
 #
 #   make_demo_world -> check_dataset, train_demo_clip          (the demo world and its CLIP)
+#   prepare_voc_sbd -> check_dataset                             (VOC 2012 + SBD: train_aug)
 #   train_cam -> train_clims -> make_cam -> eval_cam             (CAMs and their seeds)
 #   make_cam -> ir_label -> train_irn -> make_pseudo_labels      (refine: irn)
 #   make_cam -> make_pseudo_labels                               (refine: crf)
@@ -68,6 +69,22 @@ rule make_demo_world:
     threads: workflow.cores
     script:
         "stages/make_demo_world.py"
+
+
+rule prepare_voc_sbd:
+    output:
+        root=directory(config["voc_sbd"]["root"]),
+        summary=f"{RESULTS}/dataset/voc_sbd.json",
+    log:
+        f"{RESULTS}/logs/prepare_voc_sbd.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_voc_sbd.tsv"
+    params:
+        voc_root=config["voc_sbd"]["voc_root"],
+        sbd_root=config["voc_sbd"]["sbd_root"],
+        expected_counts=config["voc_sbd"]["expected_counts"],
+    script:
+        "stages/prepare_voc_sbd.py"
 
 
 rule check_dataset:
