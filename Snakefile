@@ -2,6 +2,7 @@
 #
 #   make_demo_world -> check_dataset, train_demo_clip          (the demo world and its CLIP)
 #   prepare_voc_sbd -> check_dataset                             (VOC 2012 + SBD: train_aug)
+#   prepare_coco -> check_dataset                                (COCO 2014 in VOC layout)
 #   train_cam -> train_clims -> make_cam -> eval_cam             (CAMs and their seeds)
 #   make_cam -> ir_label -> train_irn -> make_pseudo_labels      (refine: irn)
 #   make_cam -> make_pseudo_labels                               (refine: crf)
@@ -85,6 +86,23 @@ rule prepare_voc_sbd:
         expected_counts=config["voc_sbd"]["expected_counts"],
     script:
         "stages/prepare_voc_sbd.py"
+
+
+rule prepare_coco:
+    input:
+        manifest=DATA["manifest"],
+    output:
+        root=directory(config["coco"]["root"]),
+        summary=f"{RESULTS}/dataset/coco.json",
+    log:
+        f"{RESULTS}/logs/prepare_coco.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_coco.tsv"
+    params:
+        coco_root=config["coco"]["coco_root"],
+    threads: workflow.cores
+    script:
+        "stages/prepare_coco.py"
 
 
 rule check_dataset:

@@ -1,0 +1,139 @@
+"""COCO 2014 preparation on a miniature copy of its layout: polygons, RLE, crowd regions, splits."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO
+from wsss.coco import decode_segmentation, prepare_coco, rle_counts_from_string
+from wsss.errors import DatasetError
+from wsss.images import read_label_map
+from wsss.manifest import DatasetManifest
+from wsss.voc_dataset import VOCDataset
+
+CLASSES = ["person", "traffic light", "dog"]  # category ids 1, 10, 18 below: labels 1, 2, 3
+
+
+def rle_string(counts: list[int]) -> str:
+    """COCO's compressed RLE string of run lengths (the mask API's rleToString, written from its spec)."""
+    out = []
+    for i, value in enumerate(counts):
+        if i > 2:
+            value -= counts[i - 2]
+        more = True
+        while more:
+            code = value & 0x1F
+            value >>= 5
+            more = value != -1 if code & 0x10 else value != 0
+            if more:
+                code |= 0x20
+            out.append(chr(code + 48))
+    return "".join(out)
+
+
+def column_major_counts(mask: np.ndarray) -> list[int]:
+    flat = mask.T.ravel()
+    counts, current, run = [], False, 0
+    for value in flat:
+        if value == current:
+            run += 1
+        else:
+            counts.append(run)
+            current, run = value, 1
+    counts.append(run)
+    return counts
+
+
+def block(height, width, top, left, bottom, right):
+    mask = np.zeros((height, width), dtype=bool)
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+@pytest.fixture
+def coco(tmp_path):
+    root = tmp_path / "coco"
+    categories = [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}, {"id": 10, "name": "traffic light"}]  # unsorted on purpose
+    h, w = 20, 30
+    for name in ("train2014", "val2014"):
+        (root / name).mkdir(parents=True)
+        images, annotations = [], []
+        for index in range(4):
+            file_name = f"COCO_{name}_{index:012d}.jpg"
+            Image.fromarray(np.full((h, w, 3), 60 * index, dtype=np.uint8)).save(root / name / file_name)
+            images.append({"id": 100 + index, "file_name": file_name, "height": h, "width": w})
+        annotations += [
+            # image 100: a polygon person, then an overlapping dog as compressed RLE drawn over it, a crowd of people
+            {"id": 1, "image_id": 100, "category_id": 1, "iscrowd": 0, "segmentation": [[2, 2, 11, 2, 11, 9, 2, 9]]},
+            {"id": 2, "image_id": 100, "category_id": 18, "iscrowd": 0,
+             "segmentation": {"counts": rle_string(column_major_counts(block(h, w, 5, 8, 12, 16))), "size": [h, w]}},
+            {"id": 3, "image_id": 100, "category_id": 1, "iscrowd": 1,
+             "segmentation": {"counts": column_major_counts(block(h, w, 14, 0, 20, 30)), "size": [h, w]}},
+            # image 101: a traffic light as uncompressed RLE
+            {"id": 4, "image_id": 101, "category_id": 10, "iscrowd": 0,
+             "segmentation": {"counts": column_major_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]}},
+            # image 102: only a crowd (no image label); image 103: nothing at all
+            {"id": 5, "image_id": 102, "category_id": 18, "iscrowd": 1,
+             "segmentation": {"counts": column_major_counts(block(h, w, 0, 0, 5, 5)), "size": [h, w]}},
+        ]
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"instances_{name}.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return root
+
+
+def test_rle_strings_decode_to_their_counts():
+    counts = [0, 5, 300, 2, 70000, 1, 3]
+    assert rle_counts_from_string(rle_string(counts)) == counts
+    mask = block(7, 9, 1, 2, 6, 5)
+    decoded = decode_segmentation({"counts": rle_string(column_major_counts(mask)), "size": [7, 9]}, 7, 9)
+    assert np.array_equal(decoded, mask)
+
+
+def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
+    summary = prepare_coco(coco, tmp_path / "prepared", CLASSES)
+    assert summary == {"splits": {"train": 2, "val": 2}, "without_labels": {"train": 2, "val": 2}}
+    root = tmp_path / "prepared"
+    assert (root / "ImageSets" / "Segmentation" / "train.txt").read_text().split() == ["COCO_train2014_000000000000", "COCO_train2014_000000000001"]
+    expected = np.zeros((20, 30), dtype=np.uint8)
+    expected[2:10, 2:12] = 1  # the polygon person, edges included
+    expected[5:12, 8:16] = 3  # the dog, drawn later, overwrites it
+    expected[14:20, :] = 255  # the crowd
+    assert np.array_equal(read_label_map(root / "SegmentationClass" / "COCO_train2014_000000000000.png"), expected)
+    light = read_label_map(root / "SegmentationClass" / "COCO_val2014_000000000001.png")
+    assert set(np.unique(light)) == {0, 2} and (light[0:10, 20:25] == 2).all()
+    assert (root / "JPEGImages" / "COCO_val2014_000000000001.jpg").resolve() == (coco / "val2014" / "COCO_val2014_000000000001.jpg").resolve()
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump({"name": "mini coco", "classes": CLASSES, "labels_from": "masks", "background_prompts": ["street"]}))
+    dataset = VOCDataset(root, DatasetManifest.load(manifest), "train")
+    assert dataset.label_matrix().tolist() == [[1, 0, 1], [0, 1, 0]]
+
+
+def test_shipped_coco_manifest_orders_the_80_categories_by_id():
+    manifest = DatasetManifest.load(REPO / "data_manifest" / "coco14.yaml")
+    assert manifest.num_classes == 80 and manifest.class_names[0] == "person" and manifest.class_names[-1] == "toothbrush"
+    assert manifest.class_prompts()[0] == "a photo of player." and manifest.background_texts()[0] == "a photo of street sign."
+
+
+def test_problems_name_the_file(coco, tmp_path):
+    with pytest.raises(DatasetError, match="categories .* do not match"):
+        prepare_coco(coco, tmp_path / "out", ["cat", "dog", "bird"])
+    (coco / "val2014" / "COCO_val2014_000000000001.jpg").unlink()
+    with pytest.raises(DatasetError, match="COCO_val2014_000000000001.jpg: image listed in instances_val2014.json is missing"):
+        prepare_coco(coco, tmp_path / "out", CLASSES)
+    (coco / "annotations" / "instances_train2014.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="instances_train2014.json: not a readable JSON file"):
+        prepare_coco(coco, tmp_path / "out", CLASSES)
+    assert not (tmp_path / "out").exists()
+
+
+def test_coco14_config_dry_run_prepares_the_root_first(coco, tmp_path):
+    from test_workflow import planned_jobs, shipped, snakemake
+
+    config = shipped("coco14")
+    config["coco"] = {"coco_root": str(coco), "root": str(tmp_path / "coco14_voc")}
+    config["dataset"]["root"] = str(tmp_path / "coco14_voc")
+    jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
+    assert jobs["prepare_coco"] == 1 and jobs["train_clims"] == 1 and jobs["train_seg"] == 1 and "make_demo_world" not in jobs
