@@ -102,10 +102,10 @@ def propagated_labels(cam_stride4: np.ndarray, keys: np.ndarray, edge: torch.Ten
 def write_walked_labels(item: tuple[CamLabelJob, np.ndarray | torch.Tensor], radius: int, beta: float, exp_times: int, bg_threshold: float) -> np.ndarray:
     """:func:`propagated_labels` of one image (its job and stride-4 edge map) written to ``<output>/<id>.png``."""
     job, edge = item
-    if not torch.device(getattr(edge, "device", "cpu")).type == "cuda":
+    edge = torch.as_tensor(edge)
+    if edge.device.type != "cuda":
         torch.set_num_threads(1)  # one worker process per core already
     record = load_cam(job.cams, job.image_id, expected_keys=np.array(job.keys, dtype=np.int64))
-    edge = torch.as_tensor(edge)
     if tuple(edge.shape) != record.cam_stride4.shape[1:]:
         raise DatasetError(f"{cam_path(job.cams, job.image_id)}: stride-4 CAM of {job.image_id!r} is {record.cam_stride4.shape[1:]}, its edge map {tuple(edge.shape)}")
     labels = propagated_labels(
