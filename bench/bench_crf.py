@@ -38,10 +38,8 @@ def main() -> None:
             start = time.perf_counter()
             map_in_processes(work, jobs, workers)
             seconds = time.perf_counter() - start
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-        print(f"{workers} worker(s): {len(jobs)} images in {seconds:.1f} s = {len(jobs) / seconds:.1f} images/s "
-              f"(peak RSS: this process {own:.0f} MB, largest worker {children:.0f} MB; worker start-up included)")
+        note = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MB, the memory of one worker" if workers == 1 else "worker start-up included"
+        print(f"{workers} worker(s): {len(jobs)} images in {seconds:.1f} s = {len(jobs) / seconds:.1f} images/s ({note})")
 
 
 if __name__ == "__main__":

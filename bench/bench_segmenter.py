@@ -28,7 +28,7 @@ def run(scale: dict, device: torch.device, amp: bool, steps: int) -> tuple[float
     from mmseg.structures import SegDataSample
 
     settings = SegmenterSettings(scale["model"], scale["backbone"], scale["classes"], tuple(f"c{i}" for i in range(scale["classes"] - 1)), output_stride=scale["output_stride"])
-    model = build_model(settings, device=device).train()
+    model = build_model(settings, device=device, crop_size=scale["crop"]).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     wrapper = AmpOptimWrapper(optimizer=optimizer, dtype="bfloat16") if amp else OptimWrapper(optimizer=optimizer)
     crop, batch = scale["crop"], scale["batch"]

@@ -231,12 +231,15 @@ def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
     CheckpointLoader.register_scheme(prefixes="", loader=load_local, force=True)
 
 
-def build_model(settings: SegmenterSettings, state: dict | None = None, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The mmseg model for ``settings``, with ``state`` loaded if given, in eval mode on ``device``."""
+def build_model(settings: SegmenterSettings, state: dict | None = None, device: torch.device | str = "cpu", crop_size: int | None = None) -> torch.nn.Module:
+    """The mmseg model for ``settings``, with ``state`` loaded if given, in eval mode on ``device``.
+
+    ``crop_size`` sets the padding size of mmseg's data preprocessor, needed only to train.
+    """
     from mmseg.registry import MODELS as MMSEG_MODELS
 
     register_modules()
-    model = MMSEG_MODELS.build(model_config(settings))
+    model = MMSEG_MODELS.build(model_config(settings, crop_size))
     if state is not None:
         model.load_state_dict(state)
     return model.to(device).eval()
