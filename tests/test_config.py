@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import REPO
 from wsss.config import CONFIG_SCHEMA, load_config, validate_config
 from wsss.errors import ConfigError
 from wsss.schema import load_schema
@@ -76,3 +77,16 @@ def test_errors_name_the_file(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nothing.yaml")
+
+
+@pytest.mark.parametrize("base, overlay", [("demo", "demo_long"), ("voc12", "voc12_strong")])
+def test_overlay_configs_change_only_what_they_name(base, overlay):
+    from snakemake.utils import update_config
+
+    merged = yaml.safe_load((REPO / "configs" / f"{base}.yaml").read_text())
+    layer = yaml.safe_load((REPO / "configs" / f"{overlay}.yaml").read_text())
+    update_config(merged, layer)
+    config = validate_config(merged, f"{base} + {overlay}")
+    original = validate_config(yaml.safe_load((REPO / "configs" / f"{base}.yaml").read_text()), base)
+    changed = {section for section in config if config[section] != original[section]}
+    assert changed == set(layer)
