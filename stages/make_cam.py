@@ -2,7 +2,6 @@
 
 import logging
 import time
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -11,7 +10,7 @@ from wsss.cam_inference import multiscale_cams, normalize_positive
 from wsss.cam_io import CamRecord, save_cam
 from wsss.cam_net import CAMNet
 from wsss.device import pick_device
-from wsss.images import image_size
+from wsss.images import batches_by_image_size
 from wsss.io import atomic_directory
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
@@ -38,25 +37,19 @@ def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list,
         labels = dataset.label_matrix()
         for image_id, row in zip(dataset.ids, labels):
             items[image_id] = (dataset, np.flatnonzero(row))
-    by_size = defaultdict(list)  # images of one size are batched together
-    for image_id, (dataset, _) in items.items():
-        by_size[image_size(dataset.image_path(image_id))].append(image_id)
-
     start = time.perf_counter()
     with atomic_directory(cams) as folder:
-        for ids in by_size.values():
-            for first in range(0, len(ids), batch_size):
-                chunk = ids[first : first + batch_size]
-                images = torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk]).float().div(255).to(device)
-                full, stride4 = multiscale_cams(model, images, scales)
-                for n, image_id in enumerate(chunk):
-                    keys = torch.from_numpy(items[image_id][1]).to(device)
-                    record = CamRecord(
-                        keys=items[image_id][1],
-                        cam=normalize_positive(full[n], keys).cpu().numpy(),
-                        cam_stride4=normalize_positive(stride4[n], keys).cpu().numpy(),
-                    )
-                    save_cam(folder, image_id, record)
+        for chunk in batches_by_image_size(list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size):
+            images = torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk]).float().div(255).to(device)
+            full, stride4 = multiscale_cams(model, images, scales)
+            for n, image_id in enumerate(chunk):
+                keys = torch.from_numpy(items[image_id][1]).to(device)
+                record = CamRecord(
+                    keys=items[image_id][1],
+                    cam=normalize_positive(full[n], keys).cpu().numpy(),
+                    cam_stride4=normalize_positive(stride4[n], keys).cpu().numpy(),
+                )
+                save_cam(folder, image_id, record)
     seconds = time.perf_counter() - start
     log.info("CAMs of %d images at %d scales in %.1f s (%.1f images/s) -> %s", len(items), len(scales), seconds, len(items) / seconds, cams)
 

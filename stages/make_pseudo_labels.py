@@ -7,13 +7,13 @@ import time
 import torch
 
 from wsss.backbone import ResNetBackbone
-from wsss.cam_to_labels import cam_label_jobs, group_by_image_size, label_histogram_summary, write_crf_pseudo_labels
+from wsss.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
 from wsss.crf import CRFParams
 from wsss.device import pick_device
 from wsss.io import atomic_directory
 from wsss.irn import EdgeDisplacementNet, edge_maps
 from wsss.label_folder import write_folder_readme
-from wsss.images import read_rgb
+from wsss.images import batches_by_image_size, read_rgb
 from wsss.manifest import DatasetManifest
 from wsss.parallel import map_in_processes
 from wsss.random_walk import write_walked_labels
@@ -67,7 +67,7 @@ def make_pseudo_labels(
             for first in range(0, len(jobs), EDGE_CHUNK):
                 chunk = jobs[first : first + EDGE_CHUNK]
                 edges = {}
-                for same_size in group_by_image_size(chunk, batch_size):
+                for same_size in batches_by_image_size(chunk, lambda job: job.image_path, batch_size):
                     images = torch.stack([torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1) for job in same_size]).float().div(255)
                     size = (-(-images.shape[2] // 4), -(-images.shape[3] // 4))
                     for job, edge in zip(same_size, edge_maps(model, images.to(device), size)):

@@ -13,7 +13,7 @@ import numpy as np
 from wsss.cam_io import CamRecord, cam_path, load_cam
 from wsss.crf import CRFParams, crf_refine_labels, crf_refine_scores
 from wsss.errors import DatasetError
-from wsss.images import image_size, read_rgb
+from wsss.images import read_rgb
 from wsss.label_folder import write_label_png
 from wsss.manifest import DatasetManifest
 from wsss.palette import IGNORE_INDEX
@@ -92,14 +92,6 @@ def cam_label_jobs(dataset_root: str, manifest: DatasetManifest, splits: list[st
             keys = tuple(int(k) for k in np.flatnonzero(row))
             jobs.setdefault(image_id, CamLabelJob(image_id, str(dataset.image_path(image_id)), keys, str(cams), str(output)))
     return list(jobs.values())
-
-
-def group_by_image_size(jobs: list[CamLabelJob], batch_size: int) -> list[list[CamLabelJob]]:
-    """Batches of at most ``batch_size`` jobs whose images have one size (read from the headers)."""
-    by_size: dict[tuple[int, int], list[CamLabelJob]] = {}
-    for job in jobs:
-        by_size.setdefault(image_size(job.image_path), []).append(job)
-    return [group[i : i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
 
 
 def label_histogram_summary(histograms: list[np.ndarray], class_names: list[str]) -> dict:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from wsss.errors import DatasetError
+
+Item = TypeVar("Item")
 
 
 def _open(path: Path, what: str) -> Image.Image:
@@ -57,6 +61,14 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(f"{path}: cannot read image ({exc})") from None
     return height, width
+
+
+def batches_by_image_size(items: list[Item], image_path: Callable[[Item], str | os.PathLike], batch_size: int) -> list[list[Item]]:
+    """Batches of at most ``batch_size`` items whose images share one size (read from the headers, not decoded)."""
+    by_size: dict[tuple[int, int], list[Item]] = {}
+    for item in items:
+        by_size.setdefault(image_size(image_path(item)), []).append(item)
+    return [group[i : i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
 
 
 def read_label_map(path: str | os.PathLike) -> np.ndarray:
