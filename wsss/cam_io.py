@@ -25,6 +25,11 @@ class CamRecord:
     cam_stride4: np.ndarray
 
 
+def label_values(keys: np.ndarray) -> np.ndarray:
+    """Label value of each row of [background, CAM maps]: 0, then key + 1 (labels count background as 0)."""
+    return np.concatenate([[0], np.asarray(keys, dtype=np.int64) + 1]).astype(np.uint8)
+
+
 def cam_path(folder: str | os.PathLike, image_id: str) -> Path:
     return Path(folder) / f"{image_id}.npz"
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.cam_io import CamRecord, cam_path, load_cam
+from wsss.cam_io import CamRecord, cam_path, label_values, load_cam
 from wsss.crf import CRFParams, crf_refine_labels, crf_refine_scores
 from wsss.errors import DatasetError
 from wsss.images import read_rgb
@@ -32,7 +32,7 @@ def ir_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, fg_threshold
     background plane. A pixel keeps the high pass's class where it found one; where only the
     low pass finds an object it is unsure (255); where both say background it is background (0).
     """
-    values = np.concatenate([[0], np.asarray(keys, dtype=np.int64) + 1]).astype(np.uint8)
+    values = label_values(keys)
     confident_fg = values[crf_refine_labels(image, _labels_with_background(cam, fg_threshold), len(values), params)]
     confident_bg = values[crf_refine_labels(image, _labels_with_background(cam, bg_threshold), len(values), params)]
     labels = confident_fg.copy()
@@ -43,7 +43,7 @@ def ir_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, fg_threshold
 
 def crf_pseudo_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, bg_threshold: float, params: CRFParams) -> np.ndarray:
     """Pseudo-labels 0..C from a CRF over [background plane, CAMs] read as class probabilities."""
-    values = np.concatenate([[0], np.asarray(keys, dtype=np.int64) + 1]).astype(np.uint8)
+    values = label_values(keys)
     scores = np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam.astype(np.float32)])
     return values[crf_refine_scores(image, scores, params)]
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.affinity import half_offsets, pair_affinities
-from wsss.cam_io import cam_path, load_cam
+from wsss.cam_io import cam_path, label_values, load_cam
 from wsss.cam_to_labels import CamLabelJob
 from wsss.errors import DatasetError
 from wsss.label_folder import write_label_png
@@ -95,7 +95,7 @@ def propagated_labels(cam_stride4: np.ndarray, keys: np.ndarray, edge: torch.Ten
     upsampled = F.interpolate(walked[None], scale_factor=4, mode="bilinear", align_corners=False)[0, :, : size[0], : size[1]]
     upsampled = upsampled / upsampled.max().clamp_min(1e-5)
     with_background = torch.cat([torch.full_like(upsampled[:1], bg_threshold), upsampled])
-    values = np.concatenate([[0], np.asarray(keys, dtype=np.int64) + 1]).astype(np.uint8)
+    values = label_values(keys)
     return values[with_background.argmax(dim=0).cpu().numpy()]
 
 
