@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from wsss.backbone import ResNetBackbone
+from wsss.cam_net import cam_backbone_state
 from wsss.device import autocast, pick_device
 from wsss.irn import EdgeDisplacementNet, irn_losses
 from wsss.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
+from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 from wsss.training_data import AugmentedCrops, training_loader
 from wsss.voc_dataset import VOCDataset
 
@@ -20,10 +21,9 @@ log = logging.getLogger("train_irn")
 def irn_backbone(backbone_init: str, depth: str, cam_checkpoint: str | None, pretrained: str | None) -> tuple[ResNetBackbone, dict]:
     """The frozen backbone: the CAM network's trained one ("cam"), ImageNet weights from a file ("pretrained") or random."""
     if backbone_init == "cam":
-        meta = load_model_state(cam_checkpoint)["meta"]
+        state, meta = cam_backbone_state(cam_checkpoint)
         backbone = ResNetBackbone(meta["backbone"], meta["output_stride"])
-        state = load_model_state(cam_checkpoint)["model"]
-        backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")})
+        backbone.load_state_dict(state)
         return backbone, {"backbone": meta["backbone"], "output_stride": meta["output_stride"]}
     if backbone_init == "pretrained" and not pretrained:
         raise ValueError("irn.backbone_init is 'pretrained' but irn.pretrained names no weights file")

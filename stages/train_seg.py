@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 
+from wsss.cam_net import cam_backbone_state
 from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import write_json
 from wsss.manifest import DatasetManifest
 from wsss.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints, write_id_file
 from wsss.stage import run_stage
-from wsss.training import load_model_state, save_model
+from wsss.training import save_model
 from wsss.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_seg")
@@ -30,15 +31,12 @@ def _check_labels(dataset: VOCDataset, labels: Path) -> None:
 
 def _cam_backbone_weights(cam_checkpoint: str, path: Path) -> str:
     """The CAM network's trained ResNet as a torchvision-layout state dict file (mmseg's ResNet reads that layout)."""
-    state = load_model_state(cam_checkpoint)["model"]
-    renamed = {"stem.0.": "conv1.", "stem.1.": "bn1."}
+    state, _ = cam_backbone_state(cam_checkpoint)
+    renamed = {"stem.0.": "conv1.", "stem.1.": "bn1."}  # ResNetBackbone's stem -> torchvision's names
     weights = {}
     for key, value in state.items():
-        if not key.startswith("backbone."):
-            continue
-        key = key.removeprefix("backbone.")
         for old, new in renamed.items():
-            key = key.replace(old, new) if key.startswith(old) else key
+            key = new + key.removeprefix(old) if key.startswith(old) else key
         weights[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(weights, path)

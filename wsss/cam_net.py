@@ -41,3 +41,12 @@ class CAMNet(torch.nn.Module):
         """(backbone, classifier) trainable parameters, for separate learning rates."""
         backbone = [p for p in self.backbone.parameters() if p.requires_grad]
         return backbone, list(self.classifier.parameters())
+
+
+def cam_backbone_state(checkpoint: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """The trained backbone's state dict (``ResNetBackbone`` keys) and the metadata of a CAM checkpoint."""
+    from wsss.training import load_model_state
+
+    saved = load_model_state(checkpoint)
+    backbone = {k.removeprefix("backbone."): v for k, v in saved["model"].items() if k.startswith("backbone.")}
+    return backbone, saved["meta"]

@@ -67,20 +67,22 @@ def _read_job(job: CamLabelJob) -> tuple[np.ndarray, CamRecord]:
     return image, record
 
 
-def write_ir_labels(job: CamLabelJob, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
-    """:func:`ir_labels` of one image written to ``<output>/<id>.png``; returns its label histogram."""
-    image, record = _read_job(job)
-    labels = ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params)
+def _write_job(job: CamLabelJob, labels: np.ndarray) -> np.ndarray:
+    """Write one job's labels to ``<output>/<id>.png``; return their histogram (for the stage's log)."""
     write_label_png(job.output, job.image_id, labels)
     return np.bincount(labels.ravel(), minlength=256)
+
+
+def write_ir_labels(job: CamLabelJob, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
+    """:func:`ir_labels` of one image, written; returns its label histogram."""
+    image, record = _read_job(job)
+    return _write_job(job, ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params))
 
 
 def write_crf_pseudo_labels(job: CamLabelJob, bg_threshold: float, params: CRFParams) -> np.ndarray:
-    """:func:`crf_pseudo_labels` of one image written to ``<output>/<id>.png``; returns its label histogram."""
+    """:func:`crf_pseudo_labels` of one image, written; returns its label histogram."""
     image, record = _read_job(job)
-    labels = crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params)
-    write_label_png(job.output, job.image_id, labels)
-    return np.bincount(labels.ravel(), minlength=256)
+    return _write_job(job, crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params))
 
 
 def cam_label_jobs(dataset_root: str, manifest: DatasetManifest, splits: list[str], cams: str, output: str) -> list[CamLabelJob]:
