@@ -42,6 +42,7 @@ def train_clims(
     head_lr: float = 2.5e-3,
     weight_decay: float = 1e-4,
     classifier_scale: float | None = 1.0,
+    logit_offset: float = 0.0,
     seed: int = 0,
     threads: int = 1,
 ) -> None:
@@ -79,7 +80,7 @@ def train_clims(
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(device, non_blocking=True)
         with autocast(device):
-            probabilities = model.probabilities(normalize_imagenet(images)).float()
+            probabilities = model.probabilities(normalize_imagenet(images), logit_offset).float()
         image_index, class_index = positive_pairs(batch["labels"].to(device))
         masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
         scores = scorer.score(images[image_index], masks, class_index)

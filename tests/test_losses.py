@@ -70,6 +70,21 @@ def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
     assert all(p.grad is None for p in scorer.model.parameters())
 
 
+def test_logit_offset_darkens_clims_maps_but_not_the_cams():
+    from wsss.cam_net import CAMNet
+
+    torch.manual_seed(0)
+    model = CAMNet(2, "resnet18", 16).eval()
+    images = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        responses = model.class_maps(images)
+        assert torch.allclose(model.probabilities(images), torch.sigmoid(responses))
+        darker = model.probabilities(images, logit_offset=-3.0)
+        assert torch.allclose(darker, torch.sigmoid(responses - 3.0))
+        assert (darker < model.probabilities(images)).all()
+        assert torch.equal(model.cams(images), torch.relu(responses))
+
+
 def test_resume_state_is_used_only_by_a_run_with_the_same_settings(tmp_path):
     from wsss.training import ResumableRun
 

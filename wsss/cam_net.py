@@ -29,9 +29,13 @@ class CAMNet(torch.nn.Module):
         """(N, C, h, w) raw classifier responses on the feature map."""
         return self.classifier(self.backbone(images))
 
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """CLIMS's P = sigmoid(1x1 conv(features)), (N, C, h, w)."""
-        return torch.sigmoid(self.class_maps(images))
+    def probabilities(self, images: torch.Tensor, logit_offset: float = 0.0) -> torch.Tensor:
+        """CLIMS's P = sigmoid(1x1 conv(features) + logit_offset), (N, C, h, w).
+
+        The reference has no offset. A negative one starts every map dark, so that training
+        grows P from the objects outwards instead of starting at P = 0.5 everywhere.
+        """
+        return torch.sigmoid(self.class_maps(images) + logit_offset)
 
     def cams(self, images: torch.Tensor) -> torch.Tensor:
         """ReLU class activation maps for inference, (N, C, h, w)."""
