@@ -95,7 +95,7 @@ def measure(step, device, repeats):
     return loss, seconds, peak
 
 
-def run_variant(scale: str, variant: str, repeats: int, results) -> None:
+def run_variant(scale: str, variant: str, repeats: int) -> tuple:
     """Build the same inputs (seeded) and time one variant; runs in its own process for a clean peak memory."""
     setting = SCALES[scale]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -124,7 +124,7 @@ def run_variant(scale: str, variant: str, repeats: int, results) -> None:
         step = lambda probabilities_of: straightforward_step(probabilities_of, clip_model, classes, backgrounds, "clip", images, labels)  # noqa: E731
     part_loss, part_seconds, _ = measure(lambda: step(lambda: fixed), device, repeats)
     loss, seconds, peak = measure(lambda: step(network), device, repeats)
-    results.put((variant, loss.item(), seconds, peak, int(labels.sum()), device.type, part_loss.item(), part_seconds))
+    return (variant, loss.item(), seconds, peak, int(labels.sum()), device.type, part_loss.item(), part_seconds)
 
 
 def main() -> None:
@@ -135,14 +135,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
     measured = {}
     for variant in ("optimized", "straightforward"):
-        process = context.Process(target=run_variant, args=(args.scale, variant, args.repeats, results))
-        process.start()
-        outcome = results.get()
-        process.join()
-        measured[variant] = outcome
+        with context.Pool(1) as worker:  # a fresh process per variant, for a clean peak memory; errors propagate
+            measured[variant] = worker.apply(run_variant, (args.scale, variant, args.repeats))
     setting = SCALES[args.scale]
     _, fast_loss, fast_s, fast_mem, pairs, device, fast_part_loss, fast_part_s = measured["optimized"]
     _, slow_loss, slow_s, slow_mem, _, _, slow_part_loss, slow_part_s = measured["straightforward"]

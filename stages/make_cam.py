@@ -6,7 +6,7 @@ import time
 import numpy as np
 import torch
 
-from wsss.cam_inference import multiscale_cams, normalize_positive
+from wsss.cam_inference import inference_ready, multiscale_cams, normalize_positive, pixels_per_forward
 from wsss.cam_io import CamRecord, save_cam
 from wsss.cam_net import CAMNet
 from wsss.device import pick_device
@@ -28,8 +28,9 @@ def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list,
     description = DatasetManifest.load(manifest)
     state = load_model_state(checkpoint)
     meta = state["meta"]
-    model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"]).to(device).eval()
+    model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
     model.load_state_dict(state["model"])
+    model = inference_ready(model, device)
 
     datasets = [VOCDataset(root, description, split) for split in dict.fromkeys(splits)]
     items = {}
@@ -41,7 +42,7 @@ def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list,
     with atomic_directory(cams) as folder:
         for chunk in batches_by_image_size(list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size):
             images = torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk]).float().div(255).to(device)
-            full, stride4 = multiscale_cams(model, images, scales)
+            full, stride4 = multiscale_cams(model, images, scales, pixels_per_forward(device))
             for n, image_id in enumerate(chunk):
                 keys = torch.from_numpy(items[image_id][1]).to(device)
                 record = CamRecord(
