@@ -84,6 +84,7 @@ rule prepare_voc_sbd:
         voc_root=config["voc_sbd"]["voc_root"],
         sbd_root=config["voc_sbd"]["sbd_root"],
         expected_counts=config["voc_sbd"]["expected_counts"],
+        convert_sbd_masks=config["voc_sbd"]["convert_sbd_masks"],
     script:
         "stages/prepare_voc_sbd.py"
 

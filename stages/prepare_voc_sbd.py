@@ -10,10 +10,10 @@ from wsss.voc_sbd import prepare_voc_sbd
 log = logging.getLogger("prepare_voc_sbd")
 
 
-def prepare_voc_sbd_stage(voc_root: str, sbd_root: str, root: str, summary: str, expected_counts: dict | None = None) -> None:
+def prepare_voc_sbd_stage(voc_root: str, sbd_root: str, root: str, summary: str, expected_counts: dict | None = None, convert_sbd_masks: bool = True) -> None:
     """Check the devkits, then write the prepared root (links to the VOC folders, masks, split files)."""
     start = time.perf_counter()
-    result = prepare_voc_sbd(voc_root, sbd_root, root, expected_counts)
+    result = prepare_voc_sbd(voc_root, sbd_root, root, expected_counts, convert_sbd_masks)
     write_json(summary, result)
     log.info("train_aug %d, train %d, val %d ids; masks: %d from VOC, %d converted from SBD (%.0f s) -> %s",
              result["splits"]["train_aug"], result["splits"]["train"], result["splits"]["val"],

@@ -119,3 +119,19 @@ def test_voc12_config_dry_run_prepares_train_aug_first(devkits, tmp_path):
     assert jobs["ir_label"] == 1 and jobs["train_irn"] == 1 and jobs["train_seg"] == 1 and jobs["eval_seg"] == 1
     snakemake(tmp_path, config, "--until", "prepare_voc_sbd")
     assert json.loads((tmp_path / "results" / "voc12" / "dataset" / "voc_sbd.json").read_text())["splits"] == EXPECTED
+
+
+def test_without_sbd_conversion_only_voc_masks_are_written_and_sbd_masks_are_not_needed(devkits, tmp_path):
+    voc, sbd = devkits
+    for mat in (sbd / "cls").iterdir():
+        mat.unlink()
+    (sbd / "cls").rmdir()
+    summary = prepare_voc_sbd(voc, sbd, tmp_path / "voc12_aug", EXPECTED, convert_sbd_masks=False)
+    assert summary["splits"] == EXPECTED and summary["masks"] == {"from_voc": 4, "from_sbd": 0}
+    manifest = DatasetManifest.load(REPO / "data_manifest" / "voc12.yaml")
+    root = tmp_path / "voc12_aug"
+    assert VOCDataset(root, manifest, "train").has_masks() and VOCDataset(root, manifest, "val").has_masks()
+    train_aug = VOCDataset(root, manifest, "train_aug")
+    assert not train_aug.has_masks() and train_aug.label_matrix().sum() == 4  # labels still come from the XML files
+    with pytest.raises(DatasetError, match="cls: folder is missing"):
+        prepare_voc_sbd(voc, sbd, tmp_path / "again", EXPECTED)  # converting needs SBD's masks

@@ -66,14 +66,22 @@ def check_counts(splits: dict[str, list[str]], expected: dict[str, int] | None) 
         )
 
 
-def prepare_voc_sbd(voc_root: str | os.PathLike, sbd_root: str | os.PathLike, output: str | os.PathLike, expected: dict[str, int] | None = EXPECTED_COUNTS) -> dict:
+def prepare_voc_sbd(
+    voc_root: str | os.PathLike,
+    sbd_root: str | os.PathLike,
+    output: str | os.PathLike,
+    expected: dict[str, int] | None = EXPECTED_COUNTS,
+    convert_sbd_masks: bool = True,
+) -> dict:
     """Write the prepared root at ``output``; return a summary (split sizes, where each mask came from).
 
-    Every problem (missing folders, images, annotations or masks; wrong counts) is reported
-    before anything is written.
+    With ``convert_sbd_masks`` false only VOC's own masks are written (train and val keep their
+    ground truth; the SBD-only ids of train_aug, which training needs no mask for, get none)
+    and SBD's ``.mat`` files need not be there. Every problem (missing folders, images,
+    annotations or masks; wrong counts) is reported before anything is written.
     """
     voc_root, sbd_root, output = Path(voc_root), Path(sbd_root), Path(output)
-    for folder in [voc_root / d for d in LINKED_DIRS] + [sbd_root / "cls"]:
+    for folder in [voc_root / d for d in LINKED_DIRS] + ([sbd_root / "cls"] if convert_sbd_masks else []):
         if not folder.is_dir():
             raise DatasetError(f"{folder}: folder is missing (voc_root must be VOCdevkit/VOC2012, sbd_root SBD's benchmark_RELEASE/dataset)")
     splits = train_aug_ids(voc_root, sbd_root)
@@ -88,6 +96,8 @@ def prepare_voc_sbd(voc_root: str | os.PathLike, sbd_root: str | os.PathLike, ou
             problems.append(f"{voc_root / 'Annotations' / (image_id + '.xml')}: annotation missing (image-level labels come from it)")
         if (voc_root / "SegmentationClass" / f"{image_id}.png").is_file():
             sources[image_id] = "voc"
+        elif not convert_sbd_masks:
+            continue
         elif (sbd_root / "cls" / f"{image_id}.mat").is_file():
             sources[image_id] = "sbd"
         else:
