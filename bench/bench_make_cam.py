@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.cam_inference import inference_ready, multiscale_cams, normalize_positive, pixels_per_forward
+from wsss.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
 from wsss.cam_io import CamRecord, save_cam
 from wsss.cam_net import CAMNet
 from wsss.training_data import normalize_imagenet
@@ -66,7 +66,7 @@ def run_variant(scale: str, variant: str, batch: int | None) -> tuple:
     labels = torch.rand(setting["images"], setting["classes"]) < 1.5 / setting["classes"]
     labels[labels.sum(1) == 0, 0] = True
     keys = [row.nonzero().flatten() for row in labels]
-    cap = pixels_per_forward(device)  # as make_cam does
+    cap = forward_pixel_cap(device)  # as make_cam does
     if variant == "optimized":  # warm-up (allocator, oneDNN/cuDNN kernel choice), untimed
         multiscale_cams(model, images[: setting["batch"]], INFERENCE_SCALES, cap)
     else:

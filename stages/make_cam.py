@@ -6,7 +6,7 @@ import time
 import numpy as np
 import torch
 
-from wsss.cam_inference import inference_ready, multiscale_cams, normalize_positive, pixels_per_forward
+from wsss.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
 from wsss.cam_io import CamRecord, save_cam
 from wsss.cam_net import CAMNet
 from wsss.device import pick_device
@@ -42,7 +42,7 @@ def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list,
     with atomic_directory(cams) as folder:
         for chunk in batches_by_image_size(list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size):
             images = torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk]).float().div(255).to(device)
-            full, stride4 = multiscale_cams(model, images, scales, pixels_per_forward(device))
+            full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device))
             for n, image_id in enumerate(chunk):
                 keys = torch.from_numpy(items[image_id][1]).to(device)
                 record = CamRecord(

@@ -2,7 +2,7 @@
 
 import torch
 
-from wsss.cam_inference import inference_ready, multiscale_cams, normalize_positive, pixels_per_forward
+from wsss.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
 from wsss.cam_net import CAMNet
 
 SCALES = [1.0, 0.5, 1.5]
@@ -46,5 +46,5 @@ def test_normalize_positive_keeps_the_positive_classes_each_peaking_near_one():
 
 
 def test_cpu_inference_is_chunked_and_cuda_is_not():
-    assert pixels_per_forward(torch.device("cpu")) > 0
-    assert pixels_per_forward(torch.device("cuda")) is None
+    assert forward_pixel_cap(torch.device("cpu")) > 0
+    assert forward_pixel_cap(torch.device("cuda")) is None

@@ -16,7 +16,7 @@ from wsss.training_data import normalize_imagenet
 CPU_PIXELS_PER_FORWARD = 2**21
 
 
-def pixels_per_forward(device: torch.device) -> int | None:
+def forward_pixel_cap(device: torch.device) -> int | None:
     """The cap :func:`multiscale_cams` should use on ``device``: none on CUDA, where batching pays."""
     return None if device.type == "cuda" else CPU_PIXELS_PER_FORWARD
 
