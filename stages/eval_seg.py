@@ -76,8 +76,9 @@ def eval_seg(
         result["modes"][mode] = scores
         text += format_table(scores, f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}")
         if leaks is not None:
-            result["modes"][mode]["cooccurring_background_labelled_as_object"] = leaks[mode].report(list(description.class_names))
-            text += f"co-occurring background labelled as the object: {leaks[mode].report(list(description.class_names))['overall']:.2%}\n"
+            leak = leaks[mode].report(list(description.class_names))
+            scores["cooccurring_background_labelled_as_object"] = leak
+            text += f"co-occurring background labelled as the object: {leak['overall']:.2%}\n"
         text += "\n"
         log.info("%s: mIoU %.2f", mode, scores["summary"]["mIoU"])
     result["seconds"] = round(seconds, 1)

@@ -12,10 +12,11 @@ from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import write_json
 from wsss.manifest import DatasetManifest
-from wsss.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints, write_id_file
+from wsss.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints
 from wsss.stage import run_stage
 from wsss.training import save_model
 from wsss.voc_dataset import VOCDataset
+from wsss.voc_writer import write_split
 
 log = logging.getLogger("train_seg")
 
@@ -98,9 +99,11 @@ def train_seg(
         initial_weights = _cam_backbone_weights(cam_checkpoint, work_dir / "cam_backbone.pth")
     else:
         initial_weights = pretrained
+    id_file = work_dir / f"{split}.txt"  # the id list mmseg's dataset reads
+    write_split(id_file, dataset.ids)
     config = training_config(
         settings, plan, image_dir=str(Path(root) / description.image_dir), image_suffix=description.image_suffix,
-        label_dir=str(Path(labels)), id_file=write_id_file(work_dir / f"{split}.txt", dataset.ids), work_dir=str(work_dir),
+        label_dir=str(Path(labels)), id_file=str(id_file), work_dir=str(work_dir),
         device=device, workers=threads, pretrained=initial_weights,
     )
     resumed = (work_dir / "last_checkpoint").is_file()

@@ -67,7 +67,7 @@ def _read_job(job: CamLabelJob) -> tuple[np.ndarray, CamRecord]:
     return image, record
 
 
-def _write_job(job: CamLabelJob, labels: np.ndarray) -> np.ndarray:
+def write_job_labels(job: CamLabelJob, labels: np.ndarray) -> np.ndarray:
     """Write one job's labels to ``<output>/<id>.png``; return their histogram (for the stage's log)."""
     write_label_png(job.output, job.image_id, labels)
     return np.bincount(labels.ravel(), minlength=256)
@@ -76,13 +76,13 @@ def _write_job(job: CamLabelJob, labels: np.ndarray) -> np.ndarray:
 def write_ir_labels(job: CamLabelJob, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
     """:func:`ir_labels` of one image, written; returns its label histogram."""
     image, record = _read_job(job)
-    return _write_job(job, ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params))
+    return write_job_labels(job, ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params))
 
 
 def write_crf_pseudo_labels(job: CamLabelJob, bg_threshold: float, params: CRFParams) -> np.ndarray:
     """:func:`crf_pseudo_labels` of one image, written; returns its label histogram."""
     image, record = _read_job(job)
-    return _write_job(job, crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params))
+    return write_job_labels(job, crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params))
 
 
 def cam_label_jobs(dataset_root: str, manifest: DatasetManifest, splits: list[str], cams: str, output: str) -> list[CamLabelJob]:

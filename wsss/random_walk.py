@@ -16,9 +16,8 @@ import torch.nn.functional as F
 
 from wsss.affinity import half_offsets, pair_affinities
 from wsss.cam_io import cam_path, label_values, load_cam
-from wsss.cam_to_labels import CamLabelJob
+from wsss.cam_to_labels import CamLabelJob, write_job_labels
 from wsss.errors import DatasetError
-from wsss.label_folder import write_label_png
 
 
 def _affinity_pairs(edge: torch.Tensor, radius: int, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,5 +110,4 @@ def write_walked_labels(item: tuple[CamLabelJob, np.ndarray | torch.Tensor], rad
     labels = propagated_labels(
         record.cam_stride4, record.keys, edge, record.cam.shape[1:], radius=radius, beta=beta, exp_times=exp_times, bg_threshold=bg_threshold
     )
-    write_label_png(job.output, job.image_id, labels)
-    return np.bincount(labels.ravel(), minlength=256)
+    return write_job_labels(job, labels)

@@ -281,10 +281,3 @@ def predict_labels(model: torch.nn.Module, rgb: np.ndarray, scales: list[float],
     if crf is not None:
         return crf_refine_scores(rgb, probabilities.cpu().numpy(), crf)
     return probabilities.argmax(dim=0).byte().cpu().numpy()
-
-
-def write_id_file(path: str | os.PathLike, ids: list[str]) -> str:
-    """The image-id list mmseg's dataset reads (one id per line)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("\n".join(ids) + "\n")
-    return str(path)
