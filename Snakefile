@@ -12,11 +12,18 @@
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.
 
+from pathlib import Path
+
 from wsss.clip_scorer import clip_checkpoint_input
 from wsss.config import validate_config
 
 
-configfile: "configs/demo.yaml"
+# A run's config is exactly the files given with --configfile (later ones override earlier ones)
+# plus the schema's defaults. Only when none is given does the demo config apply, so a real run
+# never inherits a demo setting it leaves out.
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "configs" / "demo.yaml"
 
 
 config.update(validate_config(config, "run config"))
@@ -38,6 +45,7 @@ REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[REFINE["
 
 rule all:
     input:
+        f"{RESULTS}/config.yaml",
         f"{RESULTS}/demo_world/contact_sheet.png" if DATA["root"] == WORLD["root"] else [],
         f"{RESULTS}/dataset/summary.json",
         f"{RESULTS}/demo_clip/evaluation.json" if CLIP["model"] == DEMO_CLIP["checkpoint"] else [],
@@ -45,6 +53,19 @@ rule all:
         expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
         expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
         f"{RESULTS}/evaluation/segmenter.json",
+
+
+rule write_config:
+    output:
+        output=f"{RESULTS}/config.yaml",
+    log:
+        f"{RESULTS}/logs/write_config.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/write_config.tsv"
+    params:
+        config=config,
+    script:
+        "stages/write_config.py"
 
 
 rule make_demo_world:

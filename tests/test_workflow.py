@@ -38,7 +38,7 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
     assert jobs == {
         "make_demo_world": 1, "check_dataset": 1, "train_demo_clip": 1, "train_cam": 1, "train_clims": 1,
         "make_cam": 2, "eval_cam": 2, "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1,
-        "train_seg": 1, "eval_seg": 1, "all": 1,
+        "train_seg": 1, "eval_seg": 1, "write_config": 1, "all": 1,
     }
 
 
@@ -70,6 +70,7 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
     summary = json.loads((results / "dataset" / "summary.json").read_text())
     assert summary["splits"]["train"]["images"] == 24 and summary["splits"]["val"]["images"] == 12
     assert (results / "demo_world" / "contact_sheet.png").stat().st_size > 1000
+    assert yaml.safe_load((results / "config.yaml").read_text())["run_name"] == "micro"
     jobs = planned_jobs(snakemake(tmp_path, config, "-n", "-F"))
     for rule, count in jobs.items():
         if rule == "all":
@@ -94,15 +95,15 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
 
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {}
     config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "write_config": 1, "all": 1}
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
     after_cams = {"ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1, "eval_labels": 2, "preview_labels": 2, "train_seg": 1, "eval_seg": 1}
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, **after_cams, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, **after_cams, "write_config": 1, "all": 1}
     config = shipped("micro")
     config["refine"]["bg_threshold"] = 0.3  # the walk's background plane: pseudo-labels only
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
-        "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "train_seg": 1, "eval_seg": 1, "all": 1,
+        "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "train_seg": 1, "eval_seg": 1, "write_config": 1, "all": 1,
     }
     config = shipped("micro")
     config["eval_seg"]["scales"] = [1.0]  # a test-time setting: the segmenter's evaluation only
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "write_config": 1, "all": 1}

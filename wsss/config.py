@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
+from wsss.io import write_text
 from wsss.schema import read_yaml, validate_with_defaults
 
 CONFIG_SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
@@ -19,3 +22,8 @@ def load_config(path: str | os.PathLike) -> dict:
     """Read and validate a run config file."""
     data = read_yaml(path, "config file")
     return validate_config(data if data is not None else {}, str(path))
+
+
+def write_config(path: str | os.PathLike, config: dict) -> None:
+    """Write a run's effective config as YAML (atomically), keys sorted so that two runs diff cleanly."""
+    write_text(path, yaml.safe_dump(config, sort_keys=True, default_flow_style=False))

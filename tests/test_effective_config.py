@@ -1,0 +1,77 @@
+"""A run's effective config is its config files plus the schema's defaults, as Snakemake builds it."""
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import update_config
+
+from conftest import REPO, SNAKEMAKE
+from wsss.config import validate_config
+
+# Every shipped config and overlay, as users layer them (later files override earlier ones).
+SHIPPED_RUNS = [
+    (),  # no --configfile: the demo
+    ("demo",),
+    ("demo", "demo_long"),
+    ("micro",),
+    ("voc12",),
+    ("voc12", "voc12_strong"),
+    ("coco14",),
+]
+
+
+def files_plus_defaults(names: tuple[str, ...]) -> dict:
+    """What the run config must be: the named files merged in order, then the schema's defaults."""
+    merged: dict = {}
+    for name in names or ("demo",):
+        update_config(merged, yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text()))
+    return validate_config(merged, " + ".join(names))
+
+
+def snakemake_effective_config(names: tuple[str, ...], workdir: Path) -> dict:
+    """Let Snakemake build the config and write it through the workflow's write_config rule."""
+    run_name = files_plus_defaults(names)["run_name"]
+    target = f"results/{run_name}/config.yaml"
+    configfiles = [str(REPO / "configs" / f"{name}.yaml") for name in names]
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1", target]
+    if configfiles:
+        command += ["--configfile", *configfiles]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return yaml.safe_load((workdir / target).read_text())
+
+
+def differences(expected, found, path=""):
+    """Every key path where two nested configs disagree, with both values."""
+    if isinstance(expected, dict) and isinstance(found, dict):
+        for key in sorted(set(expected) | set(found)):
+            yield from differences(expected.get(key, "<missing>"), found.get(key, "<missing>"), f"{path}{key}.")
+    elif expected != found:
+        yield f"{path[:-1]}: expected {expected!r}, found {found!r}"
+
+
+@pytest.fixture(scope="module")
+def effective_configs(tmp_path_factory):
+    workdirs = [tmp_path_factory.mktemp("run") for _ in SHIPPED_RUNS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        configs = pool.map(snakemake_effective_config, SHIPPED_RUNS, workdirs)
+    return dict(zip(SHIPPED_RUNS, configs))
+
+
+@pytest.mark.parametrize("names", SHIPPED_RUNS, ids=["+".join(n) or "no-configfile" for n in SHIPPED_RUNS])
+def test_effective_config_is_the_files_plus_schema_defaults(effective_configs, names):
+    found = effective_configs[names]
+    assert list(differences(files_plus_defaults(names), found)) == []
+
+
+def test_real_runs_take_no_demo_setting(effective_configs):
+    """The keys voc12 leaves out come from the schema (the reference), never from demo.yaml."""
+    voc = effective_configs[("voc12",)]
+    assert voc["train_cam"]["optimizer"] == "sgd" and voc["train_cam"]["freeze_bn"] is True
+    assert voc["clims"]["classifier_scale"] == 1.0 and voc["clims"]["logit_offset"] == 0.0
+    assert voc["clims"]["resize_long"] == [320, 640] and voc["irn"]["optimizer"] == "sgd"
+    assert voc["eval_cam"]["compare_baseline"] is False
+    assert effective_configs[()]["run_name"] == "demo" and effective_configs[()]["clims"]["logit_offset"] == -3.0
