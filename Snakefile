@@ -14,7 +14,7 @@
 
 from pathlib import Path
 
-from wsss.clip_scorer import clip_checkpoint_input
+from wsss.models.clip_scorer import clip_checkpoint_input
 from wsss.config import validate_config
 
 

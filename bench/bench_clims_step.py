@@ -19,12 +19,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from wsss.cam_net import CAMNet
-from wsss.clip_scorer import ClipScorer, load_clip, prepare_clip_input
-from wsss.demo_clip import DemoClipArchitecture, build_demo_clip, export_torchscript
-from wsss.losses import clims_loss, positive_pairs
+from wsss.models.cam_net import CAMNet
+from wsss.models.clip_scorer import ClipScorer, load_clip, prepare_clip_input
+from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.device import autocast
-from wsss.training_data import normalize_imagenet
+from wsss.data.training_data import normalize_imagenet
 
 SCALES = {
     "demo": {"depth": "resnet18", "crop": 128, "batch": 32, "classes": 6, "clip": DemoClipArchitecture()},
@@ -69,7 +69,7 @@ def straightforward_step(probabilities_of, clip_model, class_prompts, background
                 otm.append((encode_image(x, mask) @ class_text[k]).squeeze(0))
                 btm.append((encode_image(x, 1 - mask) @ class_text[k]).squeeze(0))
                 cbs.append((encode_image(x, mask) @ background_text.T).squeeze(0))  # foreground encoded again
-    from wsss.clip_scorer import MatchScores
+    from wsss.models.clip_scorer import MatchScores
 
     scores = MatchScores(torch.stack(otm), torch.stack(btm), torch.stack(cbs))
     loss, _ = clims_loss(scores, probabilities, **WEIGHTS)

@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from wsss.clip_scorer import ClipScorer, load_clip
-from wsss.demo_clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+from wsss.models.clip_scorer import ClipScorer, load_clip
+from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
 
 SIZES = {
     "demo": DemoClipArchitecture(),

@@ -14,9 +14,9 @@ import resource
 import tempfile
 import time
 
-from wsss.cam_to_labels import cam_label_jobs, write_ir_labels
-from wsss.crf import CRFParams
-from wsss.manifest import DatasetManifest
+from wsss.refine.cam_to_labels import cam_label_jobs, write_ir_labels
+from wsss.refine.crf import CRFParams
+from wsss.data.manifest import DatasetManifest
 from wsss.parallel import map_in_processes
 
 

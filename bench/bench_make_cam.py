@@ -24,10 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
-from wsss.cam_io import CamRecord, save_cam
-from wsss.cam_net import CAMNet
-from wsss.training_data import normalize_imagenet
+from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
+from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.models.cam_net import CAMNet
+from wsss.data.training_data import normalize_imagenet
 
 SCALES = {
     "demo": {"depth": "resnet18", "size": (128, 128), "images": 64, "batch": 16, "classes": 6},

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from wsss.random_walk import dense_random_walk, random_walk
+from wsss.refine.random_walk import dense_random_walk, random_walk
 
 
 def peak_rss_gb() -> float:

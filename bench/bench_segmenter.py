@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from wsss.segmenter import SegmenterSettings, build_model
+from wsss.models.segmenter import SegmenterSettings, build_model
 
 SCALES = {
     "demo": {"model": "deeplabv3plus", "backbone": "resnet18", "output_stride": 16, "crop": 128, "batch": 8, "classes": 7},

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.clip_scorer import ClipScorer, load_clip
-from wsss.demo_world import BACKGROUND_OF, BACKGROUNDS
-from wsss.images import read_label_map
-from wsss.losses import clims_loss, positive_pairs
-from wsss.manifest import DatasetManifest
-from wsss.voc_dataset import VOCDataset
+from wsss.models.clip_scorer import ClipScorer, load_clip
+from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
+from wsss.data.images import read_label_map
+from wsss.clims.losses import clims_loss, positive_pairs
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
 
 
 def mask_variants(truth: np.ndarray, regions: np.ndarray, classes: list[str], num_classes: int) -> dict[str, torch.Tensor]:

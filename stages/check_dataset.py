@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from wsss.io import write_json
-from wsss.manifest import DatasetManifest
+from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
-from wsss.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("check_dataset")
 

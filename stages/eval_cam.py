@@ -3,12 +3,12 @@
 import logging
 
 from wsss.io import write_json, write_text
-from wsss.label_eval import cooccurring_background_regions
-from wsss.manifest import DatasetManifest
-from wsss.metrics import format_table, scores_from_confusion
-from wsss.seed_eval import evaluate_seeds, threshold_grid
+from wsss.evaluation.label_eval import cooccurring_background_regions
+from wsss.data.manifest import DatasetManifest
+from wsss.evaluation.metrics import format_table, scores_from_confusion
+from wsss.evaluation.seed_eval import evaluate_seeds, threshold_grid
 from wsss.stage import run_stage
-from wsss.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("eval_cam")
 

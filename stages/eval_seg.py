@@ -8,16 +8,16 @@ import torch
 
 from wsss.device import pick_device
 from wsss.io import atomic_directory, write_json, write_text
-from wsss.label_eval import LeakCounter, cooccurring_background_regions
-from wsss.label_folder import write_folder_readme, write_label_png
-from wsss.images import read_label_map
-from wsss.manifest import DatasetManifest
-from wsss.metrics import confusion_matrix, format_table, scores_from_confusion
-from wsss.crf import crf_refine_scores
-from wsss.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
+from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regions
+from wsss.data.label_folder import write_folder_readme, write_label_png
+from wsss.data.images import read_label_map
+from wsss.data.manifest import DatasetManifest
+from wsss.evaluation.metrics import confusion_matrix, format_table, scores_from_confusion
+from wsss.refine.crf import crf_refine_scores
+from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
 from wsss.stage import run_stage
 from wsss.training import load_model_state
-from wsss.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("eval_seg")
 

@@ -4,11 +4,11 @@ import functools
 import logging
 import time
 
-from wsss.cam_to_labels import cam_label_jobs, label_histogram_summary, write_ir_labels
-from wsss.crf import CRFParams
+from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_ir_labels
+from wsss.refine.crf import CRFParams
 from wsss.io import atomic_directory
-from wsss.label_folder import write_folder_readme
-from wsss.manifest import DatasetManifest
+from wsss.data.label_folder import write_folder_readme
+from wsss.data.manifest import DatasetManifest
 from wsss.parallel import map_in_processes
 from wsss.stage import run_stage
 

@@ -6,16 +6,16 @@ import time
 import numpy as np
 import torch
 
-from wsss.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
-from wsss.cam_io import CamRecord, save_cam
-from wsss.cam_net import CAMNet
+from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
+from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.models.cam_net import CAMNet
 from wsss.device import pick_device
-from wsss.images import batches_by_image_size
+from wsss.data.images import batches_by_image_size
 from wsss.io import atomic_directory
-from wsss.manifest import DatasetManifest
+from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
 from wsss.training import load_model_state
-from wsss.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("make_cam")
 

@@ -6,17 +6,17 @@ import time
 
 import torch
 
-from wsss.backbone import ResNetBackbone
-from wsss.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
-from wsss.crf import CRFParams
+from wsss.models.backbone import ResNetBackbone
+from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
+from wsss.refine.crf import CRFParams
 from wsss.device import pick_device
 from wsss.io import atomic_directory
-from wsss.irn import EdgeDisplacementNet, edge_maps
-from wsss.label_folder import write_folder_readme
-from wsss.images import batches_by_image_size, read_rgb
-from wsss.manifest import DatasetManifest
+from wsss.models.irn import EdgeDisplacementNet, edge_maps
+from wsss.data.label_folder import write_folder_readme
+from wsss.data.images import batches_by_image_size, read_rgb
+from wsss.data.manifest import DatasetManifest
 from wsss.parallel import map_in_processes
-from wsss.random_walk import write_walked_labels
+from wsss.refine.random_walk import write_walked_labels
 from wsss.stage import run_stage
 from wsss.training import load_model_state
 

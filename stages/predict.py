@@ -12,10 +12,10 @@ import torch
 
 from wsss.device import pick_device
 from wsss.errors import DatasetError
-from wsss.images import read_rgb
+from wsss.data.images import read_rgb
 from wsss.io import atomic_directory
-from wsss.label_folder import write_folder_readme, write_label_png
-from wsss.segmenter import TEST_CRF, build_model, predict_labels, settings_from_meta
+from wsss.data.label_folder import write_folder_readme, write_label_png
+from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, settings_from_meta
 from wsss.stage import run_stage
 from wsss.training import load_model_state
 

@@ -3,9 +3,9 @@
 import logging
 import time
 
-from wsss.coco import prepare_coco
+from wsss.data.prepare.coco import prepare_coco
 from wsss.io import write_json
-from wsss.manifest import DatasetManifest
+from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
 
 log = logging.getLogger("prepare_coco")

@@ -5,7 +5,7 @@ import time
 
 from wsss.io import write_json
 from wsss.stage import run_stage
-from wsss.voc_sbd import prepare_voc_sbd
+from wsss.data.prepare.voc_sbd import prepare_voc_sbd
 
 log = logging.getLogger("prepare_voc_sbd")
 

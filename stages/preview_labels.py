@@ -4,14 +4,14 @@ import logging
 
 import numpy as np
 
-from wsss.cam_io import load_cam
+from wsss.clims.cam_io import load_cam
 from wsss.io import atomic_directory, save_rgb
-from wsss.label_folder import read_label_folder_png
-from wsss.manifest import DatasetManifest
-from wsss.palette import colorize
+from wsss.data.label_folder import read_label_folder_png
+from wsss.data.manifest import DatasetManifest
+from wsss.data.palette import colorize
 from wsss.stage import run_stage
 from wsss.visualize import contact_sheet, heatmap, overlay
-from wsss.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("preview_labels")
 

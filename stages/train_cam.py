@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from wsss.cam_net import CAMNet
+from wsss.models.cam_net import CAMNet
 from wsss.device import autocast, pick_device
-from wsss.losses import multilabel_soft_margin_loss
-from wsss.manifest import DatasetManifest
+from wsss.clims.losses import multilabel_soft_margin_loss
+from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
-from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
-from wsss.voc_dataset import VOCDataset
+from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_cam")
 

@@ -4,15 +4,15 @@ import logging
 
 import torch
 
-from wsss.cam_net import CAMNet
-from wsss.clip_scorer import ClipScorer, load_clip
+from wsss.models.cam_net import CAMNet
+from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.device import autocast, pick_device
-from wsss.losses import clims_loss, positive_pairs
-from wsss.manifest import DatasetManifest
+from wsss.clims.losses import clims_loss, positive_pairs
+from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
-from wsss.training_data import AugmentedCrops, normalize_imagenet, training_loader
-from wsss.voc_dataset import VOCDataset
+from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_clims")
 

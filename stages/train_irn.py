@@ -5,15 +5,15 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from wsss.backbone import ResNetBackbone
-from wsss.cam_net import cam_backbone_state
+from wsss.models.backbone import ResNetBackbone
+from wsss.models.cam_net import cam_backbone_state
 from wsss.device import autocast, pick_device
-from wsss.irn import EdgeDisplacementNet, irn_losses
-from wsss.manifest import DatasetManifest
+from wsss.models.irn import EdgeDisplacementNet, irn_losses
+from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
-from wsss.training_data import AugmentedCrops, training_loader
-from wsss.voc_dataset import VOCDataset
+from wsss.data.training_data import AugmentedCrops, training_loader
+from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("train_irn")
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import torch
 
-from wsss.cam_net import cam_backbone_state
+from wsss.models.cam_net import cam_backbone_state
 from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import write_json
-from wsss.manifest import DatasetManifest
-from wsss.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints
+from wsss.data.manifest import DatasetManifest
+from wsss.models.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints
 from wsss.stage import run_stage
 from wsss.training import save_model
-from wsss.voc_dataset import VOCDataset
-from wsss.voc_writer import write_split
+from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_writer import write_split
 
 log = logging.getLogger("train_seg")
 

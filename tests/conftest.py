@@ -8,15 +8,15 @@ import pytest
 from PIL import Image
 
 from wsss.io import save_label_png
-from wsss.manifest import DatasetManifest
-from wsss.voc_writer import write_annotation, write_split
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_writer import write_annotation, write_split
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
 def _tiny_clip_architecture():
-    from wsss.demo_clip import DemoClipArchitecture
+    from wsss.demo.clip import DemoClipArchitecture
 
     return DemoClipArchitecture(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8, context_length=16, text_width=64, text_layers=1)
 
@@ -61,7 +61,7 @@ def tiny_clip_checkpoint(tmp_path_factory):
     """A randomly initialised, very small CLIP saved like an OpenAI checkpoint."""
     import torch
 
-    from wsss.demo_clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+    from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"

@@ -2,8 +2,8 @@
 
 import torch
 
-from wsss.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
-from wsss.cam_net import CAMNet
+from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
+from wsss.models.cam_net import CAMNet
 
 SCALES = [1.0, 0.5, 1.5]
 

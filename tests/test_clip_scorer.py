@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wsss.clip_scorer import ClipLoadError, ClipScorer, load_clip
-from wsss.training_data import IMAGENET_MEAN, IMAGENET_STD
-from wsss.demo_clip import build_demo_clip
+from wsss.models.clip_scorer import ClipLoadError, ClipScorer, load_clip
+from wsss.data.training_data import IMAGENET_MEAN, IMAGENET_STD
+from wsss.demo.clip import build_demo_clip
 
 from conftest import TINY_CLIP as TINY
 

@@ -8,11 +8,11 @@ import yaml
 from PIL import Image
 
 from conftest import REPO
-from wsss.coco import decode_segmentation, prepare_coco, rle_counts_from_string
+from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts_from_string
 from wsss.errors import DatasetError
-from wsss.images import read_label_map
-from wsss.manifest import DatasetManifest
-from wsss.voc_dataset import VOCDataset
+from wsss.data.images import read_label_map
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
 
 CLASSES = ["person", "traffic light", "dog"]  # category ids 1, 10, 18 below: labels 1, 2, 3
 

@@ -5,10 +5,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from wsss.demo_world import BACKGROUND_OF, CLASSES, WorldSettings, manifest_dict, render_image, write_demo_world
-from wsss.manifest import DatasetManifest
-from wsss.palette import IGNORE_INDEX
-from wsss.voc_dataset import VOCDataset
+from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, manifest_dict, render_image, write_demo_world
+from wsss.data.manifest import DatasetManifest
+from wsss.data.palette import IGNORE_INDEX
+from wsss.data.voc_dataset import VOCDataset
 
 SETTINGS = WorldSettings(image_size=64, min_object_pixels=8)
 
@@ -56,7 +56,7 @@ def test_masks_have_objects_background_and_ignore_borders():
 
 def test_objects_are_drawn_where_the_mask_says():
     """Object pixels differ from the same scene rendered without objects; background pixels do not."""
-    from wsss.demo_world import image_rng, render_scene, sample_scene
+    from wsss.demo.world import image_rng, render_scene, sample_scene
 
     settings = WorldSettings(image_size=64, noise_std=0.0, boundary_ignore=0)
     scene = sample_scene(image_rng(5, "train", 1), settings)
@@ -70,7 +70,7 @@ def test_objects_are_drawn_where_the_mask_says():
 
 @pytest.mark.parametrize("cooccurrence", [0.2, 0.95])
 def test_cooccurrence_rate_follows_the_setting(cooccurrence):
-    from wsss.demo_world import image_rng, sample_scene
+    from wsss.demo.world import image_rng, sample_scene
 
     settings = WorldSettings(image_size=64, cooccurrence=cooccurrence, stray_background=0.0)
     hits = total = 0
@@ -92,7 +92,7 @@ def test_statistics_report_every_class_and_stray_backgrounds(tmp_path):
 
 
 def test_background_regions_mark_the_drawn_backgrounds():
-    from wsss.demo_world import BACKGROUNDS, background_regions, image_rng, sample_scene
+    from wsss.demo.world import BACKGROUNDS, background_regions, image_rng, sample_scene
 
     settings = WorldSettings(image_size=64)
     for index in range(20):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from wsss.clip_scorer import MatchScores
-from wsss.losses import area_regularization, btm_loss, cbs_loss, clims_loss, otm_loss, positive_pairs
+from wsss.models.clip_scorer import MatchScores
+from wsss.clims.losses import area_regularization, btm_loss, cbs_loss, clims_loss, otm_loss, positive_pairs
 
 
 def test_otm_is_minus_mean_log_of_clamped_similarity():
@@ -50,9 +50,9 @@ def test_weighted_sum_and_logged_terms():
 
 
 def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
-    from wsss.cam_net import CAMNet
-    from wsss.clip_scorer import ClipScorer, load_clip
-    from wsss.training_data import normalize_imagenet
+    from wsss.models.cam_net import CAMNet
+    from wsss.models.clip_scorer import ClipScorer, load_clip
+    from wsss.data.training_data import normalize_imagenet
 
     torch.manual_seed(0)
     scorer = ClipScorer(load_clip(str(tiny_clip_checkpoint)), ["a photo of boat.", "a photo of car."], ["a photo of water."])
@@ -71,7 +71,7 @@ def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
 
 
 def test_logit_offset_darkens_clims_maps_but_not_the_cams():
-    from wsss.cam_net import CAMNet
+    from wsss.models.cam_net import CAMNet
 
     torch.manual_seed(0)
     model = CAMNet(2, "resnet18", 16).eval()

@@ -8,18 +8,18 @@ import torch
 import yaml
 
 from conftest import REPO, write_tiny_voc
-from wsss.affinity import affinity_labels, half_offsets, pair_affinities, path_points
-from wsss.cam_io import CamRecord, cam_path, save_cam
-from wsss.cam_to_labels import crf_pseudo_labels, ir_labels
-from wsss.crf import CRFParams
+from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points
+from wsss.clims.cam_io import CamRecord, cam_path, save_cam
+from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
+from wsss.refine.crf import CRFParams
 from wsss.errors import DatasetError
-from wsss.irn import EdgeDisplacementNet, irn_losses
-from wsss.backbone import ResNetBackbone
-from wsss.label_eval import evaluate_label_folder
-from wsss.label_folder import read_label_folder_png, write_label_png
-from wsss.manifest import DatasetManifest
-from wsss.random_walk import dense_random_walk, propagated_labels, random_walk
-from wsss.voc_dataset import VOCDataset
+from wsss.models.irn import EdgeDisplacementNet, irn_losses
+from wsss.models.backbone import ResNetBackbone
+from wsss.evaluation.label_eval import evaluate_label_folder
+from wsss.data.label_folder import read_label_folder_png, write_label_png
+from wsss.data.manifest import DatasetManifest
+from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
+from wsss.data.voc_dataset import VOCDataset
 
 sys.path.insert(0, str(REPO / "stages"))
 

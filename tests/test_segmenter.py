@@ -13,8 +13,8 @@ from PIL import Image
 from conftest import REPO, write_tiny_voc
 from wsss.config import validate_config
 from wsss.errors import ConfigError, DatasetError
-from wsss.label_folder import read_label_folder_png, write_label_png
-from wsss.segmenter import SegmenterSettings, TrainingPlan, build_model, register_modules, training_config, trust_own_checkpoints
+from wsss.data.label_folder import read_label_folder_png, write_label_png
+from wsss.models.segmenter import SegmenterSettings, TrainingPlan, build_model, register_modules, training_config, trust_own_checkpoints
 
 sys.path.insert(0, str(REPO / "stages"))
 
@@ -143,7 +143,7 @@ def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):
     import torchvision
 
     from train_seg import _cam_backbone_weights
-    from wsss.cam_net import CAMNet
+    from wsss.models.cam_net import CAMNet
     from wsss.training import save_model
 
     cam = CAMNet(2, "resnet18", 16)

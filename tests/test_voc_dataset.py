@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from wsss.errors import ConfigError, DatasetError
-from wsss.images import read_label_map, read_rgb
-from wsss.voc_dataset import VOCDataset
+from wsss.data.images import read_label_map, read_rgb
+from wsss.data.voc_dataset import VOCDataset
 
 from conftest import tiny_manifest
 
@@ -144,7 +144,7 @@ def test_rgb_mask_is_rejected(tiny_voc):
 
 def test_image_without_any_label(tiny_voc):
     root, ids = tiny_voc
-    from wsss.voc_writer import write_annotation
+    from wsss.data.voc_writer import write_annotation
 
     write_annotation(root / "Annotations" / f"{ids[1]}.xml", "x.jpg", (20, 30), [])
     expect_error(r"have no class label in Annotations/, e\.g\. 2007_000001", root, action=lambda d: d.label_matrix())

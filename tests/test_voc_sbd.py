@@ -8,12 +8,12 @@ import scipy.io
 from PIL import Image
 
 from wsss.errors import DatasetError
-from wsss.images import read_label_map
+from wsss.data.images import read_label_map
 from wsss.io import save_label_png
-from wsss.manifest import DatasetManifest
-from wsss.voc_dataset import VOCDataset
-from wsss.voc_sbd import prepare_voc_sbd, read_sbd_mask
-from wsss.voc_writer import write_annotation, write_split
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+from wsss.data.prepare.voc_sbd import prepare_voc_sbd, read_sbd_mask
+from wsss.data.voc_writer import write_annotation, write_split
 
 from conftest import REPO
 

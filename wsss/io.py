@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from wsss.palette import voc_palette
+from wsss.data.palette import voc_palette
 
 
 @contextlib.contextmanager

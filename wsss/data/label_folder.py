@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from wsss.errors import DatasetError
-from wsss.images import read_label_map
+from wsss.data.images import read_label_map
 from wsss.io import save_label_png, write_text
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from wsss.errors import DatasetError
-from wsss.images import image_size, read_label_map, read_rgb
-from wsss.manifest import DatasetManifest
-from wsss.palette import IGNORE_INDEX
+from wsss.data.images import image_size, read_label_map, read_rgb
+from wsss.data.manifest import DatasetManifest
+from wsss.data.palette import IGNORE_INDEX
 
 
 def read_split_ids(path: Path) -> list[str]:

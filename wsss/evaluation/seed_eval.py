@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.cam_io import load_cam
-from wsss.images import read_label_map
-from wsss.label_eval import LeakCounter
-from wsss.metrics import confusion_matrix
-from wsss.voc_dataset import VOCDataset
+from wsss.clims.cam_io import load_cam
+from wsss.data.images import read_label_map
+from wsss.evaluation.label_eval import LeakCounter
+from wsss.evaluation.metrics import confusion_matrix
+from wsss.data.voc_dataset import VOCDataset
 
 
 def threshold_grid(start: float, stop: float, step: float) -> list[float]:

@@ -18,9 +18,9 @@ from PIL import Image, ImageDraw
 
 from wsss.errors import DatasetError
 from wsss.io import atomic_directory, save_label_png
-from wsss.palette import IGNORE_INDEX
+from wsss.data.palette import IGNORE_INDEX
 from wsss.parallel import map_in_processes
-from wsss.voc_writer import write_split
+from wsss.data.voc_writer import write_split
 
 SPLITS = {"train": "train2014", "val": "val2014"}
 

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.images import read_label_map
-from wsss.label_folder import read_label_folder_png
-from wsss.metrics import confusion_matrix
-from wsss.palette import IGNORE_INDEX
-from wsss.voc_dataset import VOCDataset
+from wsss.data.images import read_label_map
+from wsss.data.label_folder import read_label_folder_png
+from wsss.evaluation.metrics import confusion_matrix
+from wsss.data.palette import IGNORE_INDEX
+from wsss.data.voc_dataset import VOCDataset
 
 
 def cooccurring_background_regions(root: str | os.PathLike, class_names: tuple[str, ...]) -> tuple[Path | None, np.ndarray | None]:
     """Where the dataset is the demo world: its background region maps and each class's
     co-occurring background index (else None, None: real datasets have no region maps)."""
-    from wsss.demo_world import BACKGROUND_OF, BACKGROUNDS
+    from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
 
     regions = Path(root) / "SegmentationBackground"
     if not regions.is_dir() or not set(class_names) <= set(BACKGROUND_OF):

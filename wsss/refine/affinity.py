@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.palette import IGNORE_INDEX
+from wsss.data.palette import IGNORE_INDEX
 
 
 @lru_cache(maxsize=None)

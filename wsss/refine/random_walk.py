@@ -14,9 +14,9 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
-from wsss.affinity import half_offsets, pair_affinities
-from wsss.cam_io import cam_path, label_values, load_cam
-from wsss.cam_to_labels import CamLabelJob, write_job_labels
+from wsss.refine.affinity import half_offsets, pair_affinities
+from wsss.clims.cam_io import cam_path, label_values, load_cam
+from wsss.refine.cam_to_labels import CamLabelJob, write_job_labels
 from wsss.errors import DatasetError
 
 

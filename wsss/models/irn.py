@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from wsss.affinity import affinity_labels, half_offsets, pair_affinities, pair_partners
-from wsss.backbone import ResNetBackbone
-from wsss.training_data import normalize_imagenet
+from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, pair_partners
+from wsss.models.backbone import ResNetBackbone
+from wsss.data.training_data import normalize_imagenet
 
 
 def _reader(in_channels: int, out_channels: int) -> torch.nn.Sequential:

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.cam_io import CamRecord, cam_path, label_values, load_cam
-from wsss.crf import CRFParams, crf_refine_labels, crf_refine_scores
+from wsss.clims.cam_io import CamRecord, cam_path, label_values, load_cam
+from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
 from wsss.errors import DatasetError
-from wsss.images import read_rgb
-from wsss.label_folder import write_label_png
-from wsss.manifest import DatasetManifest
-from wsss.palette import IGNORE_INDEX
-from wsss.voc_dataset import VOCDataset
+from wsss.data.images import read_rgb
+from wsss.data.label_folder import write_label_png
+from wsss.data.manifest import DatasetManifest
+from wsss.data.palette import IGNORE_INDEX
+from wsss.data.voc_dataset import VOCDataset
 
 
 def _labels_with_background(cam: np.ndarray, threshold: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A small CLIP trained on the demo world, standing in for OpenAI's weights where they cannot be had.
 
 It has OpenAI's architecture (``clip.model.CLIP``, the real tokenizer) and is saved as a
-TorchScript archive like OpenAI's checkpoints, so :func:`wsss.clip_scorer.load_clip` loads it
+TorchScript archive like OpenAI's checkpoints, so :func:`wsss.models.clip_scorer.load_clip` loads it
 through ``clip.load`` exactly as it loads ``ViT-B/32``. It is trained contrastively on views of
 scenes drawn from the demo-world generator (a separate random stream from the train/val
 images): whole images captioned with their objects and backgrounds, object-only views,
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.clip_scorer import _clip_module, prepare_clip_input
-from wsss.demo_world import CLASSES, BACKGROUND_OF, WorldSettings, image_rng, render_scene, sample_scene
+from wsss.models.clip_scorer import _clip_module, prepare_clip_input
+from wsss.demo.world import CLASSES, BACKGROUND_OF, WorldSettings, image_rng, render_scene, sample_scene
 from wsss.device import autocast
-from wsss.palette import IGNORE_INDEX
+from wsss.data.palette import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.crf import CRFParams, crf_refine_scores
-from wsss.palette import IGNORE_INDEX, voc_palette
+from wsss.refine.crf import CRFParams, crf_refine_scores
+from wsss.data.palette import IGNORE_INDEX, voc_palette
 
 MODELS = ("deeplabv2", "deeplabv3plus")
 BACKBONE_DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101}

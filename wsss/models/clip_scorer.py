@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.device import autocast
-from wsss.training_data import normalize_imagenet
+from wsss.data.training_data import normalize_imagenet
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from wsss.errors import DatasetError
-from wsss.images import read_label_map
+from wsss.data.images import read_label_map
 from wsss.io import atomic_directory, save_label_png
-from wsss.voc_dataset import read_split_ids
-from wsss.voc_writer import write_split
+from wsss.data.voc_dataset import read_split_ids
+from wsss.data.voc_writer import write_split
 
 EXPECTED_COUNTS = {"train": 1464, "val": 1449, "train_aug": 10582}
 LINKED_DIRS = ("JPEGImages", "Annotations", "SegmentationClass")

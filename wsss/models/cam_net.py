@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from wsss.backbone import ResNetBackbone
+from wsss.models.backbone import ResNetBackbone
 
 
 class CAMNet(torch.nn.Module):

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.label_folder import read_label_folder_png
-from wsss.palette import IGNORE_INDEX
-from wsss.voc_dataset import VOCDataset
+from wsss.data.label_folder import read_label_folder_png
+from wsss.data.palette import IGNORE_INDEX
+from wsss.data.voc_dataset import VOCDataset
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from wsss.palette import IGNORE_INDEX
+from wsss.data.palette import IGNORE_INDEX
 
 # Object classes in label order (a subset of VOC, VOC order) and their co-occurring background.
 CLASSES: tuple[str, ...] = ("aeroplane", "bird", "boat", "car", "cow", "train")
@@ -555,7 +555,7 @@ def manifest_dict() -> dict:
 def _write_one(task: tuple[str, int, str, int, WorldSettings]) -> dict:
     """Render and write one image with its mask and annotation; return its statistics."""
     from wsss.io import save_label_png, save_rgb
-    from wsss.voc_writer import instance_boxes, write_annotation
+    from wsss.data.voc_writer import instance_boxes, write_annotation
 
     root, seed, split, index, settings = task
     root_path = Path(root)
@@ -586,7 +586,7 @@ def write_demo_world(root: str | os.PathLike, seed: int, split_sizes: dict[str, 
     Images are independent (one random stream each), so ``workers`` processes give the same
     bytes as one.
     """
-    from wsss.voc_writer import write_split
+    from wsss.data.voc_writer import write_split
 
     root = Path(root)
     records: dict[str, list[dict]] = {}

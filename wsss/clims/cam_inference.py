@@ -7,9 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from wsss.cam_net import CAMNet
+from wsss.models.cam_net import CAMNet
 from wsss.device import autocast
-from wsss.training_data import normalize_imagenet
+from wsss.data.training_data import normalize_imagenet
 
 
 # On CPU a forward pass over more input pixels than this is slower per image (bench/bench_make_cam.py).

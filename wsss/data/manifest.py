@@ -9,7 +9,7 @@ from pathlib import Path
 from wsss.errors import ConfigError
 from wsss.schema import read_yaml, validate_with_defaults
 
-MANIFEST_SCHEMA = Path(__file__).parent / "schemas" / "manifest.schema.yaml"
+MANIFEST_SCHEMA = Path(__file__).parents[1] / "schemas" / "manifest.schema.yaml"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Scoring: confusion matrices and IoU tables, CAM seeds, label folders."""

@@ -1,0 +1,1 @@
+"""Networks: ResNet backbones, the CAM network, IRN, the DeepLab segmenter and the frozen CLIP scorer."""
