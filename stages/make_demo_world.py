@@ -19,31 +19,18 @@ log = logging.getLogger("make_demo_world")
 def make_demo_world(
     root: str,
     contact_sheet_png: str,
+    world: dict,
     seed: int = 0,
     split_sizes: dict | None = None,
-    image_size: int = 128,
-    cooccurrence: float = 0.9,
-    stray_background: float = 0.3,
-    classes_per_image: list | None = None,
-    second_instance: float = 0.25,
-    noise_std: float = 6.0,
-    min_object_pixels: int = 24,
-    boundary_ignore: int = 1,
     sheet_images: int = 16,
     threads: int = 1,
 ) -> None:
-    """Generate the demo dataset into ``root`` (replaced atomically) and draw a contact sheet."""
+    """Generate the demo dataset into ``root`` (replaced atomically) and draw a contact sheet.
+
+    ``world`` holds the drawing settings (the demo_world config keys of :class:`WorldSettings`).
+    """
     split_sizes = split_sizes or {"train": 600, "val": 150}
-    settings = WorldSettings(
-        image_size=image_size,
-        cooccurrence=cooccurrence,
-        stray_background=stray_background,
-        classes_per_image=tuple(classes_per_image or (0.55, 0.33, 0.12)),
-        second_instance=second_instance,
-        min_object_pixels=min_object_pixels,
-        boundary_ignore=boundary_ignore,
-        noise_std=noise_std,
-    )
+    settings = WorldSettings.from_config(world)
     start = time.perf_counter()
     with atomic_directory(root) as tmp_root:
         stats = write_demo_world(tmp_root, seed, split_sizes, settings, workers=threads)

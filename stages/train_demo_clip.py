@@ -19,6 +19,7 @@ def train_demo_clip_stage(
     checkpoint: str,
     evaluation: str,
     architecture: dict,
+    world: dict,
     train_scenes: int = 1200,
     eval_scenes: int = 200,
     steps: int = 500,
@@ -27,7 +28,6 @@ def train_demo_clip_stage(
     seed: int = 0,
     subset_weight: float = 0.25,
     calibration_weight: float = 1.0,
-    world: dict | None = None,
     threads: int = 1,
 ) -> None:
     """Train, export as TorchScript, reload through clip.load, and write the evaluation JSON.
@@ -39,7 +39,7 @@ def train_demo_clip_stage(
     torch.set_num_threads(threads)
     device = pick_device()
     arch = DemoClipArchitecture(**architecture)
-    settings = WorldSettings(**(world or {}))  # views are drawn at the demo images' size, then resized
+    settings = WorldSettings.from_config(world)  # views are drawn at the demo images' size, then resized
     start = time.perf_counter()
     pool = make_view_pool(seed, "clip_train", train_scenes, settings, arch.image_resolution, workers=threads)
     held_out = make_view_pool(seed, "clip_eval", eval_scenes, settings, arch.image_resolution, workers=threads)

@@ -101,3 +101,17 @@ def test_background_regions_mark_the_drawn_backgrounds():
         drawn = {BACKGROUNDS[v - 1] for v in np.unique(regions) if v}
         assert drawn <= {layer.name for layer in scene.backgrounds}
         assert len(drawn) >= len(scene.backgrounds) - 1  # a band may be fully covered by a later one
+
+
+def test_every_drawing_setting_comes_from_the_config():
+    """The demo_world keys the rules pass as ``world`` build WorldSettings whole (min_object_pixels too)."""
+    from dataclasses import fields
+
+    from wsss.config import validate_config
+    from wsss.demo.world import WorldSettings
+
+    world = validate_config({"demo_world": {"min_object_pixels": 8}})["demo_world"]
+    drawing = WorldSettings.drawing_keys(world)
+    settings = WorldSettings.from_config(drawing)
+    assert settings.min_object_pixels == 8 and isinstance(settings.classes_per_image, tuple)
+    assert {f.name for f in fields(WorldSettings)} - set(drawing) == {"supersample"}

@@ -52,6 +52,16 @@ class WorldSettings:
     noise_std: float = 6.0
     supersample: int = 2
 
+    @staticmethod
+    def drawing_keys(demo_world: dict) -> dict:
+        """The config's demo_world keys that say how the world is drawn (not where, how many, or its seed)."""
+        return {k: v for k, v in demo_world.items() if k not in ("root", "seed", "split_sizes", "sheet_images")}
+
+    @classmethod
+    def from_config(cls, world: dict) -> "WorldSettings":
+        """Settings from the config's demo_world drawing keys (lists become tuples; unknown keys fail)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in world.items()})
+
 
 @dataclass
 class Shape:

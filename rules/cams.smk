@@ -1,0 +1,97 @@
+# Phase 2, CAMs: the baseline classifier, CLIMS on top of it, multi-scale CAMs and their seeds.
+
+from wsss.models.clip_scorer import clip_checkpoint_input
+
+
+rule train_cam:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        dataset_summary=f"{RESULTS}/dataset/summary.json",
+    output:
+        checkpoint=f"{RESULTS}/models/baseline_cam.pt",
+        history=f"{RESULTS}/models/baseline_cam.json",
+    log:
+        log_path("train_cam"),
+    benchmark:
+        benchmark_path("train_cam")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **config["train_cam"],
+        split=DATA["train_split"],
+    script:
+        "../stages/train_cam.py"
+
+
+rule train_clims:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        baseline=rules.train_cam.output.checkpoint,
+        clip_weights=clip_checkpoint_input(CLIP["model"]),
+    output:
+        checkpoint=f"{RESULTS}/models/clims_cam.pt",
+        history=f"{RESULTS}/models/clims_cam.json",
+    log:
+        log_path("train_clims"),
+    benchmark:
+        benchmark_path("train_clims")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **config["clims"],
+        split=DATA["train_split"],
+        # A name or a path; given as a function because, as a path, it repeats the clip_weights input.
+        clip_model=lambda wildcards: CLIP["model"],
+        clip_download_root=CLIP["download_root"],
+        clip_input_mode=CLIP["input_mode"],
+    script:
+        "../stages/train_clims.py"
+
+
+rule make_cam:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        checkpoint=f"{RESULTS}/models/{{model}}_cam.pt",
+    output:
+        cams=directory(f"{RESULTS}/cams/{{model}}"),
+    log:
+        log_path("make_cam_{model}"),
+    benchmark:
+        benchmark_path("make_cam_{model}")
+    wildcard_constraints:
+        model="baseline|clims",
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **config["make_cam"],
+        splits=lambda wildcards: CAM_SPLITS[wildcards.model],
+    script:
+        "../stages/make_cam.py"
+
+
+rule eval_cam:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=f"{RESULTS}/cams/{{model}}",
+    output:
+        report=f"{RESULTS}/seeds/{{model}}.json",
+        table=f"{RESULTS}/seeds/{{model}}.txt",
+    log:
+        log_path("eval_cam_{model}"),
+    benchmark:
+        benchmark_path("eval_cam_{model}")
+    conda:
+        CONDA_ENV
+    params:
+        split=DATA["seed_eval_split"],
+        bg_threshold=config["eval_cam"]["bg_threshold"],
+        sweep=config["eval_cam"]["sweep"],
+    script:
+        "../stages/eval_cam.py"

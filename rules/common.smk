@@ -1,0 +1,54 @@
+# Paths, names and the dicts that rules pass to stages, built once from the validated config.
+
+
+# The software of every rule, for --use-conda (environment.post-deploy.sh adds the packages
+# that compile against the installed torch: mmcv's ops, pydensecrf2 and this project).
+CONDA_ENV = "../environment.yml"
+
+RESULTS = f"{config['results_dir']}/{config['run_name']}"
+DATA = config["dataset"]
+WORLD = config["demo_world"]
+DEMO_CLIP = config["demo_clip"]
+CLIP = config["clip"]
+REFINE = config["refine"]
+IS_DEMO_WORLD = DATA["root"] == WORLD["root"]
+USES_DEMO_CLIP = CLIP["model"] == DEMO_CLIP["checkpoint"]
+
+SEED_MODELS = (
+    ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
+)
+# CLIMS CAMs feed the refinement (train split) and the seed evaluation; the baseline's only the latter.
+CAM_SPLITS = {
+    "clims": [DATA["train_split"], DATA["seed_eval_split"]],
+    "baseline": [DATA["seed_eval_split"]],
+}
+# Label folders written from the CLIMS CAMs: IR labels exist only on the IRN route.
+LABEL_FOLDERS = {"irn": ["ir_labels", "pseudo_labels"], "crf": ["pseudo_labels"]}[
+    REFINE["method"]
+]
+LABEL_TITLES = {"ir_labels": "IR labels", "pseudo_labels": "pseudo-labels"}
+REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[
+    REFINE["method"]
+]
+
+
+def log_path(name):
+    """The rule's log file (``name`` may hold wildcards such as ``make_cam_{model}``)."""
+    return f"{RESULTS}/logs/{name}.log"
+
+
+def benchmark_path(name):
+    """The rule's Snakemake benchmark table: seconds and peak memory."""
+    return f"{RESULTS}/benchmarks/{name}.tsv"
+
+
+FINAL_TARGETS = [
+    f"{RESULTS}/config.yaml",
+    f"{RESULTS}/demo_world/contact_sheet.png" if IS_DEMO_WORLD else [],
+    f"{RESULTS}/dataset/summary.json",
+    f"{RESULTS}/demo_clip/evaluation.json" if USES_DEMO_CLIP else [],
+    expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
+    expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
+    expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
+    f"{RESULTS}/evaluation/segmenter.json",
+]

@@ -1,0 +1,44 @@
+# The demo world and its small CLIP (only in runs on the demo world).
+
+from wsss.demo.world import WorldSettings
+
+# The world and the demo CLIP's training views are drawn from the same settings.
+WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
+
+
+rule make_demo_world:
+    output:
+        root=directory(WORLD["root"]),
+        contact_sheet_png=f"{RESULTS}/demo_world/contact_sheet.png",
+    log:
+        log_path("make_demo_world"),
+    benchmark:
+        benchmark_path("make_demo_world")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        seed=WORLD["seed"],
+        split_sizes=WORLD["split_sizes"],
+        sheet_images=WORLD["sheet_images"],
+        world=WORLD_SETTINGS,
+    script:
+        "../stages/make_demo_world.py"
+
+
+rule train_demo_clip:
+    output:
+        checkpoint=DEMO_CLIP["checkpoint"],
+        evaluation=f"{RESULTS}/demo_clip/evaluation.json",
+    log:
+        log_path("train_demo_clip"),
+    benchmark:
+        benchmark_path("train_demo_clip")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **{k: v for k, v in DEMO_CLIP.items() if k != "checkpoint"},
+        world=WORLD_SETTINGS,
+    script:
+        "../stages/train_demo_clip.py"

@@ -1,0 +1,115 @@
+# Phase 3, refinement: CAMs to pseudo-labels (IRN random walk or dense CRF), scored and pictured.
+
+
+rule ir_label:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=f"{RESULTS}/cams/clims",
+    output:
+        labels=directory(f"{RESULTS}/ir_labels"),
+    log:
+        log_path("ir_label"),
+    benchmark:
+        benchmark_path("ir_label")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **config["ir_label"],
+        splits=CAM_SPLITS["clims"],
+        crf=config["crf"],
+    script:
+        "../stages/ir_label.py"
+
+
+rule train_irn:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        ir_labels=f"{RESULTS}/ir_labels",
+        cam_checkpoint=f"{RESULTS}/models/clims_cam.pt",
+    output:
+        checkpoint=f"{RESULTS}/models/irn.pt",
+        history=f"{RESULTS}/models/irn.json",
+    log:
+        log_path("train_irn"),
+    benchmark:
+        benchmark_path("train_irn")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **config["irn"],
+        split=DATA["train_split"],
+    script:
+        "../stages/train_irn.py"
+
+
+rule make_pseudo_labels:
+    input:
+        unpack(lambda wildcards: REFINE_INPUTS),
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=f"{RESULTS}/cams/clims",
+    output:
+        labels=directory(f"{RESULTS}/pseudo_labels"),
+    log:
+        log_path("make_pseudo_labels"),
+    benchmark:
+        benchmark_path("make_pseudo_labels")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    params:
+        **REFINE,
+        splits=CAM_SPLITS["clims"],
+        crf=config["crf"],
+    script:
+        "../stages/make_pseudo_labels.py"
+
+
+rule eval_labels:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        labels=f"{RESULTS}/{{labels}}",
+    output:
+        report=f"{RESULTS}/evaluation/{{labels}}.json",
+        table=f"{RESULTS}/evaluation/{{labels}}.txt",
+    log:
+        log_path("eval_labels_{labels}"),
+    benchmark:
+        benchmark_path("eval_labels_{labels}")
+    wildcard_constraints:
+        labels="ir_labels|pseudo_labels",
+    conda:
+        CONDA_ENV
+    params:
+        splits=CAM_SPLITS["clims"],
+        title=lambda wildcards: LABEL_TITLES[wildcards.labels],
+    script:
+        "../stages/eval_labels.py"
+
+
+rule preview_labels:
+    input:
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        labels=f"{RESULTS}/{{labels}}",
+        cams=f"{RESULTS}/cams/clims",
+    output:
+        preview=directory(f"{RESULTS}/{{labels}}_preview"),
+    log:
+        log_path("preview_labels_{labels}"),
+    benchmark:
+        benchmark_path("preview_labels_{labels}")
+    wildcard_constraints:
+        labels="ir_labels|pseudo_labels",
+    conda:
+        CONDA_ENV
+    params:
+        **config["preview"],
+        split=DATA["seed_eval_split"],
+    script:
+        "../stages/preview_labels.py"
