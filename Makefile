@@ -7,7 +7,7 @@ CORES ?= all
 STAMP := $(VENV)/.setup-complete
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup demo test dry-run clean-results
+.PHONY: setup demo test lint dry-run clean-results
 
 setup: $(STAMP)
 
@@ -23,6 +23,13 @@ dry-run: $(STAMP)
 
 test: $(STAMP)
 	python -m pytest
+
+# Style and workflow checks: ruff (lint + import order), snakefmt, Snakemake's own linter.
+lint: $(STAMP)
+	ruff check .
+	ruff format --check .
+	snakefmt --check Snakefile rules/
+	snakemake --lint --cores 1 -n
 
 clean-results:
 	rm -rf results/demo data/demo_world

@@ -19,18 +19,30 @@ import time
 import torch
 import torch.nn.functional as F
 
+from wsss.clims.losses import clims_loss, positive_pairs
+from wsss.data.training_data import normalize_imagenet
+from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+from wsss.device import autocast
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip, prepare_clip_input
-from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
-from wsss.clims.losses import clims_loss, positive_pairs
-from wsss.device import autocast
-from wsss.data.training_data import normalize_imagenet
 
 SCALES = {
     "demo": {"depth": "resnet18", "crop": 128, "batch": 32, "classes": 6, "clip": DemoClipArchitecture()},
     "voc": {
-        "depth": "resnet50", "crop": 512, "batch": 16, "classes": 20,
-        "clip": DemoClipArchitecture(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32, context_length=77, text_width=512, text_layers=12),
+        "depth": "resnet50",
+        "crop": 512,
+        "batch": 16,
+        "classes": 20,
+        "clip": DemoClipArchitecture(
+            embed_dim=512,
+            image_resolution=224,
+            vision_layers=12,
+            vision_width=768,
+            vision_patch_size=32,
+            context_length=77,
+            text_width=512,
+            text_layers=12,
+        ),
     },
 }
 WEIGHTS = {"alpha": 10.0, "beta": 24.0, "gamma": 1.0, "delta": 0.2, "cbs_threshold": 0.0}
@@ -53,14 +65,18 @@ def straightforward_step(probabilities_of, clip_model, class_prompts, background
         return F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
 
     def encode_image(x, m):
-        return F.normalize(clip_model.encode_image(prepare_clip_input(x, m, clip_model.visual.input_resolution, mode)).float(), dim=-1)
+        return F.normalize(
+            clip_model.encode_image(prepare_clip_input(x, m, clip_model.visual.input_resolution, mode)).float(), dim=-1
+        )
 
     with autocast(images.device):
         class_text = encode_text(class_prompts)  # every step
         background_text = encode_text(background_prompts)
         probabilities = probabilities_of()
         resolution = clip_model.visual.input_resolution
-        resized = F.interpolate(probabilities, size=(resolution, resolution), mode="bilinear", align_corners=False)  # all classes
+        resized = F.interpolate(
+            probabilities, size=(resolution, resolution), mode="bilinear", align_corners=False
+        )  # all classes
         otm, btm, cbs = [], [], []
         for n in range(images.shape[0]):
             for k in labels[n].nonzero().flatten().tolist():
@@ -121,7 +137,10 @@ def run_variant(scale: str, variant: str, repeats: int) -> tuple:
     else:
         for parameter in clip_model.parameters():  # the straightforward step leaves CLIP's weights trainable
             parameter.requires_grad_(True)
-        step = lambda probabilities_of: straightforward_step(probabilities_of, clip_model, classes, backgrounds, "clip", images, labels)  # noqa: E731
+
+        def step(probabilities_of):
+            return straightforward_step(probabilities_of, clip_model, classes, backgrounds, "clip", images, labels)
+
     part_loss, part_seconds, _ = measure(lambda: step(lambda: fixed), device, repeats)
     loss, seconds, peak = measure(lambda: step(network), device, repeats)
     return (variant, loss.item(), seconds, peak, int(labels.sum()), device.type, part_loss.item(), part_seconds)
@@ -144,12 +163,27 @@ def main() -> None:
     _, slow_loss, slow_s, slow_mem, _, _, slow_part_loss, slow_part_s = measured["straightforward"]
     memory = "peak GPU memory" if device == "cuda" else "peak process RSS"
     print(f"scale={args.scale} device={device} batch={setting['batch']} crop={setting['crop']} positive pairs={pairs}")
-    print(f"  loss: optimized {fast_loss:.6f}  straightforward {slow_loss:.6f}  (|diff| {abs(fast_loss - slow_loss):.2e})")
-    print(f"  optimized       {setting['batch'] / fast_s:8.2f} images/s  {fast_s * 1000:8.1f} ms/step  {memory} {fast_mem:8.0f} MiB")
-    print(f"  straightforward {setting['batch'] / slow_s:8.2f} images/s  {slow_s * 1000:8.1f} ms/step  {memory} {slow_mem:8.0f} MiB")
+    print(
+        f"  loss: optimized {fast_loss:.6f}  straightforward {slow_loss:.6f}  (|diff| {abs(fast_loss - slow_loss):.2e})"
+    )
+    print(
+        f"  optimized       {setting['batch'] / fast_s:8.2f} images/s  {fast_s * 1000:8.1f} ms/step  "
+        f"{memory} {fast_mem:8.0f} MiB"
+    )
+    print(
+        f"  straightforward {setting['batch'] / slow_s:8.2f} images/s  {slow_s * 1000:8.1f} ms/step  "
+        f"{memory} {slow_mem:8.0f} MiB"
+    )
     print(f"  speed-up {slow_s / fast_s:.2f}x (whole step)")
-    print(f"  CLIMS part alone (CLIP scoring, losses, backward to P; CAM network excluded): loss |diff| {abs(fast_part_loss - slow_part_loss):.2e}")
-    print(f"  optimized {fast_part_s * 1000:8.1f} ms  straightforward {slow_part_s * 1000:8.1f} ms  speed-up {slow_part_s / fast_part_s:.2f}x")
+    print(
+        "  CLIMS part alone (CLIP scoring, losses, backward to P; CAM network excluded): "
+        f"loss |diff| {abs(fast_part_loss - slow_part_loss):.2e}"
+    )
+    print(
+        f"  optimized {fast_part_s * 1000:8.1f} ms  straightforward {slow_part_s * 1000:8.1f} ms  "
+        f"speed-up {slow_part_s / fast_part_s:.2f}x"
+    )
+
 
 if __name__ == "__main__":
     main()

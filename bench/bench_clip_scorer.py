@@ -13,12 +13,21 @@ import time
 
 import torch
 
-from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+from wsss.models.clip_scorer import ClipScorer, load_clip
 
 SIZES = {
     "demo": DemoClipArchitecture(),
-    "vit-b-32": DemoClipArchitecture(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32, context_length=77, text_width=512, text_layers=12),
+    "vit-b-32": DemoClipArchitecture(
+        embed_dim=512,
+        image_resolution=224,
+        vision_layers=12,
+        vision_width=768,
+        vision_patch_size=32,
+        context_length=77,
+        text_width=512,
+        text_layers=12,
+    ),
 }
 CLASSES = [f"a photo of class {i}." for i in range(20)]
 BACKGROUNDS = [f"a photo of background {i}." for i in range(10)]
@@ -53,12 +62,17 @@ def run(model_size: str, pairs: int, repeats: int, device: torch.device) -> None
     def one_at_a_time():
         for i in range(pairs):
             scores = scorer.score(images[i : i + 1], masks[i : i + 1], classes[i : i + 1])
-            (scores.foreground_class.sum() + scores.background_class.sum() + scores.foreground_backgrounds.sum()).backward()
+            (
+                scores.foreground_class.sum() + scores.background_class.sum() + scores.foreground_backgrounds.sum()
+            ).backward()
 
     t_batched = timed(batched, repeats, device)
     t_single = timed(one_at_a_time, max(1, repeats // 2), device)
-    print(f"{model_size:9s} {device.type:4s} pairs={pairs:4d}  batched {pairs / t_batched:8.1f} pairs/s   "
-          f"one-at-a-time {pairs / t_single:8.1f} pairs/s   speed-up {t_single / t_batched:5.1f}x  (forward + backward to the masks)")
+    print(
+        f"{model_size:9s} {device.type:4s} pairs={pairs:4d}  batched {pairs / t_batched:8.1f} pairs/s   "
+        f"one-at-a-time {pairs / t_single:8.1f} pairs/s   speed-up {t_single / t_batched:5.1f}x  "
+        "(forward + backward to the masks)"
+    )
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ import resource
 import tempfile
 import time
 
-from wsss.refine.cam_to_labels import cam_label_jobs, write_ir_labels
-from wsss.refine.crf import CRFParams
 from wsss.data.manifest import DatasetManifest
 from wsss.parallel import map_in_processes
+from wsss.refine.cam_to_labels import cam_label_jobs, write_ir_labels
+from wsss.refine.crf import CRFParams
 
 
 def main() -> None:
@@ -38,8 +38,14 @@ def main() -> None:
             start = time.perf_counter()
             map_in_processes(work, jobs, workers)
             seconds = time.perf_counter() - start
-        note = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MB, the memory of one worker" if workers == 1 else "worker start-up included"
-        print(f"{workers} worker(s): {len(jobs)} images in {seconds:.1f} s = {len(jobs) / seconds:.1f} images/s ({note})")
+        note = (
+            f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MB, the memory of one worker"
+            if workers == 1
+            else "worker start-up included"
+        )
+        print(
+            f"{workers} worker(s): {len(jobs)} images in {seconds:.1f} s = {len(jobs) / seconds:.1f} images/s ({note})"
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
 from wsss.clims.cam_io import CamRecord, save_cam
-from wsss.models.cam_net import CAMNet
 from wsss.data.training_data import normalize_imagenet
+from wsss.models.cam_net import CAMNet
 
 SCALES = {
     "demo": {"depth": "resnet18", "size": (128, 128), "images": 64, "batch": 16, "classes": 6},
@@ -84,14 +84,21 @@ def run_variant(scale: str, variant: str, batch: int | None) -> tuple:
                     k = keys[begin + n].to(device)
                     cam = normalize_positive(full[n], k).cpu().numpy()
                     first = cam if first is None else first
-                    save_cam(folder, f"{begin + n:06d}", CamRecord(keys[begin + n].numpy(), cam, normalize_positive(stride4[n], k).cpu().numpy()))
+                    save_cam(
+                        folder,
+                        f"{begin + n:06d}",
+                        CamRecord(keys[begin + n].numpy(), cam, normalize_positive(stride4[n], k).cpu().numpy()),
+                    )
         else:
             for n in range(len(images)):
                 total = straightforward_cams(model, images[n : n + 1], INFERENCE_SCALES)[0]
                 k = keys[n].to(device)
                 cam = total[k] / (F.adaptive_max_pool2d(total[k], (1, 1)) + 1e-5)
                 first = cam.cpu().numpy() if first is None else first
-                np.save(os.path.join(folder, f"{n:06d}.npy"), {"keys": keys[n], "cam": cam.cpu(), "all_classes": total.cpu()})
+                np.save(
+                    os.path.join(folder, f"{n:06d}.npy"),
+                    {"keys": keys[n], "cam": cam.cpu(), "all_classes": total.cpu()},
+                )
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
@@ -106,7 +113,9 @@ def run_variant(scale: str, variant: str, batch: int | None) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="demo")
-    parser.add_argument("--batch", type=int, default=None, help="images per batch of the optimised version (default: the scale's)")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="images per batch of the optimised version (default: the scale's)"
+    )
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     measured = {}
@@ -118,10 +127,17 @@ def main() -> None:
     _, slow_s, slow_mem, slow_size, slow_map, _ = measured["straightforward"]
     memory = "peak GPU memory" if device == "cuda" else "peak process RSS"
     n = setting["images"]
-    print(f"scale={args.scale} device={device} images={n} size={setting['size']} scales={INFERENCE_SCALES} + flips, batch {setting['batch']}")
+    print(
+        f"scale={args.scale} device={device} images={n} size={setting['size']} "
+        f"scales={INFERENCE_SCALES} + flips, batch {setting['batch']}"
+    )
     print(f"  first image's maps (before storage): max |difference| {np.abs(fast_map - slow_map).max():.2e}")
-    print(f"  optimized       {n / fast_s:8.2f} images/s  {memory} {fast_mem:8.0f} MiB  {fast_size / 1024:8.1f} KiB/image")
-    print(f"  straightforward {n / slow_s:8.2f} images/s  {memory} {slow_mem:8.0f} MiB  {slow_size / 1024:8.1f} KiB/image")
+    print(
+        f"  optimized       {n / fast_s:8.2f} images/s  {memory} {fast_mem:8.0f} MiB  {fast_size / 1024:8.1f} KiB/image"
+    )
+    print(
+        f"  straightforward {n / slow_s:8.2f} images/s  {memory} {slow_mem:8.0f} MiB  {slow_size / 1024:8.1f} KiB/image"
+    )
     print(f"  speed-up {slow_s / fast_s:.2f}x, files {slow_size / fast_size:.1f}x smaller")
 
 

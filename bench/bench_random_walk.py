@@ -38,7 +38,10 @@ def main() -> None:
     edge[args.height // 2, :] = 0.95
     cams = torch.rand(args.classes, args.height, args.width, generator=generator) ** 6
     n = args.height * args.width
-    print(f"map {args.height}x{args.width} (N = {n}), {args.classes} classes, 2^{args.exp_times} steps, radius 5, beta 10; {torch.get_num_threads()} threads")
+    print(
+        f"map {args.height}x{args.width} (N = {n}), {args.classes} classes, 2^{args.exp_times} steps, "
+        f"radius 5, beta 10; {torch.get_num_threads()} threads"
+    )
 
     start = time.perf_counter()
     for _ in range(args.repeats):
@@ -50,7 +53,10 @@ def main() -> None:
     start = time.perf_counter()
     dense = dense_random_walk(cams, edge, radius=5, beta=10, exp_times=args.exp_times)
     dense_seconds = time.perf_counter() - start
-    print(f"dense:  {dense_seconds:.3f} s per image, peak RSS {peak_rss_gb():.2f} GB (dense float64 matrix: {n * n * 8 / 2**30:.2f} GB)")
+    print(
+        f"dense:  {dense_seconds:.3f} s per image, peak RSS {peak_rss_gb():.2f} GB "
+        f"(dense float64 matrix: {n * n * 8 / 2**30:.2f} GB)"
+    )
 
     relative = float((sparse - dense).abs().max() / dense.abs().max())
     same = (sparse.argmax(0) == dense.argmax(0)).float().mean().item()

@@ -16,7 +16,14 @@ import torch
 from wsss.models.segmenter import SegmenterSettings, build_model
 
 SCALES = {
-    "demo": {"model": "deeplabv3plus", "backbone": "resnet18", "output_stride": 16, "crop": 128, "batch": 8, "classes": 7},
+    "demo": {
+        "model": "deeplabv3plus",
+        "backbone": "resnet18",
+        "output_stride": 16,
+        "crop": 128,
+        "batch": 8,
+        "classes": 7,
+    },
     "voc": {"model": "deeplabv2", "backbone": "resnet101", "output_stride": 8, "crop": 321, "batch": 10, "classes": 21},
 }
 
@@ -27,7 +34,13 @@ def run(scale: dict, device: torch.device, amp: bool, steps: int) -> tuple[float
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
-    settings = SegmenterSettings(scale["model"], scale["backbone"], scale["classes"], tuple(f"c{i}" for i in range(scale["classes"] - 1)), output_stride=scale["output_stride"])
+    settings = SegmenterSettings(
+        scale["model"],
+        scale["backbone"],
+        scale["classes"],
+        tuple(f"c{i}" for i in range(scale["classes"] - 1)),
+        output_stride=scale["output_stride"],
+    )
     model = build_model(settings, device=device, crop_size=scale["crop"]).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     wrapper = AmpOptimWrapper(optimizer=optimizer, dtype="bfloat16") if amp else OptimWrapper(optimizer=optimizer)
@@ -40,7 +53,10 @@ def run(scale: dict, device: torch.device, amp: bool, steps: int) -> tuple[float
             sample.gt_sem_seg = PixelData(data=torch.randint(0, scale["classes"], (1, crop, crop)))
             sample.set_metainfo({"img_shape": (crop, crop), "pad_shape": (crop, crop), "ori_shape": (crop, crop)})
             samples.append(sample)
-        return {"inputs": [torch.randint(0, 255, (3, crop, crop), dtype=torch.uint8) for _ in range(batch)], "data_samples": samples}
+        return {
+            "inputs": [torch.randint(0, 255, (3, crop, crop), dtype=torch.uint8) for _ in range(batch)],
+            "data_samples": samples,
+        }
 
     for _ in range(2):
         model.train_step(data(), wrapper)
@@ -66,13 +82,19 @@ def main() -> None:
     args = parser.parse_args()
     scale = dict(SCALES[args.scale], **({"crop": args.crop} if args.crop else {}))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"{scale['model']}-{scale['backbone']} OS{scale['output_stride']}, crop {scale['crop']}, batch {scale['batch']}, on {device}")
-    for amp in ([False, True] if device.type == "cuda" else [False]):
+    print(
+        f"{scale['model']}-{scale['backbone']} OS{scale['output_stride']}, "
+        f"crop {scale['crop']}, batch {scale['batch']}, on {device}"
+    )
+    for amp in [False, True] if device.type == "cuda" else [False]:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         rate, peak = run(scale, device, amp, args.steps)
         memory = "peak CUDA memory" if device.type == "cuda" else "peak RSS"
-        print(f"AMP {'bf16' if amp else 'off '}: {rate:.2f} iterations/s, {rate * scale['batch']:.1f} images/s, {memory} {peak:.2f} GB")
+        print(
+            f"AMP {'bf16' if amp else 'off '}: {rate:.2f} iterations/s, "
+            f"{rate * scale['batch']:.1f} images/s, {memory} {peak:.2f} GB"
+        )
 
 
 if __name__ == "__main__":

@@ -14,15 +14,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.models.clip_scorer import ClipScorer, load_clip
-from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
-from wsss.data.images import read_label_map
 from wsss.clims.losses import clims_loss, positive_pairs
+from wsss.data.images import read_label_map
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
+from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
+from wsss.models.clip_scorer import ClipScorer, load_clip
 
 
-def mask_variants(truth: np.ndarray, regions: np.ndarray, classes: list[str], num_classes: int) -> dict[str, torch.Tensor]:
+def mask_variants(
+    truth: np.ndarray, regions: np.ndarray, classes: list[str], num_classes: int
+) -> dict[str, torch.Tensor]:
     """(C, H, W) probability maps of each kind for one image."""
     objects = torch.zeros(num_classes, *truth.shape)
     cooccurring = torch.zeros_like(objects)
@@ -31,7 +33,11 @@ def mask_variants(truth: np.ndarray, regions: np.ndarray, classes: list[str], nu
         own = torch.from_numpy(truth == k + 1).float()
         near = torch.from_numpy((truth == k + 1) | (truth == 255)).float()
         objects[k] = F.max_pool2d(own[None, None], 3, stride=1, padding=1)[0, 0] * near
-        cooccurring[k] = torch.from_numpy(regions == BACKGROUNDS.index(BACKGROUND_OF[name]) + 1).float() if name in BACKGROUND_OF else 0
+        cooccurring[k] = (
+            torch.from_numpy(regions == BACKGROUNDS.index(BACKGROUND_OF[name]) + 1).float()
+            if name in BACKGROUND_OF
+            else 0
+        )
     dilated = F.max_pool2d(objects[None], 9, stride=1, padding=4)[0]
     return {
         "true mask": objects,
@@ -69,14 +75,22 @@ def main() -> None:
         for kind, maps in mask_variants(truth, regions, list(manifest.class_names), manifest.num_classes).items():
             probabilities = maps[None]
             with torch.no_grad():
-                scores = scorer.score(image[image_index], probabilities[image_index, class_index].unsqueeze(1), class_index)
+                scores = scorer.score(
+                    image[image_index], probabilities[image_index, class_index].unsqueeze(1), class_index
+                )
                 total, terms = clims_loss(scores, probabilities, **weights)
             totals.setdefault(kind, []).append({"loss": total.item(), **terms})
-    print(f"CLIMS loss of hand-made masks, mean over {args.images} {args.split} images (cbs threshold {args.cbs_threshold})")
+    print(
+        f"CLIMS loss of hand-made masks, mean over {args.images} {args.split} images "
+        f"(cbs threshold {args.cbs_threshold})"
+    )
     print(f"{'mask':32s} {'loss':>8s} {'OTM':>7s} {'BTM':>7s} {'CBS':>7s} {'REG':>7s}")
     for kind, rows in totals.items():
         mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-        print(f"{kind:32s} {mean['loss']:8.2f} {mean['otm']:7.3f} {mean['btm']:7.3f} {mean['cbs']:7.3f} {mean['reg']:7.3f}")
+        print(
+            f"{kind:32s} {mean['loss']:8.2f} "
+            f"{mean['otm']:7.3f} {mean['btm']:7.3f} {mean['cbs']:7.3f} {mean['reg']:7.3f}"
+        )
 
 
 if __name__ == "__main__":

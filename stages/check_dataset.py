@@ -4,12 +4,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
-from wsss.io import write_json
 from wsss.data.manifest import DatasetManifest
-from wsss.stage import run_stage
 from wsss.data.voc_dataset import VOCDataset
+from wsss.io import write_json
+from wsss.stage import run_stage
 
 log = logging.getLogger("check_dataset")
 

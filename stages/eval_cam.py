@@ -2,18 +2,27 @@
 
 import logging
 
-from wsss.io import write_json, write_text
-from wsss.evaluation.label_eval import cooccurring_background_regions
 from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+from wsss.evaluation.label_eval import cooccurring_background_regions
 from wsss.evaluation.metrics import format_table, scores_from_confusion
 from wsss.evaluation.seed_eval import evaluate_seeds, threshold_grid
+from wsss.io import write_json, write_text
 from wsss.stage import run_stage
-from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("eval_cam")
 
 
-def eval_cam(root: str, manifest: str, cams: str, report: str, table: str, split: str = "train", bg_threshold: float = 0.15, sweep: list | None = None) -> None:
+def eval_cam(
+    root: str,
+    manifest: str,
+    cams: str,
+    report: str,
+    table: str,
+    split: str = "train",
+    bg_threshold: float = 0.15,
+    sweep: list | None = None,
+) -> None:
     """Write the seed evaluation of ``split`` as JSON (``report``) and as a text table (``table``)."""
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
@@ -39,9 +48,18 @@ def eval_cam(root: str, manifest: str, cams: str, report: str, table: str, split
     text = format_table(scores[best], f"CAM seeds on {split} ({len(dataset)} images), best background threshold {best}")
     text += "\n" + format_table(scores[fixed], f"CAM seeds on {split}, fixed background threshold {fixed}")
     if leakage is not None:
-        text += f"\nco-occurring background labelled as the object: {leakage[best]['overall']:.2%} (best), {leakage[fixed]['overall']:.2%} (fixed)\n"
+        text += (
+            "\nco-occurring background labelled as the object: "
+            f"{leakage[best]['overall']:.2%} (best), {leakage[fixed]['overall']:.2%} (fixed)\n"
+        )
     write_text(table, text)
-    log.info("seed mIoU %.2f at threshold %s (%.2f at fixed %s)", scores[best]["summary"]["mIoU"], best, scores[fixed]["summary"]["mIoU"], fixed)
+    log.info(
+        "seed mIoU %.2f at threshold %s (%.2f at fixed %s)",
+        scores[best]["summary"]["mIoU"],
+        best,
+        scores[fixed]["summary"]["mIoU"],
+        fixed,
+    )
 
 
 if __name__ == "__main__":

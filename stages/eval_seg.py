@@ -6,18 +6,18 @@ import time
 import numpy as np
 import torch
 
-from wsss.device import pick_device
-from wsss.io import atomic_directory, write_json, write_text
-from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regions
-from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.data.images import read_label_map
+from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+from wsss.device import pick_device
+from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regions
 from wsss.evaluation.metrics import confusion_matrix, format_table, scores_from_confusion
-from wsss.refine.crf import crf_refine_scores
+from wsss.io import atomic_directory, write_json, write_text
 from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
+from wsss.refine.crf import crf_refine_scores
 from wsss.stage import run_stage
 from wsss.training import load_model_state
-from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("eval_seg")
 
@@ -67,14 +67,24 @@ def eval_seg(
                 if leaks is not None:
                     leaks[mode].add(labels, truth, region_map, np.flatnonzero(row))
             write_label_png(folder, image_id, predicted[modes[-1]])
-        write_folder_readme(folder, f"Segmenter predictions on {split} ({modes[-1]}).", list(description.class_names), unsure=False)
+        write_folder_readme(
+            folder, f"Segmenter predictions on {split} ({modes[-1]}).", list(description.class_names), unsure=False
+        )
     seconds = time.perf_counter() - start
-    result = {"split": split, "images": len(dataset), "checkpoint": checkpoint, "backbone_init": state["meta"].get("pretrained") or "random", "modes": {}}
+    result = {
+        "split": split,
+        "images": len(dataset),
+        "checkpoint": checkpoint,
+        "backbone_init": state["meta"].get("pretrained") or "random",
+        "modes": {},
+    }
     text = ""
     for mode in modes:
         scores = scores_from_confusion(confusions[mode], names)
         result["modes"][mode] = scores
-        text += format_table(scores, f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}")
+        text += format_table(
+            scores, f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}"
+        )
         if leaks is not None:
             leak = leaks[mode].report(list(description.class_names))
             scores["cooccurring_background_labelled_as_object"] = leak

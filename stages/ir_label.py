@@ -4,12 +4,12 @@ import functools
 import logging
 import time
 
-from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_ir_labels
-from wsss.refine.crf import CRFParams
-from wsss.io import atomic_directory
 from wsss.data.label_folder import write_folder_readme
 from wsss.data.manifest import DatasetManifest
+from wsss.io import atomic_directory
 from wsss.parallel import map_in_processes
+from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_ir_labels
+from wsss.refine.crf import CRFParams
 from wsss.stage import run_stage
 
 log = logging.getLogger("ir_label")
@@ -42,7 +42,14 @@ def ir_label(
             unsure=True,
         )
     seconds = time.perf_counter() - start
-    log.info("IR labels of %d images in %.1f s (%.1f images/s, %d workers) -> %s", len(jobs), seconds, len(jobs) / seconds, threads, labels)
+    log.info(
+        "IR labels of %d images in %.1f s (%.1f images/s, %d workers) -> %s",
+        len(jobs),
+        seconds,
+        len(jobs) / seconds,
+        threads,
+        labels,
+    )
     log.info("pixel shares: %s", label_histogram_summary(histograms, list(description.class_names)))
 
 

@@ -8,19 +8,28 @@ import torch
 
 from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
 from wsss.clims.cam_io import CamRecord, save_cam
-from wsss.models.cam_net import CAMNet
-from wsss.device import pick_device
 from wsss.data.images import batches_by_image_size
-from wsss.io import atomic_directory
 from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+from wsss.device import pick_device
+from wsss.io import atomic_directory
+from wsss.models.cam_net import CAMNet
 from wsss.stage import run_stage
 from wsss.training import load_model_state
-from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("make_cam")
 
 
-def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list, scales: list | None = None, batch_size: int = 8, threads: int = 1) -> None:
+def make_cam(
+    root: str,
+    manifest: str,
+    checkpoint: str,
+    cams: str,
+    splits: list,
+    scales: list | None = None,
+    batch_size: int = 8,
+    threads: int = 1,
+) -> None:
     """Write ``cams/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for ``splits``."""
     torch.set_num_threads(threads)
     device = pick_device()
@@ -40,8 +49,15 @@ def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list,
             items[image_id] = (dataset, np.flatnonzero(row))
     start = time.perf_counter()
     with atomic_directory(cams) as folder:
-        for chunk in batches_by_image_size(list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size):
-            images = torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk]).float().div(255).to(device)
+        for chunk in batches_by_image_size(
+            list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size
+        ):
+            images = (
+                torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk])
+                .float()
+                .div(255)
+                .to(device)
+            )
             full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device))
             for n, image_id in enumerate(chunk):
                 keys = torch.from_numpy(items[image_id][1]).to(device)
@@ -52,7 +68,14 @@ def make_cam(root: str, manifest: str, checkpoint: str, cams: str, splits: list,
                 )
                 save_cam(folder, image_id, record)
     seconds = time.perf_counter() - start
-    log.info("CAMs of %d images at %d scales in %.1f s (%.1f images/s) -> %s", len(items), len(scales), seconds, len(items) / seconds, cams)
+    log.info(
+        "CAMs of %d images at %d scales in %.1f s (%.1f images/s) -> %s",
+        len(items),
+        len(scales),
+        seconds,
+        len(items) / seconds,
+        cams,
+    )
 
 
 if __name__ == "__main__":

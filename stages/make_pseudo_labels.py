@@ -6,16 +6,16 @@ import time
 
 import torch
 
-from wsss.models.backbone import ResNetBackbone
-from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
-from wsss.refine.crf import CRFParams
+from wsss.data.images import batches_by_image_size, read_rgb
+from wsss.data.label_folder import write_folder_readme
+from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device
 from wsss.io import atomic_directory
+from wsss.models.backbone import ResNetBackbone
 from wsss.models.irn import EdgeDisplacementNet, edge_maps
-from wsss.data.label_folder import write_folder_readme
-from wsss.data.images import batches_by_image_size, read_rgb
-from wsss.data.manifest import DatasetManifest
 from wsss.parallel import map_in_processes
+from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
+from wsss.refine.crf import CRFParams
 from wsss.refine.random_walk import write_walked_labels
 from wsss.stage import run_stage
 from wsss.training import load_model_state
@@ -53,7 +53,9 @@ def make_pseudo_labels(
     with atomic_directory(labels) as folder:
         jobs = cam_label_jobs(root, description, splits, cams, str(folder))
         if method == "crf":
-            work = functools.partial(write_crf_pseudo_labels, bg_threshold=bg_threshold, params=CRFParams(**(crf or {})))
+            work = functools.partial(
+                write_crf_pseudo_labels, bg_threshold=bg_threshold, params=CRFParams(**(crf or {}))
+            )
             histograms = map_in_processes(work, jobs, threads)
             how = f"a dense CRF over the CAMs with a background plane at {bg_threshold}"
         elif method == "irn":
@@ -62,25 +64,46 @@ def make_pseudo_labels(
             device = pick_device()
             torch.set_num_threads(threads)
             model = _load_irn(irn, device)
-            walk = functools.partial(write_walked_labels, radius=radius, beta=beta, exp_times=exp_times, bg_threshold=bg_threshold)
+            walk = functools.partial(
+                write_walked_labels, radius=radius, beta=beta, exp_times=exp_times, bg_threshold=bg_threshold
+            )
             histograms = []
             for first in range(0, len(jobs), EDGE_CHUNK):
                 chunk = jobs[first : first + EDGE_CHUNK]
                 edges = {}
                 for same_size in batches_by_image_size(chunk, lambda job: job.image_path, batch_size):
-                    images = torch.stack([torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1) for job in same_size]).float().div(255)
+                    images = (
+                        torch.stack([torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1) for job in same_size])
+                        .float()
+                        .div(255)
+                    )
                     size = (-(-images.shape[2] // 4), -(-images.shape[3] // 4))
                     for job, edge in zip(same_size, edge_maps(model, images.to(device), size)):
                         edges[job.image_id] = edge if device.type == "cuda" else edge.numpy()
                 # On CPU the walks run in worker processes; on CUDA in this one, on the GPU.
                 items = [(job, edges[job.image_id]) for job in chunk]
                 histograms += map_in_processes(walk, items, threads if device.type == "cpu" else 1)
-            how = f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}) along IRN's boundaries, background plane {bg_threshold}"
+            how = (
+                f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}) along IRN's boundaries, "
+                f"background plane {bg_threshold}"
+            )
         else:
             raise ValueError(f"unknown refine.method {method!r} (irn or crf)")
-        write_folder_readme(folder, f"Pseudo-labels for training the segmenter: CAMs refined by {how}.", list(description.class_names), unsure=False)
+        write_folder_readme(
+            folder,
+            f"Pseudo-labels for training the segmenter: CAMs refined by {how}.",
+            list(description.class_names),
+            unsure=False,
+        )
     seconds = time.perf_counter() - start
-    log.info("pseudo-labels (%s) of %d images in %.1f s (%.1f images/s) -> %s", method, len(jobs), seconds, len(jobs) / seconds, labels)
+    log.info(
+        "pseudo-labels (%s) of %d images in %.1f s (%.1f images/s) -> %s",
+        method,
+        len(jobs),
+        seconds,
+        len(jobs) / seconds,
+        labels,
+    )
     log.info("pixel shares: %s", label_histogram_summary(histograms, list(description.class_names)))
 
 

@@ -3,9 +3,9 @@
 import logging
 import time
 
+from wsss.data.manifest import DatasetManifest
 from wsss.data.prepare.coco import prepare_coco
 from wsss.io import write_json
-from wsss.data.manifest import DatasetManifest
 from wsss.stage import run_stage
 
 log = logging.getLogger("prepare_coco")
@@ -16,8 +16,14 @@ def prepare_coco_stage(coco_root: str, manifest: str, root: str, summary: str, t
     start = time.perf_counter()
     result = prepare_coco(coco_root, root, list(DatasetManifest.load(manifest).class_names), workers=threads)
     write_json(summary, result)
-    log.info("train %d, val %d images (left out without any instance: %s) in %.0f s -> %s",
-             result["splits"]["train"], result["splits"]["val"], result["without_labels"], time.perf_counter() - start, root)
+    log.info(
+        "train %d, val %d images (left out without any instance: %s) in %.0f s -> %s",
+        result["splits"]["train"],
+        result["splits"]["val"],
+        result["without_labels"],
+        time.perf_counter() - start,
+        root,
+    )
 
 
 if __name__ == "__main__":

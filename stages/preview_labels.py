@@ -5,19 +5,22 @@ import logging
 import numpy as np
 
 from wsss.clims.cam_io import load_cam
-from wsss.io import atomic_directory, save_rgb
 from wsss.data.label_folder import read_label_folder_png
 from wsss.data.manifest import DatasetManifest
 from wsss.data.palette import colorize
+from wsss.data.voc_dataset import VOCDataset
+from wsss.io import atomic_directory, save_rgb
 from wsss.stage import run_stage
 from wsss.visualize import contact_sheet, heatmap, overlay
-from wsss.data.voc_dataset import VOCDataset
 
 log = logging.getLogger("preview_labels")
 
 
-def preview_labels(root: str, manifest: str, labels: str, cams: str, preview: str, split: str, images: int = 16, seed: int = 0) -> None:
-    """Write ``preview/<id>.png`` for a seeded sample of ``images`` ids of ``split`` and ``preview/contact_sheet.png``."""
+def preview_labels(
+    root: str, manifest: str, labels: str, cams: str, preview: str, split: str, images: int = 16, seed: int = 0
+) -> None:
+    """Write ``preview/<id>.png`` for a seeded sample of ``images`` ids of ``split`` and
+    ``preview/contact_sheet.png``."""
     dataset = VOCDataset(root, DatasetManifest.load(manifest), split)
     with_truth = dataset.has_masks()
     chosen = sorted(np.random.default_rng(seed).choice(len(dataset), size=min(images, len(dataset)), replace=False))
@@ -28,16 +31,25 @@ def preview_labels(root: str, manifest: str, labels: str, cams: str, preview: st
             rgb = dataset.read_image(image_id)
             predicted = read_label_folder_png(labels, image_id, rgb.shape[:2])
             cam = load_cam(cams, image_id).cam
-            tiles = [rgb, heatmap(rgb, cam.max(axis=0) if len(cam) else np.zeros(rgb.shape[:2])), overlay(rgb, predicted), colorize(predicted)]
+            tiles = [
+                rgb,
+                heatmap(rgb, cam.max(axis=0) if len(cam) else np.zeros(rgb.shape[:2])),
+                overlay(rgb, predicted),
+                colorize(predicted),
+            ]
             if with_truth:
                 tiles.append(colorize(dataset.read_mask(image_id)))
             save_rgb(folder / f"{image_id}.png", np.concatenate(tiles, axis=1))
             groups.append(tiles)
             names = [dataset.manifest.class_names[k] for k in np.flatnonzero(dataset.label_matrix()[index])]
             captions.append(f"{image_id}: {', '.join(names)}")
-        columns = "image | CAM (max over its classes) | labels over image | labels" + (" | ground truth" if with_truth else "")
+        columns = "image | CAM (max over its classes) | labels over image | labels" + (
+            " | ground truth" if with_truth else ""
+        )
         save_rgb(folder / "contact_sheet.png", contact_sheet(groups, captions, groups_per_row=2))
-        (folder / "README.txt").write_text(f"Previews of {labels} on {split}: one PNG per sampled image id, side by side:\n{columns}.\n")
+        (folder / "README.txt").write_text(
+            f"Previews of {labels} on {split}: one PNG per sampled image id, side by side:\n{columns}.\n"
+        )
     log.info("%d previews and a contact sheet -> %s", len(chosen), preview)
 
 

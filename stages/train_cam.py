@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from wsss.models.cam_net import CAMNet
-from wsss.device import autocast, pick_device
 from wsss.clims.losses import multilabel_soft_margin_loss
 from wsss.data.manifest import DatasetManifest
-from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
+from wsss.device import autocast, pick_device
+from wsss.models.cam_net import CAMNet
+from wsss.stage import run_stage
+from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 
 log = logging.getLogger("train_cam")
 
@@ -44,7 +44,9 @@ def train_cam(
 
     ``dataset_summary`` (from check_dataset, which decodes every file first) is only logged.
     """
-    settings = {k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")}  # identifies a resumable run
+    settings = {
+        k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")
+    }  # identifies a resumable run
     if dataset_summary:
         counts = json.loads(Path(dataset_summary).read_text())["splits"][split]["images_per_class"]
         log.info("images per class in %s: %s", split, counts)
@@ -56,7 +58,11 @@ def train_cam(
     model = CAMNet(description.num_classes, backbone, output_stride, pretrained).to(device)
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
-    opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}], weight_decay)
+    opt = make_optimizer(
+        optimizer,
+        [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}],
+        weight_decay,
+    )
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)
 
@@ -65,11 +71,14 @@ def train_cam(
             logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
-    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss, model.backbone.freeze_batchnorm if freeze_bn else None)
+    records, first_epoch, seconds = train_epochs(
+        model, opt, loader, epochs, run, batch_loss, model.backbone.freeze_batchnorm if freeze_bn else None
+    )
     meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
     log.info("trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
+
 
 if __name__ == "__main__":
     run_stage(train_cam, globals().get("snakemake"))

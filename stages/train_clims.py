@@ -4,15 +4,15 @@ import logging
 
 import torch
 
-from wsss.models.cam_net import CAMNet
-from wsss.models.clip_scorer import ClipScorer, load_clip
-from wsss.device import autocast, pick_device
 from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.manifest import DatasetManifest
-from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
+from wsss.device import autocast, pick_device
+from wsss.models.cam_net import CAMNet
+from wsss.models.clip_scorer import ClipScorer, load_clip
+from wsss.stage import run_stage
+from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
 
 log = logging.getLogger("train_clims")
 
@@ -51,14 +51,21 @@ def train_clims(
     ``clip_model`` is an OpenAI model name or a checkpoint path; in the latter case the workflow
     also passes the same path as ``clip_weights`` so that Snakemake orders the rules.
     """
-    settings = {k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")}  # identifies a resumable run
+    settings = {
+        k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")
+    }  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
     seed_everything(seed)
     torch.set_num_threads(threads)
     device = pick_device()
     description = DatasetManifest.load(manifest)
-    scorer = ClipScorer(load_clip(clip_model, device=device, download_root=clip_download_root), description.class_prompts(), description.background_texts(), clip_input_mode).to(device)
+    scorer = ClipScorer(
+        load_clip(clip_model, device=device, download_root=clip_download_root),
+        description.class_prompts(),
+        description.background_texts(),
+        clip_input_mode,
+    ).to(device)
     state = load_model_state(baseline)
     meta = state["meta"]
     model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
@@ -71,7 +78,9 @@ def train_clims(
     model.to(device)
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
-    opt = make_optimizer(optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay)
+    opt = make_optimizer(
+        optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay
+    )
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)
@@ -90,6 +99,7 @@ def train_clims(
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
     log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
+
 
 if __name__ == "__main__":
     run_stage(train_clims, globals().get("snakemake"))

@@ -5,11 +5,18 @@ import time
 
 import torch
 
-from wsss.models.clip_scorer import load_clip
-from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, evaluate_demo_clip, export_torchscript, make_view_pool, train_demo_clip
+from wsss.demo.clip import (
+    DemoClipArchitecture,
+    build_demo_clip,
+    evaluate_demo_clip,
+    export_torchscript,
+    make_view_pool,
+    train_demo_clip,
+)
 from wsss.demo.world import WorldSettings
 from wsss.device import pick_device
 from wsss.io import atomic_path, write_json
+from wsss.models.clip_scorer import load_clip
 from wsss.stage import run_stage
 
 log = logging.getLogger("train_demo_clip")
@@ -44,23 +51,40 @@ def train_demo_clip_stage(
     pool = make_view_pool(seed, "clip_train", train_scenes, settings, arch.image_resolution, workers=threads)
     held_out = make_view_pool(seed, "clip_eval", eval_scenes, settings, arch.image_resolution, workers=threads)
     pool_seconds = time.perf_counter() - start
-    log.info("rendered %d training and %d held-out views in %.1f s", len(pool.captions), len(held_out.captions), pool_seconds)
+    log.info(
+        "rendered %d training and %d held-out views in %.1f s", len(pool.captions), len(held_out.captions), pool_seconds
+    )
     model = build_demo_clip(arch)
     training = train_demo_clip(
-        model, pool, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-        subset_weight=subset_weight, calibration_weight=calibration_weight,
+        model,
+        pool,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        subset_weight=subset_weight,
+        calibration_weight=calibration_weight,
     )
     with atomic_path(checkpoint) as tmp:
         export_torchscript(model, str(tmp))
         reloaded = load_clip(str(tmp), device=device)  # the exact path CLIMS will take
     report = evaluate_demo_clip(reloaded.float(), held_out, device)
-    report["training"] = {**training, "views": len(pool.captions), "render_seconds": round(pool_seconds, 1), "device": str(device)}
+    report["training"] = {
+        **training,
+        "views": len(pool.captions),
+        "render_seconds": round(pool_seconds, 1),
+        "device": str(device),
+    }
     report["parameters_millions"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
     write_json(evaluation, report)
     log.info(
         "demo CLIP: object-only top-1 %.3f, masked-object top-1 %.3f, background-only top-1 %.3f (%s s training) -> %s",
-        report["object"]["top1_accuracy"], report["masked_object"]["top1_accuracy"], report["background"]["top1_accuracy"],
-        training["seconds"], checkpoint,
+        report["object"]["top1_accuracy"],
+        report["masked_object"]["top1_accuracy"],
+        report["background"]["top1_accuracy"],
+        training["seconds"],
+        checkpoint,
     )
 
 

@@ -5,21 +5,24 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from wsss.models.backbone import ResNetBackbone
-from wsss.models.cam_net import cam_backbone_state
-from wsss.device import autocast, pick_device
-from wsss.models.irn import EdgeDisplacementNet, irn_losses
 from wsss.data.manifest import DatasetManifest
-from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 from wsss.data.training_data import AugmentedCrops, training_loader
 from wsss.data.voc_dataset import VOCDataset
+from wsss.device import autocast, pick_device
+from wsss.models.backbone import ResNetBackbone
+from wsss.models.cam_net import cam_backbone_state
+from wsss.models.irn import EdgeDisplacementNet, irn_losses
+from wsss.stage import run_stage
+from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 
 log = logging.getLogger("train_irn")
 
 
-def irn_backbone(backbone_init: str, depth: str, cam_checkpoint: str | None, pretrained: str | None) -> tuple[ResNetBackbone, dict]:
-    """The frozen backbone: the CAM network's trained one ("cam"), ImageNet weights from a file ("pretrained") or random."""
+def irn_backbone(
+    backbone_init: str, depth: str, cam_checkpoint: str | None, pretrained: str | None
+) -> tuple[ResNetBackbone, dict]:
+    """The frozen backbone: the CAM network's trained one ("cam"), ImageNet weights from a file ("pretrained")
+    or random."""
     if backbone_init == "cam":
         state, meta = cam_backbone_state(cam_checkpoint)
         backbone = ResNetBackbone(meta["backbone"], meta["output_stride"])
@@ -27,7 +30,10 @@ def irn_backbone(backbone_init: str, depth: str, cam_checkpoint: str | None, pre
         return backbone, {"backbone": meta["backbone"], "output_stride": meta["output_stride"]}
     if backbone_init == "pretrained" and not pretrained:
         raise ValueError("irn.backbone_init is 'pretrained' but irn.pretrained names no weights file")
-    return ResNetBackbone(depth, 16, pretrained if backbone_init == "pretrained" else None), {"backbone": depth, "output_stride": 16}
+    return ResNetBackbone(depth, 16, pretrained if backbone_init == "pretrained" else None), {
+        "backbone": depth,
+        "output_stride": 16,
+    }
 
 
 def train_irn(
@@ -62,8 +68,14 @@ def train_irn(
     trunk, meta = irn_backbone(backbone_init, backbone, cam_checkpoint, pretrained)
     model = EdgeDisplacementNet(trunk).to(device)
     edge_params, displacement_params = model.branch_parameters()
-    opt = make_optimizer(optimizer, [{"params": edge_params, "lr": lr}, {"params": displacement_params, "lr": lr * displacement_lr_mult}], weight_decay)
-    data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed, label_folder=ir_labels)
+    opt = make_optimizer(
+        optimizer,
+        [{"params": edge_params, "lr": lr}, {"params": displacement_params, "lr": lr * displacement_lr_mult}],
+        weight_decay,
+    )
+    data = AugmentedCrops(
+        VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed, label_folder=ir_labels
+    )
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)
 
@@ -71,13 +83,19 @@ def train_irn(
         with autocast(device):
             edge_logits, displacement = model(batch["image"].to(device, non_blocking=True))
         # IR labels at the branches' stride 4, nearest neighbour as IRN does.
-        labels = F.interpolate(batch["label"][:, None].float(), size=edge_logits.shape[-2:], mode="nearest")[:, 0].long().to(device)
+        labels = (
+            F.interpolate(batch["label"][:, None].float(), size=edge_logits.shape[-2:], mode="nearest")[:, 0]
+            .long()
+            .to(device)
+        )
         losses = irn_losses(edge_logits, displacement, labels, radius)
         return losses["total"], {name: value.item() for name, value in losses.items() if name != "total"}
 
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * batch_size
-    rate = finish_training(run, checkpoint, model, {**meta, "radius": radius}, history, records, images, seconds, device)
+    rate = finish_training(
+        run, checkpoint, model, {**meta, "radius": radius}, history, records, images, seconds, device
+    )
     log.info("IRN: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 
 

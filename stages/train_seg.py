@@ -7,16 +7,23 @@ from pathlib import Path
 
 import torch
 
-from wsss.models.cam_net import cam_backbone_state
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_writer import write_split
 from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import write_json
-from wsss.data.manifest import DatasetManifest
-from wsss.models.segmenter import SegmenterSettings, TrainingPlan, register_modules, settings_to_meta, training_config, trust_own_checkpoints
+from wsss.models.cam_net import cam_backbone_state
+from wsss.models.segmenter import (
+    SegmenterSettings,
+    TrainingPlan,
+    register_modules,
+    settings_to_meta,
+    training_config,
+    trust_own_checkpoints,
+)
 from wsss.stage import run_stage
 from wsss.training import save_model
-from wsss.data.voc_dataset import VOCDataset
-from wsss.data.voc_writer import write_split
 
 log = logging.getLogger("train_seg")
 
@@ -27,7 +34,9 @@ def _check_labels(dataset: VOCDataset, labels: Path) -> None:
         raise DatasetError(f"{labels}: pseudo-label folder is missing (run make_pseudo_labels first)")
     missing = [i for i in dataset.ids if not (labels / f"{i}.png").is_file()]
     if missing:
-        raise DatasetError(f"{labels}: no pseudo-label for {len(missing)} of {len(dataset)} {dataset.split} images, e.g. {missing[:3]}")
+        raise DatasetError(
+            f"{labels}: no pseudo-label for {len(missing)} of {len(dataset)} {dataset.split} images, e.g. {missing[:3]}"
+        )
 
 
 def _cam_backbone_weights(cam_checkpoint: str, path: Path) -> str:
@@ -86,9 +95,25 @@ def train_seg(
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
     _check_labels(dataset, Path(labels))
-    settings = SegmenterSettings(model, backbone, description.num_classes + 1, tuple(description.class_names), freeze_bn, output_stride)
-    plan = TrainingPlan(iterations, batch_size, accumulation, crop_size, base_size, tuple(scale_range or (0.5, 2.0)), optimizer, lr,
-                        head_lr_mult, momentum, weight_decay, min(checkpoint_interval, iterations), amp, seed)
+    settings = SegmenterSettings(
+        model, backbone, description.num_classes + 1, tuple(description.class_names), freeze_bn, output_stride
+    )
+    plan = TrainingPlan(
+        iterations,
+        batch_size,
+        accumulation,
+        crop_size,
+        base_size,
+        tuple(scale_range or (0.5, 2.0)),
+        optimizer,
+        lr,
+        head_lr_mult,
+        momentum,
+        weight_decay,
+        min(checkpoint_interval, iterations),
+        amp,
+        seed,
+    )
     device = pick_device()
     work_dir = Path(f"{checkpoint}.work")
     register_modules()
@@ -102,9 +127,16 @@ def train_seg(
     id_file = work_dir / f"{split}.txt"  # the id list mmseg's dataset reads
     write_split(id_file, dataset.ids)
     config = training_config(
-        settings, plan, image_dir=str(Path(root) / description.image_dir), image_suffix=description.image_suffix,
-        label_dir=str(Path(labels)), id_file=str(id_file), work_dir=str(work_dir),
-        device=device, workers=threads, pretrained=initial_weights,
+        settings,
+        plan,
+        image_dir=str(Path(root) / description.image_dir),
+        image_suffix=description.image_suffix,
+        label_dir=str(Path(labels)),
+        id_file=str(id_file),
+        work_dir=str(work_dir),
+        device=device,
+        workers=threads,
+        pretrained=initial_weights,
     )
     resumed = (work_dir / "last_checkpoint").is_file()
     runner = Runner.from_cfg(Config(config))
@@ -114,14 +146,26 @@ def train_seg(
     start = time.perf_counter()
     runner.train()
     seconds = time.perf_counter() - start
-    save_model(checkpoint, runner.model, {**settings_to_meta(settings), "pretrained": pretrained, "iterations": iterations})
+    save_model(
+        checkpoint, runner.model, {**settings_to_meta(settings), "pretrained": pretrained, "iterations": iterations}
+    )
     loss = runner.message_hub.get_scalar("train/loss").current()
-    write_json(history, {
-        "iterations": iterations, "resumed": resumed, "seconds": round(seconds, 1),
-        "iterations_per_second": None if resumed else round(iterations / seconds, 3),
-        "final_loss": round(float(loss), 4), "device": str(device), "amp": bool(amp and device.type == "cuda"),
-        "backbone_init": pretrained or "random", "peak_cuda_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
-    })
+    write_json(
+        history,
+        {
+            "iterations": iterations,
+            "resumed": resumed,
+            "seconds": round(seconds, 1),
+            "iterations_per_second": None if resumed else round(iterations / seconds, 3),
+            "final_loss": round(float(loss), 4),
+            "device": str(device),
+            "amp": bool(amp and device.type == "cuda"),
+            "backbone_init": pretrained or "random",
+            "peak_cuda_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            if device.type == "cuda"
+            else None,
+        },
+    )
     shutil.rmtree(work_dir, ignore_errors=True)
     log.info("%s-%s: %d iterations in %.0f s (loss %.3f) -> %s", model, backbone, iterations, seconds, loss, checkpoint)
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsss.io import save_label_png
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_writer import write_annotation, write_split
+from wsss.io import save_label_png
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -18,14 +18,27 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 def _tiny_clip_architecture():
     from wsss.demo.clip import DemoClipArchitecture
 
-    return DemoClipArchitecture(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8, context_length=16, text_width=64, text_layers=1)
+    return DemoClipArchitecture(
+        embed_dim=64,
+        image_resolution=32,
+        vision_layers=1,
+        vision_width=64,
+        vision_patch_size=8,
+        context_length=16,
+        text_width=64,
+        text_layers=1,
+    )
 
 
 TINY_CLIP = _tiny_clip_architecture()
 
 
 def tiny_manifest(**overrides) -> DatasetManifest:
-    data = {"name": "tiny", "classes": ["cat", {"name": "diningtable", "text": "dining table"}], "background_prompts": ["floor"]}
+    data = {
+        "name": "tiny",
+        "classes": ["cat", {"name": "diningtable", "text": "dining table"}],
+        "background_prompts": ["floor"],
+    }
     data.update(overrides)
     return DatasetManifest.from_dict(data, "tiny manifest")
 
@@ -61,7 +74,7 @@ def tiny_clip_checkpoint(tmp_path_factory):
     """A randomly initialised, very small CLIP saved like an OpenAI checkpoint."""
     import torch
 
-    from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+    from wsss.demo.clip import build_demo_clip, export_torchscript
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"

@@ -11,7 +11,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def map_in_processes(function: Callable[[Item], Result], items: Iterable[Item], workers: int, chunksize: int = 8) -> list[Result]:
+def map_in_processes(
+    function: Callable[[Item], Result], items: Iterable[Item], workers: int, chunksize: int = 8
+) -> list[Result]:
     """``[function(i) for i in items]`` in ``workers`` processes (in this one when workers <= 1).
 
     ``function`` must be a module-level function of the library. Workers start from a fork

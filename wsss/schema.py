@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,10 @@ def _fill_defaults(validator, properties, instance, schema):
     yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 
 
-_DefaultFillingValidator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"properties": _fill_defaults}
-)
+_DefaultFillingValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": _fill_defaults})
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(path: str) -> dict:
     """Read a YAML-encoded JSON schema (cached: schemas are constant during a run)."""
     return yaml.safe_load(Path(path).read_text())

@@ -74,7 +74,15 @@ class ResumableRun:
 
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
         with atomic_path(self.path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "fingerprint": self.fingerprint}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch,
+                    "fingerprint": self.fingerprint,
+                },
+                tmp,
+            )
 
     def finish(self) -> None:
         """Remove the resume state once the final checkpoint is written."""
@@ -127,13 +135,24 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> N
 
 
 def finish_training(
-    run: ResumableRun, checkpoint: str, model: torch.nn.Module, meta: dict, history: str, epochs: list[dict], images: int, seconds: float, device: torch.device
+    run: ResumableRun,
+    checkpoint: str,
+    model: torch.nn.Module,
+    meta: dict,
+    history: str,
+    epochs: list[dict],
+    images: int,
+    seconds: float,
+    device: torch.device,
 ) -> float:
     """Save the final model, drop the resume state, write the history JSON; return images/s."""
     save_model(checkpoint, model, meta)
     run.finish()
     rate = images / max(seconds, 1e-9)
-    write_json(history, {"epochs": epochs, "seconds": round(seconds, 1), "images_per_second": round(rate, 1), "device": str(device)})
+    write_json(
+        history,
+        {"epochs": epochs, "seconds": round(seconds, 1), "images_per_second": round(rate, 1), "device": str(device)},
+    )
     return rate
 
 

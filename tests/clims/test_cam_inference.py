@@ -18,7 +18,9 @@ def test_batched_chunked_and_channels_last_inference_give_the_same_maps():
     images = torch.rand(3, 3, 64, 48)
     one_at_a_time = [multiscale_cams(model, images[i : i + 1], SCALES) for i in range(3)]
     batched = multiscale_cams(model, images, SCALES)
-    chunked = multiscale_cams(inference_ready(_model(), torch.device("cpu")), images, SCALES, pixels_per_forward=64 * 48)
+    chunked = multiscale_cams(
+        inference_ready(_model(), torch.device("cpu")), images, SCALES, pixels_per_forward=64 * 48
+    )
     for n, (full, stride4) in enumerate(one_at_a_time):
         for result in (batched, chunked):
             assert torch.allclose(result[0][n], full[0], atol=1e-4)

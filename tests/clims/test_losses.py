@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from wsss.models.clip_scorer import MatchScores
 from wsss.clims.losses import area_regularization, btm_loss, cbs_loss, clims_loss, otm_loss, positive_pairs
+from wsss.models.clip_scorer import MatchScores
 
 
 def test_otm_is_minus_mean_log_of_clamped_similarity():
@@ -50,12 +50,14 @@ def test_weighted_sum_and_logged_terms():
 
 
 def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
+    from wsss.data.training_data import normalize_imagenet
     from wsss.models.cam_net import CAMNet
     from wsss.models.clip_scorer import ClipScorer, load_clip
-    from wsss.data.training_data import normalize_imagenet
 
     torch.manual_seed(0)
-    scorer = ClipScorer(load_clip(str(tiny_clip_checkpoint)), ["a photo of boat.", "a photo of car."], ["a photo of water."])
+    scorer = ClipScorer(
+        load_clip(str(tiny_clip_checkpoint)), ["a photo of boat.", "a photo of car."], ["a photo of water."]
+    )
     model = CAMNet(2, "resnet18", 16)
     images = torch.rand(3, 3, 64, 64)
     labels = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])

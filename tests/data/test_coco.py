@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
-from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts_from_string
-from wsss.errors import DatasetError
 from wsss.data.images import read_label_map
 from wsss.data.manifest import DatasetManifest
+from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts_from_string
 from wsss.data.voc_dataset import VOCDataset
+from wsss.errors import DatasetError
 
 CLASSES = ["person", "traffic light", "dog"]  # category ids 1, 10, 18 below: labels 1, 2, 3
 
@@ -56,7 +56,11 @@ def block(height, width, top, left, bottom, right):
 @pytest.fixture
 def coco(tmp_path):
     root = tmp_path / "coco"
-    categories = [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}, {"id": 10, "name": "traffic light"}]  # unsorted on purpose
+    categories = [
+        {"id": 18, "name": "dog"},
+        {"id": 1, "name": "person"},
+        {"id": 10, "name": "traffic light"},
+    ]  # unsorted on purpose
     h, w = 20, 30
     for name in ("train2014", "val2014"):
         (root / name).mkdir(parents=True)
@@ -68,19 +72,41 @@ def coco(tmp_path):
         annotations += [
             # image 100: a polygon person, then an overlapping dog as compressed RLE drawn over it, a crowd of people
             {"id": 1, "image_id": 100, "category_id": 1, "iscrowd": 0, "segmentation": [[2, 2, 11, 2, 11, 9, 2, 9]]},
-            {"id": 2, "image_id": 100, "category_id": 18, "iscrowd": 0,
-             "segmentation": {"counts": rle_string(column_major_counts(block(h, w, 5, 8, 12, 16))), "size": [h, w]}},
-            {"id": 3, "image_id": 100, "category_id": 1, "iscrowd": 1,
-             "segmentation": {"counts": column_major_counts(block(h, w, 14, 0, 20, 30)), "size": [h, w]}},
+            {
+                "id": 2,
+                "image_id": 100,
+                "category_id": 18,
+                "iscrowd": 0,
+                "segmentation": {"counts": rle_string(column_major_counts(block(h, w, 5, 8, 12, 16))), "size": [h, w]},
+            },
+            {
+                "id": 3,
+                "image_id": 100,
+                "category_id": 1,
+                "iscrowd": 1,
+                "segmentation": {"counts": column_major_counts(block(h, w, 14, 0, 20, 30)), "size": [h, w]},
+            },
             # image 101: a traffic light as uncompressed RLE
-            {"id": 4, "image_id": 101, "category_id": 10, "iscrowd": 0,
-             "segmentation": {"counts": column_major_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]}},
+            {
+                "id": 4,
+                "image_id": 101,
+                "category_id": 10,
+                "iscrowd": 0,
+                "segmentation": {"counts": column_major_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]},
+            },
             # image 102: only a crowd (no image label); image 103: nothing at all
-            {"id": 5, "image_id": 102, "category_id": 18, "iscrowd": 1,
-             "segmentation": {"counts": column_major_counts(block(h, w, 0, 0, 5, 5)), "size": [h, w]}},
+            {
+                "id": 5,
+                "image_id": 102,
+                "category_id": 18,
+                "iscrowd": 1,
+                "segmentation": {"counts": column_major_counts(block(h, w, 0, 0, 5, 5)), "size": [h, w]},
+            },
         ]
         (root / "annotations").mkdir(exist_ok=True)
-        (root / "annotations" / f"instances_{name}.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+        (root / "annotations" / f"instances_{name}.json").write_text(
+            json.dumps({"images": images, "annotations": annotations, "categories": categories})
+        )
     return root
 
 
@@ -96,7 +122,10 @@ def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
     summary = prepare_coco(coco, tmp_path / "prepared", CLASSES)
     assert summary == {"splits": {"train": 2, "val": 2}, "without_labels": {"train": 2, "val": 2}}
     root = tmp_path / "prepared"
-    assert (root / "ImageSets" / "Segmentation" / "train.txt").read_text().split() == ["COCO_train2014_000000000000", "COCO_train2014_000000000001"]
+    assert (root / "ImageSets" / "Segmentation" / "train.txt").read_text().split() == [
+        "COCO_train2014_000000000000",
+        "COCO_train2014_000000000001",
+    ]
     expected = np.zeros((20, 30), dtype=np.uint8)
     expected[2:10, 2:12] = 1  # the polygon person, edges included
     expected[5:12, 8:16] = 3  # the dog, drawn later, overwrites it
@@ -104,24 +133,37 @@ def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
     assert np.array_equal(read_label_map(root / "SegmentationClass" / "COCO_train2014_000000000000.png"), expected)
     light = read_label_map(root / "SegmentationClass" / "COCO_val2014_000000000001.png")
     assert set(np.unique(light)) == {0, 2} and (light[0:10, 20:25] == 2).all()
-    assert (root / "JPEGImages" / "COCO_val2014_000000000001.jpg").resolve() == (coco / "val2014" / "COCO_val2014_000000000001.jpg").resolve()
+    assert (root / "JPEGImages" / "COCO_val2014_000000000001.jpg").resolve() == (
+        coco / "val2014" / "COCO_val2014_000000000001.jpg"
+    ).resolve()
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"name": "mini coco", "classes": CLASSES, "labels_from": "masks", "background_prompts": ["street"]}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {"name": "mini coco", "classes": CLASSES, "labels_from": "masks", "background_prompts": ["street"]}
+        )
+    )
     dataset = VOCDataset(root, DatasetManifest.load(manifest), "train")
     assert dataset.label_matrix().tolist() == [[1, 0, 1], [0, 1, 0]]
 
 
 def test_shipped_coco_manifest_orders_the_80_categories_by_id():
     manifest = DatasetManifest.load(REPO / "data_manifest" / "coco14.yaml")
-    assert manifest.num_classes == 80 and manifest.class_names[0] == "person" and manifest.class_names[-1] == "toothbrush"
-    assert manifest.class_prompts()[0] == "a photo of player." and manifest.background_texts()[0] == "a photo of street sign."
+    assert (
+        manifest.num_classes == 80 and manifest.class_names[0] == "person" and manifest.class_names[-1] == "toothbrush"
+    )
+    assert (
+        manifest.class_prompts()[0] == "a photo of player."
+        and manifest.background_texts()[0] == "a photo of street sign."
+    )
 
 
 def test_problems_name_the_file(coco, tmp_path):
     with pytest.raises(DatasetError, match="categories .* do not match"):
         prepare_coco(coco, tmp_path / "out", ["cat", "dog", "bird"])
     (coco / "val2014" / "COCO_val2014_000000000001.jpg").unlink()
-    with pytest.raises(DatasetError, match="COCO_val2014_000000000001.jpg: image listed in instances_val2014.json is missing"):
+    with pytest.raises(
+        DatasetError, match="COCO_val2014_000000000001.jpg: image listed in instances_val2014.json is missing"
+    ):
         prepare_coco(coco, tmp_path / "out", CLASSES)
     (coco / "annotations" / "instances_train2014.json").write_text("{not json")
     with pytest.raises(DatasetError, match="instances_train2014.json: not a readable JSON file"):
@@ -136,4 +178,9 @@ def test_coco14_config_dry_run_prepares_the_root_first(coco, tmp_path):
     config["coco"] = {"coco_root": str(coco), "root": str(tmp_path / "coco14_voc")}
     config["dataset"]["root"] = str(tmp_path / "coco14_voc")
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
-    assert jobs["prepare_coco"] == 1 and jobs["train_clims"] == 1 and jobs["train_seg"] == 1 and "make_demo_world" not in jobs
+    assert (
+        jobs["prepare_coco"] == 1
+        and jobs["train_clims"] == 1
+        and jobs["train_seg"] == 1
+        and "make_demo_world" not in jobs
+    )

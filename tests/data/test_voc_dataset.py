@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import tiny_manifest
 from PIL import Image
 
-from wsss.errors import ConfigError, DatasetError
 from wsss.data.images import read_label_map, read_rgb
 from wsss.data.voc_dataset import VOCDataset
-
-from conftest import tiny_manifest
+from wsss.errors import ConfigError, DatasetError
 
 
 def test_reads_ids_images_masks_and_labels(tiny_voc):
@@ -139,7 +138,9 @@ def test_mask_with_unknown_label_value(tiny_voc):
 def test_rgb_mask_is_rejected(tiny_voc):
     root, ids = tiny_voc
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(root / "SegmentationClass" / f"{ids[0]}.png")
-    expect_error(r"must be a single-channel palette or grayscale PNG, got mode RGB", root, action=lambda d: d.read_mask(ids[0]))
+    expect_error(
+        r"must be a single-channel palette or grayscale PNG, got mode RGB", root, action=lambda d: d.read_mask(ids[0])
+    )
 
 
 def test_image_without_any_label(tiny_voc):

@@ -5,17 +5,16 @@ import json
 import numpy as np
 import pytest
 import scipy.io
+from conftest import REPO
 from PIL import Image
 
-from wsss.errors import DatasetError
 from wsss.data.images import read_label_map
-from wsss.io import save_label_png
 from wsss.data.manifest import DatasetManifest
-from wsss.data.voc_dataset import VOCDataset
 from wsss.data.prepare.voc_sbd import prepare_voc_sbd, read_sbd_mask
+from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_annotation, write_split
-
-from conftest import REPO
+from wsss.errors import DatasetError
+from wsss.io import save_label_png
 
 VOC_TRAIN, VOC_VAL = ["2007_000001", "2007_000002"], ["2007_000003", "2007_000004"]
 SBD_TRAIN, SBD_VAL = ["2007_000002", "2008_000001", "2007_000003"], ["2008_000002"]  # 2007_000003 is VOC val
@@ -24,7 +23,16 @@ SBD_TRAIN, SBD_VAL = ["2007_000002", "2008_000001", "2007_000003"], ["2008_00000
 def write_sbd_mask(path, segmentation):
     path.parent.mkdir(parents=True, exist_ok=True)
     classes = np.unique(segmentation[(segmentation > 0) & (segmentation < 255)]).astype(np.uint8)
-    scipy.io.savemat(path, {"GTcls": {"Segmentation": segmentation, "Boundaries": np.zeros((1, 1), dtype=object), "CategoriesPresent": classes}})
+    scipy.io.savemat(
+        path,
+        {
+            "GTcls": {
+                "Segmentation": segmentation,
+                "Boundaries": np.zeros((1, 1), dtype=object),
+                "CategoriesPresent": classes,
+            }
+        },
+    )
 
 
 def mask_for(index: int) -> np.ndarray:
@@ -67,10 +75,14 @@ def test_train_aug_is_voc_train_plus_sbd_minus_voc_val(devkits, tmp_path):
     assert (root / "JPEGImages").is_symlink() and (root / "JPEGImages" / "2008_000001.jpg").is_file()
     all_ids = sorted(set(VOC_TRAIN + VOC_VAL + SBD_TRAIN + SBD_VAL))
     for image_id in train_aug + VOC_VAL:
-        assert np.array_equal(read_label_map(root / "SegmentationClassAug" / f"{image_id}.png"), mask_for(all_ids.index(image_id)))
+        assert np.array_equal(
+            read_label_map(root / "SegmentationClassAug" / f"{image_id}.png"), mask_for(all_ids.index(image_id))
+        )
     # The project's reader takes the prepared root as it is, with labels from the XML files.
     dataset = VOCDataset(root, DatasetManifest.load(REPO / "data_manifest" / "voc12.yaml"), "train_aug")
-    assert len(dataset) == 4 and dataset.label_matrix().sum() == 4 and dataset.read_mask("2008_000002").shape == (12, 16)
+    assert (
+        len(dataset) == 4 and dataset.label_matrix().sum() == 4 and dataset.read_mask("2008_000002").shape == (12, 16)
+    )
 
 
 def test_sbd_mat_files_are_read_as_label_maps(tmp_path):
@@ -95,7 +107,10 @@ def test_wrong_counts_are_listed(devkits, tmp_path):
         (lambda voc, sbd: (sbd / "cls" / "2008_000001.mat").unlink(), r"2008_000001: no mask in"),
         (lambda voc, sbd: (voc / "Annotations" / "2007_000002.xml").unlink(), r"2007_000002.xml: annotation missing"),
         (lambda voc, sbd: (voc / "JPEGImages" / "2007_000004.jpg").unlink(), r"2007_000004.jpg: image missing"),
-        (lambda voc, sbd: [p.unlink() for p in (sbd / "cls").iterdir()] and (sbd / "cls").rmdir(), r"cls: folder is missing"),
+        (
+            lambda voc, sbd: [p.unlink() for p in (sbd / "cls").iterdir()] and (sbd / "cls").rmdir(),
+            r"cls: folder is missing",
+        ),
         (lambda voc, sbd: (sbd / "val.txt").unlink(), r"val.txt: split file is missing"),
     ],
 )
@@ -112,7 +127,12 @@ def test_voc12_config_dry_run_prepares_train_aug_first(devkits, tmp_path):
 
     voc, sbd = devkits
     config = shipped("voc12")
-    config["voc_sbd"] = {"voc_root": str(voc), "sbd_root": str(sbd), "root": str(tmp_path / "voc12_aug"), "expected_counts": EXPECTED}
+    config["voc_sbd"] = {
+        "voc_root": str(voc),
+        "sbd_root": str(sbd),
+        "root": str(tmp_path / "voc12_aug"),
+        "expected_counts": EXPECTED,
+    }
     config["dataset"]["root"] = str(tmp_path / "voc12_aug")
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
     assert jobs["prepare_voc_sbd"] == 1 and jobs["check_dataset"] == 1 and "make_demo_world" not in jobs

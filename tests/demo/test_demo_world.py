@@ -5,10 +5,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, manifest_dict, render_image, write_demo_world
 from wsss.data.manifest import DatasetManifest
 from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
+from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, manifest_dict, render_image, write_demo_world
 
 SETTINGS = WorldSettings(image_size=64, min_object_pixels=8)
 

@@ -7,12 +7,11 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY_CLIP as TINY
 
-from wsss.models.clip_scorer import ClipLoadError, ClipScorer, load_clip
 from wsss.data.training_data import IMAGENET_MEAN, IMAGENET_STD
 from wsss.demo.clip import build_demo_clip
-
-from conftest import TINY_CLIP as TINY
+from wsss.models.clip_scorer import ClipLoadError, ClipScorer, load_clip
 
 CLASSES = ["a photo of boat.", "a photo of car.", "a photo of cow."]
 BACKGROUNDS = ["a photo of water.", "a photo of road."]
@@ -76,7 +75,9 @@ def test_batched_scores_equal_one_pair_at_a_time(scorer):
         single = scorer.score(images[i : i + 1], masks[i : i + 1], classes[i : i + 1])
         torch.testing.assert_close(single.foreground_class, batched.foreground_class[i : i + 1], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(single.background_class, batched.background_class[i : i + 1], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(single.foreground_backgrounds, batched.foreground_backgrounds[i : i + 1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            single.foreground_backgrounds, batched.foreground_backgrounds[i : i + 1], atol=1e-5, rtol=1e-5
+        )
 
 
 def test_image_encoder_runs_once_per_batch(scorer, monkeypatch):

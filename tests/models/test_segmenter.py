@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import REPO, write_tiny_voc
 from PIL import Image
 
-from conftest import REPO, write_tiny_voc
 from wsss.config import validate_config
-from wsss.errors import ConfigError, DatasetError
 from wsss.data.label_folder import read_label_folder_png, write_label_png
-from wsss.models.segmenter import SegmenterSettings, TrainingPlan, build_model, register_modules, training_config, trust_own_checkpoints
+from wsss.errors import ConfigError, DatasetError
+from wsss.models.segmenter import (
+    SegmenterSettings,
+    TrainingPlan,
+    build_model,
+    register_modules,
+    training_config,
+    trust_own_checkpoints,
+)
 
 sys.path.insert(0, str(REPO / "stages"))
 
@@ -41,7 +48,9 @@ def pseudo_labelled(tmp_path):
     root = tmp_path / "VOC"
     ids = write_tiny_voc(root, n=4, size=(32, 40))
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"], "background_prompts": ["floor"]}))
+    manifest.write_text(
+        yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"], "background_prompts": ["floor"]})
+    )
     labels = tmp_path / "pseudo_labels"
     for image_id in ids:
         truth = np.asarray(Image.open(root / "SegmentationClass" / f"{image_id}.png")).copy()
@@ -59,8 +68,17 @@ def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_
     plan = TrainingPlan(iterations=1, batch_size=2, accumulation=1, crop_size=32, base_size=32, scale_range=(1.0, 1.0))
     id_file = tmp_path / "ids.txt"
     id_file.write_text("\n".join(ids) + "\n")
-    config = training_config(settings, plan, image_dir=str(root / "JPEGImages"), image_suffix=".jpg", label_dir=str(labels),
-                             id_file=str(id_file), work_dir=str(tmp_path / "work"), device=torch.device("cpu"), workers=0)
+    config = training_config(
+        settings,
+        plan,
+        image_dir=str(root / "JPEGImages"),
+        image_suffix=".jpg",
+        label_dir=str(labels),
+        id_file=str(id_file),
+        work_dir=str(tmp_path / "work"),
+        device=torch.device("cpu"),
+        workers=0,
+    )
     dataset = DATASETS.build(config["train_dataloader"]["dataset"])
     assert len(dataset) == 4
     values = np.unique(dataset[0]["data_samples"].gt_sem_seg.data.numpy())
@@ -70,10 +88,22 @@ def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_
 def _train(root, manifest, labels, checkpoint, **overrides):
     from train_seg import train_seg
 
-    settings = dict(model="deeplabv2", backbone="resnet18", iterations=1, batch_size=2, accumulation=1, crop_size=32,
-                    base_size=32, optimizer="adamw", lr=1e-3, checkpoint_interval=1)
+    settings = dict(
+        model="deeplabv2",
+        backbone="resnet18",
+        iterations=1,
+        batch_size=2,
+        accumulation=1,
+        crop_size=32,
+        base_size=32,
+        optimizer="adamw",
+        lr=1e-3,
+        checkpoint_interval=1,
+    )
     settings.update(overrides)
-    train_seg(str(root), str(manifest), str(labels), str(checkpoint), str(checkpoint) + ".json", split="train", **settings)
+    train_seg(
+        str(root), str(manifest), str(labels), str(checkpoint), str(checkpoint) + ".json", split="train", **settings
+    )
 
 
 @pytest.mark.parametrize("model", ["deeplabv2", "deeplabv3plus"])
@@ -87,8 +117,18 @@ def test_one_training_iteration_then_evaluation_and_prediction(pseudo_labelled, 
 
     from eval_seg import eval_seg
 
-    eval_seg(str(root), str(manifest), str(checkpoint), str(tmp_path / "eval.json"), str(tmp_path / "eval.txt"),
-             str(tmp_path / "predictions"), split="train", scales=[1.0, 0.5], flip=True, crf=True)
+    eval_seg(
+        str(root),
+        str(manifest),
+        str(checkpoint),
+        str(tmp_path / "eval.json"),
+        str(tmp_path / "eval.txt"),
+        str(tmp_path / "predictions"),
+        split="train",
+        scales=[1.0, 0.5],
+        flip=True,
+        crf=True,
+    )
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["modes"]) == {"single scale", "scales [1.0, 0.5] + flip", "scales [1.0, 0.5] + flip + CRF"}
     assert all(0 <= mode["summary"]["aAcc"] <= 100 for mode in report["modes"].values())
@@ -115,7 +155,11 @@ def test_training_refuses_a_missing_pseudo_label_folder(pseudo_labelled, tmp_pat
 
 
 def test_crop_larger_than_the_images_ever_get_is_refused():
-    with pytest.raises(ValueError, match=r"crop_size 600 is larger than the training images ever get \(base_size 128 x largest scale 2.0 = 256 px\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"crop_size 600 is larger than the training images ever get "
+        r"\(base_size 128 x largest scale 2.0 = 256 px\)",
+    ):
         TrainingPlan(crop_size=600, base_size=128, scale_range=(0.5, 2.0))
 
 
@@ -141,8 +185,8 @@ def test_only_checkpoints_inside_the_run_folder_load_with_pickled_objects(tmp_pa
 
 def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):
     import torchvision
-
     from train_seg import _cam_backbone_weights
+
     from wsss.models.cam_net import CAMNet
     from wsss.training import save_model
 

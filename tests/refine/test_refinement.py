@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import REPO, write_tiny_voc
-from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points
+
 from wsss.clims.cam_io import CamRecord, cam_path, save_cam
-from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
-from wsss.refine.crf import CRFParams
-from wsss.errors import DatasetError
-from wsss.models.irn import EdgeDisplacementNet, irn_losses
-from wsss.models.backbone import ResNetBackbone
-from wsss.evaluation.label_eval import evaluate_label_folder
 from wsss.data.label_folder import read_label_folder_png, write_label_png
 from wsss.data.manifest import DatasetManifest
-from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
 from wsss.data.voc_dataset import VOCDataset
+from wsss.errors import DatasetError
+from wsss.evaluation.label_eval import evaluate_label_folder
+from wsss.models.backbone import ResNetBackbone
+from wsss.models.irn import EdgeDisplacementNet, irn_losses
+from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points
+from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
+from wsss.refine.crf import CRFParams
+from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
 
 sys.path.insert(0, str(REPO / "stages"))
 
@@ -78,7 +78,9 @@ def test_random_walk_spreads_a_seed_inside_its_region_only():
 def test_propagated_labels_use_only_the_image_classes():
     cam = np.zeros((1, 4, 4), dtype=np.float32)
     cam[0, :2, :2] = 1.0
-    labels = propagated_labels(cam, np.array([4]), torch.zeros(4, 4), (15, 14), radius=3, beta=10, exp_times=2, bg_threshold=0.2)
+    labels = propagated_labels(
+        cam, np.array([4]), torch.zeros(4, 4), (15, 14), radius=3, beta=10, exp_times=2, bg_threshold=0.2
+    )
     assert labels.shape == (15, 14) and set(np.unique(labels)) <= {0, 5} and labels[0, 0] == 5
 
 
@@ -93,7 +95,14 @@ def _two_region_image():
 
 def test_ir_labels_mark_confident_object_background_and_unsure():
     image, cam = _two_region_image()
-    labels = ir_labels(image, cam, np.array([2]), fg_threshold=0.3, bg_threshold=0.1, params=CRFParams(bilateral_compat=0, gaussian_compat=0))
+    labels = ir_labels(
+        image,
+        cam,
+        np.array([2]),
+        fg_threshold=0.3,
+        bg_threshold=0.1,
+        params=CRFParams(bilateral_compat=0, gaussian_compat=0),
+    )
     assert set(np.unique(labels)) == {0, 3, 255}
     assert (labels[:, 13:] == 3).all() and (labels[:, :8] == 0).all() and (labels[:, 9:12] == 255).all()
 
@@ -138,7 +147,9 @@ def test_label_png_keeps_indices_and_has_a_palette(tmp_path):
 
 def _manifest_file(tmp_path):
     path = tmp_path / "manifest.yaml"
-    path.write_text(yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"], "background_prompts": ["floor"]}))
+    path.write_text(
+        yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"], "background_prompts": ["floor"]})
+    )
     return path
 
 
@@ -191,7 +202,12 @@ def test_ir_label_stage_writes_one_png_per_image_and_a_readme(cam_folder, tmp_pa
     [
         (lambda path: path.unlink(), "is missing"),
         (lambda path: path.write_bytes(path.read_bytes()[:40]), "unreadable or truncated"),
-        (lambda path: save_cam(path.parent, path.stem, CamRecord(np.array([0, 1]), np.zeros((2, 20, 30)), np.zeros((2, 5, 8)))), "do not match its labels"),
+        (
+            lambda path: save_cam(
+                path.parent, path.stem, CamRecord(np.array([0, 1]), np.zeros((2, 20, 30)), np.zeros((2, 5, 8)))
+            ),
+            "do not match its labels",
+        ),
     ],
 )
 @pytest.mark.parametrize("stage", ["ir_label", "make_pseudo_labels"])
@@ -205,5 +221,7 @@ def test_bad_cam_files_name_the_id_and_leave_no_output(cam_folder, tmp_path, dam
         else:
             from make_pseudo_labels import make_pseudo_labels
 
-            make_pseudo_labels(str(root), str(manifest), str(cams), str(out), ["train"], method="crf", crf={"iterations": 2})
+            make_pseudo_labels(
+                str(root), str(manifest), str(cams), str(out), ["train"], method="crf", crf={"iterations": 2}
+            )
     assert not out.exists() and not list(tmp_path.glob("out*"))

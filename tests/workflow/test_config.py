@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from wsss.config import CONFIG_SCHEMA, load_config, validate_config
 from wsss.errors import ConfigError
 from wsss.schema import load_schema

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, SNAKEMAKE
 from snakemake.utils import update_config
 
-from conftest import REPO, SNAKEMAKE
 from wsss.config import validate_config
 
 # Every shipped config and overlay, as users layer them (later files override earlier ones).

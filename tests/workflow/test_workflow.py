@@ -7,14 +7,24 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE, write_tiny_voc
 
 
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     config_path = workdir / "run_config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path), "--cores", "2", *args]
+    command = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        "--cores",
+        "2",
+        *args,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -36,9 +46,20 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
 def test_demo_dry_run_shows_the_dag(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, shipped("demo"), "-n"))
     assert jobs == {
-        "make_demo_world": 1, "check_dataset": 1, "train_demo_clip": 1, "train_cam": 1, "train_clims": 1,
-        "make_cam": 2, "eval_cam": 2, "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1,
-        "train_seg": 1, "eval_seg": 1, "write_config": 1, "all": 1,
+        "make_demo_world": 1,
+        "check_dataset": 1,
+        "train_demo_clip": 1,
+        "train_cam": 1,
+        "train_clims": 1,
+        "make_cam": 2,
+        "eval_cam": 2,
+        "make_pseudo_labels": 1,
+        "eval_labels": 1,
+        "preview_labels": 1,
+        "train_seg": 1,
+        "eval_seg": 1,
+        "write_config": 1,
+        "all": 1,
     }
 
 
@@ -97,12 +118,33 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
     config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "write_config": 1, "all": 1}
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
-    after_cams = {"ir_label": 1, "train_irn": 1, "make_pseudo_labels": 1, "eval_labels": 2, "preview_labels": 2, "train_seg": 1, "eval_seg": 1}
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"train_clims": 1, "make_cam": 1, "eval_cam": 2, **after_cams, "write_config": 1, "all": 1}
+    after_cams = {
+        "ir_label": 1,
+        "train_irn": 1,
+        "make_pseudo_labels": 1,
+        "eval_labels": 2,
+        "preview_labels": 2,
+        "train_seg": 1,
+        "eval_seg": 1,
+    }
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
+        "train_clims": 1,
+        "make_cam": 1,
+        "eval_cam": 2,
+        **after_cams,
+        "write_config": 1,
+        "all": 1,
+    }
     config = shipped("micro")
     config["refine"]["bg_threshold"] = 0.3  # the walk's background plane: pseudo-labels only
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
-        "make_pseudo_labels": 1, "eval_labels": 1, "preview_labels": 1, "train_seg": 1, "eval_seg": 1, "write_config": 1, "all": 1,
+        "make_pseudo_labels": 1,
+        "eval_labels": 1,
+        "preview_labels": 1,
+        "train_seg": 1,
+        "eval_seg": 1,
+        "write_config": 1,
+        "all": 1,
     }
     config = shipped("micro")
     config["eval_seg"]["scales"] = [1.0]  # a test-time setting: the segmenter's evaluation only

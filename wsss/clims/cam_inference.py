@@ -7,10 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from wsss.models.cam_net import CAMNet
-from wsss.device import autocast
 from wsss.data.training_data import normalize_imagenet
-
+from wsss.device import autocast
+from wsss.models.cam_net import CAMNet
 
 # On CPU a forward pass over more input pixels than this is slower per image (bench/bench_make_cam.py).
 CPU_PIXELS_PER_FORWARD = 2**21
@@ -28,7 +27,9 @@ def inference_ready(model: CAMNet, device: torch.device) -> CAMNet:
 
 
 @torch.no_grad()
-def multiscale_cams(model: CAMNet, images01: torch.Tensor, scales: list[float], pixels_per_forward: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def multiscale_cams(
+    model: CAMNet, images01: torch.Tensor, scales: list[float], pixels_per_forward: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum over scales (each with its horizontal flip) of ReLU CAMs, for (N, 3, H, W) images in [0, 1].
 
     Returns (full-resolution (N, C, H, W), stride-4 (N, C, ceil(H/4), ceil(W/4))) unnormalised sums.

@@ -51,15 +51,20 @@ def load_cam(folder: str | os.PathLike, image_id: str, expected_keys: np.ndarray
     path = cam_path(folder, image_id)
     try:
         with np.load(path, allow_pickle=False) as data:
-            record = CamRecord(data["keys"].astype(np.int64), data["cam"].astype(np.float32), data["cam_stride4"].astype(np.float32))
+            record = CamRecord(
+                data["keys"].astype(np.int64), data["cam"].astype(np.float32), data["cam_stride4"].astype(np.float32)
+            )
     except FileNotFoundError:
         raise DatasetError(f"{path}: CAM file for image id {image_id!r} is missing (rerun make_cam)") from None
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as exc:
         raise DatasetError(f"{path}: CAM file for image id {image_id!r} is unreadable or truncated ({exc})") from None
     if record.cam.shape[0] != len(record.keys) or record.cam_stride4.shape[0] != len(record.keys):
-        raise DatasetError(f"{path}: CAM file for image id {image_id!r} has {record.cam.shape[0]} maps for {len(record.keys)} classes")
+        raise DatasetError(
+            f"{path}: CAM file for image id {image_id!r} has {record.cam.shape[0]} maps for {len(record.keys)} classes"
+        )
     if expected_keys is not None and not np.array_equal(np.sort(record.keys), np.sort(expected_keys)):
         raise DatasetError(
-            f"{path}: CAM classes {record.keys.tolist()} of image id {image_id!r} do not match its labels {list(map(int, expected_keys))}"
+            f"{path}: CAM classes {record.keys.tolist()} of image id {image_id!r} "
+            f"do not match its labels {list(map(int, expected_keys))}"
         )
     return record

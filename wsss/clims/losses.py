@@ -50,7 +50,9 @@ def area_regularization(probabilities: torch.Tensor) -> torch.Tensor:
     return probabilities.mean()
 
 
-def clims_loss(scores, probabilities: torch.Tensor, *, alpha: float, beta: float, gamma: float, delta: float, cbs_threshold: float) -> tuple[torch.Tensor, dict[str, float]]:
+def clims_loss(
+    scores, probabilities: torch.Tensor, *, alpha: float, beta: float, gamma: float, delta: float, cbs_threshold: float
+) -> tuple[torch.Tensor, dict[str, float]]:
     """alpha OTM + beta BTM + gamma CBS + delta REG, and each term's value for logging."""
     terms = {
         "otm": otm_loss(scores.foreground_class),

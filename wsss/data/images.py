@@ -63,7 +63,9 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return height, width
 
 
-def batches_by_image_size(items: list[Item], image_path: Callable[[Item], str | os.PathLike], batch_size: int) -> list[list[Item]]:
+def batches_by_image_size(
+    items: list[Item], image_path: Callable[[Item], str | os.PathLike], batch_size: int
+) -> list[list[Item]]:
     """Batches of at most ``batch_size`` items whose images share one size (read from the headers, not decoded)."""
     by_size: dict[tuple[int, int], list[Item]] = {}
     for item in items:
@@ -82,6 +84,4 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
         if values.min(initial=0) < 0 or values.max(initial=0) > 255:
             raise DatasetError(f"{path}: label values must lie in 0..255, found {values.min()}..{values.max()}")
         return values.astype(np.uint8)
-    raise DatasetError(
-        f"{path}: label map must be a single-channel palette or grayscale PNG, got mode {image.mode}"
-    )
+    raise DatasetError(f"{path}: label map must be a single-channel palette or grayscale PNG, got mode {image.mode}")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.errors import DatasetError
 from wsss.data.images import read_label_map
+from wsss.errors import DatasetError
 from wsss.io import save_label_png, write_text
 
 
@@ -26,14 +26,21 @@ def write_label_png(folder: str | os.PathLike, image_id: str, labels: np.ndarray
     save_label_png(label_png_path(folder, image_id), labels.astype(np.uint8))
 
 
-def read_label_folder_png(folder: str | os.PathLike, image_id: str, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+def read_label_folder_png(
+    folder: str | os.PathLike, image_id: str, expected_size: tuple[int, int] | None = None
+) -> np.ndarray:
     """Read ``<folder>/<id>.png``; errors name the id and the file (missing, unreadable, wrong size)."""
     path = label_png_path(folder, image_id)
     if not path.is_file():
-        raise DatasetError(f"{path}: label map for image id {image_id!r} is missing (rerun the stage that writes {Path(folder).name})")
+        raise DatasetError(
+            f"{path}: label map for image id {image_id!r} is missing (rerun the stage that writes {Path(folder).name})"
+        )
     labels = read_label_map(path)
     if expected_size is not None and tuple(labels.shape) != tuple(expected_size):
-        raise DatasetError(f"{path}: label map of image id {image_id!r} is {labels.shape[1]}x{labels.shape[0]}, the image {expected_size[1]}x{expected_size[0]}")
+        raise DatasetError(
+            f"{path}: label map of image id {image_id!r} is {labels.shape[1]}x{labels.shape[0]}, "
+            f"the image {expected_size[1]}x{expected_size[0]}"
+        )
     return labels
 
 

@@ -42,7 +42,7 @@ class DatasetManifest:
         return [self.prompt_template.format(text) for text in self.background_prompts]
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<manifest>") -> "DatasetManifest":
+    def from_dict(cls, data: dict, source: str = "<manifest>") -> DatasetManifest:
         """Validate ``data`` against the manifest schema and build the manifest."""
         data = validate_with_defaults(data, MANIFEST_SCHEMA, source)
         names = [c if isinstance(c, str) else c["name"] for c in data["classes"]]
@@ -67,6 +67,6 @@ class DatasetManifest:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DatasetManifest":
+    def load(cls, path: str | os.PathLike) -> DatasetManifest:
         """Read a manifest YAML file; errors name the file."""
         return cls.from_dict(read_yaml(path, "dataset manifest"), str(path))

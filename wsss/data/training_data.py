@@ -72,7 +72,14 @@ class AugmentedCrops(torch.utils.data.Dataset):
     also carries the same crop of its label map ("label", int64, padding 255).
     """
 
-    def __init__(self, dataset: VOCDataset, crop_size: int, resize_long: tuple[int, int], seed: int = 0, label_folder: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        dataset: VOCDataset,
+        crop_size: int,
+        resize_long: tuple[int, int],
+        seed: int = 0,
+        label_folder: str | os.PathLike | None = None,
+    ):
         self.dataset = dataset
         self.labels = torch.from_numpy(dataset.label_matrix().astype(np.float32))
         self.crop_size = crop_size
@@ -90,7 +97,9 @@ class AugmentedCrops(torch.utils.data.Dataset):
         image = torch.from_numpy(self.dataset.read_image(image_id)).permute(2, 0, 1).float() / 255.0
         label = None
         if self.label_folder is not None:
-            label = torch.from_numpy(read_label_folder_png(self.label_folder, image_id, image.shape[1:]).astype(np.int64))
+            label = torch.from_numpy(
+                read_label_folder_png(self.label_folder, image_id, image.shape[1:]).astype(np.int64)
+            )
         image, label = random_resize_long(image, *self.resize_long, generator, label)
         if generator.random() < 0.5:
             image = image.flip(-1)
@@ -117,7 +126,9 @@ class WholeImages(torch.utils.data.Dataset):
         return {"image": image, "labels": self.labels[index], "id": self.dataset.ids[index]}
 
 
-def training_loader(data: AugmentedCrops, batch_size: int, seed: int, device: torch.device, threads: int) -> torch.utils.data.DataLoader:
+def training_loader(
+    data: AugmentedCrops, batch_size: int, seed: int, device: torch.device, threads: int
+) -> torch.utils.data.DataLoader:
     """Shuffled, seeded batches; worker processes only on GPU machines (on CPU the cores compute)."""
     return torch.utils.data.DataLoader(
         data,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.errors import DatasetError
 from wsss.data.images import image_size, read_label_map, read_rgb
 from wsss.data.manifest import DatasetManifest
 from wsss.data.palette import IGNORE_INDEX
+from wsss.errors import DatasetError
 
 
 def read_split_ids(path: Path) -> list[str]:
@@ -135,7 +135,11 @@ class VOCDataset:
             labels = np.stack([self.class_labels(i) for i in self.ids])
             empty = [i for i, row in zip(self.ids, labels) if not row.any()]
             if empty:
-                source = self.manifest.annotation_dir if self.manifest.labels_from == "annotations" else self.manifest.mask_dir
+                source = (
+                    self.manifest.annotation_dir
+                    if self.manifest.labels_from == "annotations"
+                    else self.manifest.mask_dir
+                )
                 raise DatasetError(
                     f"{len(empty)} image(s) of split '{self.split}' have no class label in {source}/, "
                     f"e.g. {empty[0]}: weak supervision needs at least one class per image"

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.models.clip_scorer import _clip_module, prepare_clip_input
-from wsss.demo.world import CLASSES, BACKGROUND_OF, WorldSettings, image_rng, render_scene, sample_scene
-from wsss.device import autocast
 from wsss.data.palette import IGNORE_INDEX
+from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, image_rng, render_scene, sample_scene
+from wsss.device import autocast
+from wsss.models.clip_scorer import _clip_module, prepare_clip_input
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,9 @@ def _downsample_mask(mask: np.ndarray, resolution: int) -> np.ndarray:
     return (small[0] * 255).round().byte().numpy()
 
 
-def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[np.ndarray, np.ndarray, list[str], str, bool]]:
+def _scene_views(
+    task: tuple[int, str, int, WorldSettings, int],
+) -> list[tuple[np.ndarray, np.ndarray, list[str], str, bool]]:
     """All views of one scene: (image, mask, concept names, kind, soft-maskable)."""
     seed, stream, index, settings, resolution = task
     scene = sample_scene(image_rng(seed, stream, index), settings)
@@ -128,7 +130,9 @@ def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[n
             rest = [n for n in object_names if n != name] + background_names
             views.append((image, _downsample_mask(~object_mask, resolution), rest, "object_removed", True))
     empty, _, _ = render_scene(replace(scene, objects=[]), settings)
-    views.append((_downsample(empty, resolution), _downsample_mask(ones, resolution), background_names, "background", False))
+    views.append(
+        (_downsample(empty, resolution), _downsample_mask(ones, resolution), background_names, "background", False)
+    )
     not_objects = instances == 0
     views.append((image, _downsample_mask(not_objects, resolution), background_names, "masked_background", True))
     if index % 8 == 0:
@@ -136,7 +140,9 @@ def _scene_views(task: tuple[int, str, int, WorldSettings, int]) -> list[tuple[n
     return views
 
 
-def make_view_pool(seed: int, stream: str, scenes: int, settings: WorldSettings, resolution: int, workers: int = 1) -> ViewPool:
+def make_view_pool(
+    seed: int, stream: str, scenes: int, settings: WorldSettings, resolution: int, workers: int = 1
+) -> ViewPool:
     """Render the views of ``scenes`` scenes from the generator's ``stream`` (deterministic)."""
     tasks = [(seed, stream, i, settings, resolution) for i in range(scenes)]
     if workers > 1:
@@ -155,7 +161,9 @@ def make_view_pool(seed: int, stream: str, scenes: int, settings: WorldSettings,
     )
 
 
-def soften_masks(masks: torch.Tensor, soft: torch.Tensor, generator: torch.Generator, min_amplitude: float = 0.15) -> torch.Tensor:
+def soften_masks(
+    masks: torch.Tensor, soft: torch.Tensor, generator: torch.Generator, min_amplitude: float = 0.15
+) -> torch.Tensor:
     """CAM-like augmentation: blur, grow or shrink soft masks a little; scale every mask's amplitude.
 
     The amplitude scaling (down to ``min_amplitude``) of every view teaches the model what a
@@ -186,7 +194,9 @@ def caption_positives(view_concepts: torch.Tensor, caption_concepts: torch.Tenso
     return (caption_concepts[None, :] & ~view_concepts[:, None]) == 0
 
 
-def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, targets: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, targets: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """Symmetric CLIP loss with weighted soft targets (several positives per row and column)."""
     logits = logit_scale.exp() * F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).T
     image_to_text = F.cross_entropy(logits, targets / targets.sum(1, keepdim=True))
@@ -237,7 +247,9 @@ def train_demo_clip(
     soft = torch.from_numpy(pool.soft)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
     history, start = [], time.perf_counter()
     for step in range(steps):
         batch = torch.randperm(len(caption_index), generator=generator)[:batch_size]
@@ -266,7 +278,13 @@ def train_demo_clip(
         if step % 50 == 0 or step == steps - 1:
             log.info("step %d/%d loss %.3f (%.1f s)", step + 1, steps, loss.item(), time.perf_counter() - start)
     model.eval()
-    return {"steps": steps, "batch_size": batch_size, "seconds": round(time.perf_counter() - start, 1), "loss_first": history[0], "loss_last": float(np.mean(history[-20:]))}
+    return {
+        "steps": steps,
+        "batch_size": batch_size,
+        "seconds": round(time.perf_counter() - start, 1),
+        "loss_first": history[0],
+        "loss_last": float(np.mean(history[-20:])),
+    }
 
 
 def export_torchscript(model: torch.nn.Module, path: str) -> None:
@@ -274,7 +292,10 @@ def export_torchscript(model: torch.nn.Module, path: str) -> None:
     clip = _clip_module()
     model = model.float().cpu().eval()
     resolution = model.visual.input_resolution
-    example = (torch.zeros(2, 3, resolution, resolution), clip.tokenize(["a photo of boat.", BLANK_CAPTION], context_length=model.context_length))
+    example = (
+        torch.zeros(2, 3, resolution, resolution),
+        clip.tokenize(["a photo of boat.", BLANK_CAPTION], context_length=model.context_length),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, example)
@@ -282,7 +303,16 @@ def export_torchscript(model: torch.nn.Module, path: str) -> None:
 
 
 def _stats(values: list[float]) -> dict:
-    return {"min": round(min(values), 3), "mean": round(float(np.mean(values)), 3), "max": round(max(values), 3), "n": len(values)} if values else {}
+    return (
+        {
+            "min": round(min(values), 3),
+            "mean": round(float(np.mean(values)), 3),
+            "max": round(max(values), 3),
+            "n": len(values),
+        }
+        if values
+        else {}
+    )
 
 
 @torch.no_grad()
@@ -299,10 +329,17 @@ def evaluate_demo_clip(model: torch.nn.Module, pool: ViewPool, device: torch.dev
     class_text, background_text = encode_text(list(CLASSES)), encode_text(backgrounds)
     x = torch.from_numpy(pool.images).float().to(device) / 255.0
     m = torch.from_numpy(pool.masks).float().to(device) / 255.0
-    features = torch.cat([
-        F.normalize(model.encode_image(prepare_clip_input(x[i : i + 256], m[i : i + 256], model.visual.input_resolution, "clip")).float(), dim=-1)
-        for i in range(0, len(x), 256)
-    ])
+    features = torch.cat(
+        [
+            F.normalize(
+                model.encode_image(
+                    prepare_clip_input(x[i : i + 256], m[i : i + 256], model.visual.input_resolution, "clip")
+                ).float(),
+                dim=-1,
+            )
+            for i in range(0, len(x), 256)
+        ]
+    )
     to_class = (features @ class_text.T).cpu().numpy()
     to_background = (features @ background_text.T).cpu().numpy()
     report: dict = {}
@@ -317,10 +354,16 @@ def evaluate_demo_clip(model: torch.nn.Module, pool: ViewPool, device: torch.dev
             "cosine_other_classes": _stats(other),
             "cosine_background_prompts": _stats([float(v) for i in rows for v in to_background[i]]),
         }
-    rows = [i for i, k in enumerate(pool.kinds) if k == "background" and pool.captions[i][len("a photo of ") : -1] in backgrounds]
+    rows = [
+        i
+        for i, k in enumerate(pool.kinds)
+        if k == "background" and pool.captions[i][len("a photo of ") : -1] in backgrounds
+    ]
     truth = [backgrounds.index(pool.captions[i][len("a photo of ") : -1]) for i in rows]
     report["background"] = {
-        "top1_accuracy": round(float(np.mean([to_background[i].argmax() == t for i, t in zip(rows, truth)])), 4) if rows else None,
+        "top1_accuracy": round(float(np.mean([to_background[i].argmax() == t for i, t in zip(rows, truth)])), 4)
+        if rows
+        else None,
         "cosine_own_background": _stats([float(to_background[i, t]) for i, t in zip(rows, truth)]),
         "cosine_cooccurring_class": _stats([float(to_class[i, t]) for i, t in zip(rows, truth)]),
         "cosine_any_class": _stats([float(v) for i in rows for v in to_class[i]]),

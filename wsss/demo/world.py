@@ -58,7 +58,7 @@ class WorldSettings:
         return {k: v for k, v in demo_world.items() if k not in ("root", "seed", "split_sizes", "sheet_images")}
 
     @classmethod
-    def from_config(cls, world: dict) -> "WorldSettings":
+    def from_config(cls, world: dict) -> WorldSettings:
         """Settings from the config's demo_world drawing keys (lists become tuples; unknown keys fail)."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in world.items()})
 
@@ -127,12 +127,27 @@ def _mirror_box(box: list[float], cx: float, flip: bool) -> list[float]:
 
 def _sky(rng, size) -> tuple[Layer, tuple[float, float]]:
     height = size * rng.uniform(0.35, 0.65)
-    layer = Layer("sky", 0, [Shape("rectangle", [0, 0, size, height], _pick(rng, [(110, 170, 235), (140, 190, 240), (90, 150, 220)]))])
+    layer = Layer(
+        "sky",
+        0,
+        [Shape("rectangle", [0, 0, size, height], _pick(rng, [(110, 170, 235), (140, 190, 240), (90, 150, 220)]))],
+    )
     for _ in range(int(rng.integers(0, 4))):  # clouds share the aeroplane's whites and greys
         cx, cy = rng.uniform(0, size), rng.uniform(0.1, 0.9) * height
         cloud = _pick(rng, [(245, 245, 245), (215, 220, 225)], 8)
         for _ in range(3):
-            layer.shapes.append(Shape("ellipse", _ellipse(cx + rng.uniform(-8, 8) * size / 128, cy + rng.uniform(-3, 3), size * rng.uniform(0.05, 0.1), size * rng.uniform(0.03, 0.05)), cloud))
+            layer.shapes.append(
+                Shape(
+                    "ellipse",
+                    _ellipse(
+                        cx + rng.uniform(-8, 8) * size / 128,
+                        cy + rng.uniform(-3, 3),
+                        size * rng.uniform(0.05, 0.1),
+                        size * rng.uniform(0.03, 0.05),
+                    ),
+                    cloud,
+                )
+            )
     return layer, (0.0, height)
 
 
@@ -188,10 +203,18 @@ def _grass(rng, size):
     layer = Layer("grass", 0, [Shape("rectangle", [0, y0, size, y1], green)])
     for _ in range(int(rng.integers(0, 3))):  # dirt patches share the cow's browns
         cx, cy = rng.uniform(0, size), rng.uniform(y0, y1)
-        layer.shapes.append(Shape("ellipse", _ellipse(cx, cy, size * rng.uniform(0.05, 0.12), size * rng.uniform(0.02, 0.05)), _pick(rng, [(140, 100, 60), (120, 85, 50)])))
+        layer.shapes.append(
+            Shape(
+                "ellipse",
+                _ellipse(cx, cy, size * rng.uniform(0.05, 0.12), size * rng.uniform(0.02, 0.05)),
+                _pick(rng, [(140, 100, 60), (120, 85, 50)]),
+            )
+        )
     for _ in range(int(rng.integers(10, 25))):
         x, y = rng.uniform(0, size), rng.uniform(y0, y1)
-        layer.shapes.append(Shape("line", [x, y, x + rng.uniform(-2, 2), y - size * 0.04], _jitter(rng, (40, 100, 35), 15)))
+        layer.shapes.append(
+            Shape("line", [x, y, x + rng.uniform(-2, 2), y - size * 0.04], _jitter(rng, (40, 100, 35), 15))
+        )
     return layer, (y0, y1)
 
 
@@ -204,11 +227,15 @@ def _tree(rng, size):
         radius = size * rng.uniform(0.14, 0.24)
         trunk_bottom = min(size, top + radius * 2 + size * rng.uniform(0.15, 0.35))
         trunk = _pick(rng, [(100, 70, 40), (85, 60, 35)])  # shared with the bird's browns
-        layer.shapes.append(Shape("rectangle", [cx - radius * 0.18, top + radius, cx + radius * 0.18, trunk_bottom], trunk))
+        layer.shapes.append(
+            Shape("rectangle", [cx - radius * 0.18, top + radius, cx + radius * 0.18, trunk_bottom], trunk)
+        )
         leaf = _pick(rng, [(35, 100, 40), (50, 115, 45), (30, 85, 50)])
         for _ in range(4):
             ox, oy = rng.uniform(-0.5, 0.5) * radius, rng.uniform(-0.4, 0.4) * radius
-            layer.shapes.append(Shape("ellipse", _ellipse(cx + ox, top + radius + oy, radius * 0.75, radius * 0.65), leaf))
+            layer.shapes.append(
+                Shape("ellipse", _ellipse(cx + ox, top + radius + oy, radius * 0.75, radius * 0.65), leaf)
+            )
         canopy_boxes.append((top, top + 2 * radius))
     y0 = min(b[0] for b in canopy_boxes)
     y1 = max(b[1] for b in canopy_boxes)
@@ -234,7 +261,16 @@ def _aeroplane(rng, cx, cy, w, flip) -> list[Shape]:
     h = w * rng.uniform(0.11, 0.16)
     shapes = [Shape("ellipse", _ellipse(cx, cy, w / 2, h / 2), body)]
     wing = _jitter(rng, tuple(int(v * 0.85) for v in body), 6)
-    wing_pts = [cx + 0.1 * w, cy, cx - 0.15 * w, cy, cx - 0.3 * w, cy + 0.45 * w * rng.uniform(0.6, 1.0), cx - 0.18 * w, cy + 0.45 * w * rng.uniform(0.6, 1.0)]
+    wing_pts = [
+        cx + 0.1 * w,
+        cy,
+        cx - 0.15 * w,
+        cy,
+        cx - 0.3 * w,
+        cy + 0.45 * w * rng.uniform(0.6, 1.0),
+        cx - 0.18 * w,
+        cy + 0.45 * w * rng.uniform(0.6, 1.0),
+    ]
     shapes.append(Shape("polygon", _mirror(wing_pts, cx, flip), wing))
     tail_pts = [cx + 0.35 * w, cy, cx + 0.5 * w, cy, cx + 0.5 * w, cy - 0.25 * w]
     shapes.append(Shape("polygon", _mirror(tail_pts, cx, flip), wing))
@@ -250,31 +286,72 @@ def _bird(rng, cx, cy, w, flip) -> list[Shape]:
     shapes = [Shape("ellipse", _ellipse(cx, cy, w * 0.38, w * 0.24), body)]
     head = (cx - w * 0.36, cy - w * 0.2)
     shapes.append(Shape("ellipse", _mirror_box(_ellipse(*head, w * 0.17, w * 0.17), cx, flip), body))
-    beak = [head[0] - w * 0.15, head[1] + w * 0.02, head[0] - w * 0.3, head[1] + w * 0.06, head[0] - w * 0.14, head[1] + w * 0.1]
+    beak = [
+        head[0] - w * 0.15,
+        head[1] + w * 0.02,
+        head[0] - w * 0.3,
+        head[1] + w * 0.06,
+        head[0] - w * 0.14,
+        head[1] + w * 0.1,
+    ]
     shapes.append(Shape("polygon", _mirror(beak, cx, flip), (240, 160, 30)))
-    shapes.append(Shape("ellipse", _mirror_box(_ellipse(head[0] - w * 0.04, head[1] - w * 0.03, w * 0.04, w * 0.04), cx, flip), (15, 15, 15)))
+    shapes.append(
+        Shape(
+            "ellipse",
+            _mirror_box(_ellipse(head[0] - w * 0.04, head[1] - w * 0.03, w * 0.04, w * 0.04), cx, flip),
+            (15, 15, 15),
+        )
+    )
     wing = tuple(int(v * 0.7) for v in body)
-    shapes.append(Shape("polygon", _mirror([cx - w * 0.1, cy - w * 0.05, cx + w * 0.3, cy - w * 0.05, cx + w * 0.45, cy - w * 0.4], cx, flip), wing))
-    shapes.append(Shape("polygon", _mirror([cx + w * 0.3, cy, cx + w * 0.5, cy - w * 0.08, cx + w * 0.5, cy + w * 0.1], cx, flip), wing))
+    shapes.append(
+        Shape(
+            "polygon",
+            _mirror([cx - w * 0.1, cy - w * 0.05, cx + w * 0.3, cy - w * 0.05, cx + w * 0.45, cy - w * 0.4], cx, flip),
+            wing,
+        )
+    )
+    shapes.append(
+        Shape(
+            "polygon",
+            _mirror([cx + w * 0.3, cy, cx + w * 0.5, cy - w * 0.08, cx + w * 0.5, cy + w * 0.1], cx, flip),
+            wing,
+        )
+    )
     return shapes
 
 
 def _boat(rng, cx, cy, w, flip) -> list[Shape]:
     hull = _pick(rng, [(240, 240, 240), (180, 40, 40), (60, 60, 70), (200, 160, 60)], 12)
     h = w * rng.uniform(0.2, 0.3)
-    shapes = [Shape("polygon", _mirror([cx - w / 2, cy - h, cx + w / 2, cy - h, cx + w * 0.32, cy, cx - w * 0.35, cy], cx, flip), hull)]
+    shapes = [
+        Shape(
+            "polygon",
+            _mirror([cx - w / 2, cy - h, cx + w / 2, cy - h, cx + w * 0.32, cy, cx - w * 0.35, cy], cx, flip),
+            hull,
+        )
+    ]
     shapes.append(Shape("rectangle", [cx - w / 2, cy - h, cx + w / 2, cy - h * 0.8], _jitter(rng, (30, 30, 30), 10)))
     if rng.random() < 0.5:  # a sail and mast
         mast = cx - w * 0.05
         shapes.append(Shape("line", [mast, cy - h, mast, cy - h - w * 0.7], (70, 50, 30), width=2))
         sail = _pick(rng, [(245, 240, 225), (230, 80, 60), (250, 200, 80)], 8)
-        shapes.append(Shape("polygon", _mirror([mast + 2, cy - h - w * 0.65, mast + 2, cy - h - 2, mast + w * 0.4, cy - h - 2], cx, flip), sail))
+        shapes.append(
+            Shape(
+                "polygon",
+                _mirror([mast + 2, cy - h - w * 0.65, mast + 2, cy - h - 2, mast + w * 0.4, cy - h - 2], cx, flip),
+                sail,
+            )
+        )
     else:  # a cabin with portholes
         cabin = _pick(rng, [(230, 230, 230), (200, 190, 170)], 10)
-        shapes.append(Shape("rectangle", _mirror_box([cx - w * 0.25, cy - h - w * 0.2, cx + w * 0.15, cy - h], cx, flip), cabin))
+        shapes.append(
+            Shape("rectangle", _mirror_box([cx - w * 0.25, cy - h - w * 0.2, cx + w * 0.15, cy - h], cx, flip), cabin)
+        )
         for i in range(3):
             x = cx - w * 0.2 + i * w * 0.12
-            shapes.append(Shape("ellipse", _mirror_box(_ellipse(x, cy - h - w * 0.1, w * 0.03, w * 0.03), cx, flip), (40, 60, 90)))
+            shapes.append(
+                Shape("ellipse", _mirror_box(_ellipse(x, cy - h - w * 0.1, w * 0.03, w * 0.03), cx, flip), (40, 60, 90))
+            )
     return shapes
 
 
@@ -284,15 +361,68 @@ def _car(rng, cx, cy, w, flip) -> list[Shape]:
     wheel_r = w * 0.11
     body_bottom = cy - wheel_r * 0.8
     shapes = [Shape("rectangle", [cx - w / 2, body_bottom - h, cx + w / 2, body_bottom], paint)]
-    cabin = [cx - w * 0.3, body_bottom - h, cx - w * 0.2, body_bottom - h - w * 0.22, cx + w * 0.18, body_bottom - h - w * 0.22, cx + w * 0.3, body_bottom - h]
+    cabin = [
+        cx - w * 0.3,
+        body_bottom - h,
+        cx - w * 0.2,
+        body_bottom - h - w * 0.22,
+        cx + w * 0.18,
+        body_bottom - h - w * 0.22,
+        cx + w * 0.3,
+        body_bottom - h,
+    ]
     shapes.append(Shape("polygon", _mirror(cabin, cx, flip), paint))
     glass = _jitter(rng, (170, 210, 235), 10)
-    shapes.append(Shape("polygon", _mirror([cx - w * 0.24, body_bottom - h, cx - w * 0.17, body_bottom - h - w * 0.18, cx - w * 0.02, body_bottom - h - w * 0.18, cx - w * 0.02, body_bottom - h], cx, flip), glass))
-    shapes.append(Shape("polygon", _mirror([cx + w * 0.02, body_bottom - h, cx + w * 0.02, body_bottom - h - w * 0.18, cx + w * 0.15, body_bottom - h - w * 0.18, cx + w * 0.24, body_bottom - h], cx, flip), glass))
+    shapes.append(
+        Shape(
+            "polygon",
+            _mirror(
+                [
+                    cx - w * 0.24,
+                    body_bottom - h,
+                    cx - w * 0.17,
+                    body_bottom - h - w * 0.18,
+                    cx - w * 0.02,
+                    body_bottom - h - w * 0.18,
+                    cx - w * 0.02,
+                    body_bottom - h,
+                ],
+                cx,
+                flip,
+            ),
+            glass,
+        )
+    )
+    shapes.append(
+        Shape(
+            "polygon",
+            _mirror(
+                [
+                    cx + w * 0.02,
+                    body_bottom - h,
+                    cx + w * 0.02,
+                    body_bottom - h - w * 0.18,
+                    cx + w * 0.15,
+                    body_bottom - h - w * 0.18,
+                    cx + w * 0.24,
+                    body_bottom - h,
+                ],
+                cx,
+                flip,
+            ),
+            glass,
+        )
+    )
     for x in (cx - w * 0.3, cx + w * 0.3):  # wheels: the discriminative part
         shapes.append(Shape("ellipse", _ellipse(x, cy - wheel_r, wheel_r, wheel_r), (20, 20, 20)))
         shapes.append(Shape("ellipse", _ellipse(x, cy - wheel_r, wheel_r * 0.45, wheel_r * 0.45), (170, 170, 175)))
-    shapes.append(Shape("rectangle", _mirror_box([cx - w / 2, body_bottom - h * 0.75, cx - w * 0.44, body_bottom - h * 0.5], cx, flip), (250, 240, 170)))
+    shapes.append(
+        Shape(
+            "rectangle",
+            _mirror_box([cx - w / 2, body_bottom - h * 0.75, cx - w * 0.44, body_bottom - h * 0.5], cx, flip),
+            (250, 240, 170),
+        )
+    )
     return shapes
 
 
@@ -310,11 +440,27 @@ def _cow(rng, cx, cy, w, flip) -> list[Shape]:
     if rng.random() < 0.8:  # patches: the discriminative part
         for _ in range(int(rng.integers(2, 5))):
             sx, sy = cx + rng.uniform(-0.25, 0.25) * w, top + rng.uniform(0.2, 0.7) * h
-            shapes.append(Shape("ellipse", _ellipse(sx, sy, w * rng.uniform(0.05, 0.1), h * rng.uniform(0.1, 0.2)), spot))
+            shapes.append(
+                Shape("ellipse", _ellipse(sx, sy, w * rng.uniform(0.05, 0.1), h * rng.uniform(0.1, 0.2)), spot)
+            )
     head = [cx - w * 0.55, top - h * 0.15, cx - w * 0.33, top + h * 0.55]
     shapes.append(Shape("ellipse", _mirror_box(head, cx, flip), coat))
-    shapes.append(Shape("ellipse", _mirror_box([cx - w * 0.56, top + h * 0.3, cx - w * 0.42, top + h * 0.6], cx, flip), (230, 170, 170)))
-    shapes.append(Shape("polygon", _mirror([cx - w * 0.5, top - h * 0.1, cx - w * 0.55, top - h * 0.35, cx - w * 0.46, top - h * 0.05], cx, flip), (230, 220, 190)))
+    shapes.append(
+        Shape(
+            "ellipse",
+            _mirror_box([cx - w * 0.56, top + h * 0.3, cx - w * 0.42, top + h * 0.6], cx, flip),
+            (230, 170, 170),
+        )
+    )
+    shapes.append(
+        Shape(
+            "polygon",
+            _mirror(
+                [cx - w * 0.5, top - h * 0.1, cx - w * 0.55, top - h * 0.35, cx - w * 0.46, top - h * 0.05], cx, flip
+            ),
+            (230, 220, 190),
+        )
+    )
     return shapes
 
 
@@ -330,16 +476,39 @@ def _train(rng, cx, cy, w, flip) -> list[Shape]:
         x0 = cx - w / 2 + k * car_w
         box = [x0 + 1, bottom - h, x0 + car_w - 1, bottom]
         if k == 0:  # the sloped nose of the locomotive
-            nose = [x0 + car_w * 0.25, bottom - h, x0 + car_w - 1, bottom - h, x0 + car_w - 1, bottom, x0 - car_w * 0.1, bottom]
+            nose = [
+                x0 + car_w * 0.25,
+                bottom - h,
+                x0 + car_w - 1,
+                bottom - h,
+                x0 + car_w - 1,
+                bottom,
+                x0 - car_w * 0.1,
+                bottom,
+            ]
             shapes.append(Shape("polygon", _mirror(nose, cx, flip), paint))
         else:
             shapes.append(Shape("rectangle", _mirror_box(box, cx, flip), paint))
         stripe = _jitter(rng, (240, 240, 240), 8)
-        shapes.append(Shape("rectangle", _mirror_box([box[0] + (car_w * 0.2 if k == 0 else 0), bottom - h * 0.3, box[2], bottom - h * 0.22], cx, flip), stripe))
+        shapes.append(
+            Shape(
+                "rectangle",
+                _mirror_box(
+                    [box[0] + (car_w * 0.2 if k == 0 else 0), bottom - h * 0.3, box[2], bottom - h * 0.22], cx, flip
+                ),
+                stripe,
+            )
+        )
         n_windows = max(2, int(car_w / (w * 0.09)))
         for i in range(n_windows):  # a row of windows: the discriminative part
             wx = x0 + car_w * (0.35 if k == 0 else 0.1) + i * car_w * 0.8 / (n_windows + 1)
-            shapes.append(Shape("rectangle", _mirror_box([wx, bottom - h * 0.8, wx + car_w * 0.06, bottom - h * 0.45], cx, flip), (200, 225, 240)))
+            shapes.append(
+                Shape(
+                    "rectangle",
+                    _mirror_box([wx, bottom - h * 0.8, wx + car_w * 0.06, bottom - h * 0.45], cx, flip),
+                    (200, 225, 240),
+                )
+            )
         for frac in (0.2, 0.8):
             wx = x0 + car_w * frac
             shapes.append(Shape("ellipse", _ellipse(wx, cy - wheel_r, wheel_r, wheel_r), (25, 25, 25)))
@@ -387,7 +556,9 @@ def sample_scene(rng: np.random.Generator, settings: WorldSettings) -> Scene:
     count = 1 + int(rng.choice(len(probs), p=probs / probs.sum()))
     classes = sorted(rng.choice(len(CLASSES), size=count, replace=False).tolist())
     background_names = [BACKGROUND_OF[CLASSES[k]] for k in classes if rng.random() < settings.cooccurrence]
-    absent = [b for b in BACKGROUNDS if b not in background_names and b not in (BACKGROUND_OF[CLASSES[k]] for k in classes)]
+    absent = [
+        b for b in BACKGROUNDS if b not in background_names and b not in (BACKGROUND_OF[CLASSES[k]] for k in classes)
+    ]
     if absent and rng.random() < settings.stray_background:
         background_names.append(absent[int(rng.integers(len(absent)))])
     # Paint order: sky at the top first, trees last so that they stand in front of the bands.
@@ -525,7 +696,9 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, split_key, index])
 
 
-def render_image(seed: int, split: str, index: int, settings: WorldSettings) -> tuple[Scene, np.ndarray, np.ndarray, np.ndarray]:
+def render_image(
+    seed: int, split: str, index: int, settings: WorldSettings
+) -> tuple[Scene, np.ndarray, np.ndarray, np.ndarray]:
     """Sample and render image ``index`` of ``split``; resamples until a class is visible."""
     rng = image_rng(seed, split, index)
     while True:
@@ -564,8 +737,8 @@ def manifest_dict() -> dict:
 
 def _write_one(task: tuple[str, int, str, int, WorldSettings]) -> dict:
     """Render and write one image with its mask and annotation; return its statistics."""
-    from wsss.io import save_label_png, save_rgb
     from wsss.data.voc_writer import instance_boxes, write_annotation
+    from wsss.io import save_label_png, save_rgb
 
     root, seed, split, index, settings = task
     root_path = Path(root)
@@ -590,7 +763,9 @@ def _write_one(task: tuple[str, int, str, int, WorldSettings]) -> dict:
     }
 
 
-def write_demo_world(root: str | os.PathLike, seed: int, split_sizes: dict[str, int], settings: WorldSettings, workers: int = 1) -> dict:
+def write_demo_world(
+    root: str | os.PathLike, seed: int, split_sizes: dict[str, int], settings: WorldSettings, workers: int = 1
+) -> dict:
     """Write the demo world into ``root`` in VOC layout and return generation statistics.
 
     Images are independent (one random stream each), so ``workers`` processes give the same

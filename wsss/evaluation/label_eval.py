@@ -9,12 +9,14 @@ import numpy as np
 
 from wsss.data.images import read_label_map
 from wsss.data.label_folder import read_label_folder_png
-from wsss.evaluation.metrics import confusion_matrix
 from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
+from wsss.evaluation.metrics import confusion_matrix
 
 
-def cooccurring_background_regions(root: str | os.PathLike, class_names: tuple[str, ...]) -> tuple[Path | None, np.ndarray | None]:
+def cooccurring_background_regions(
+    root: str | os.PathLike, class_names: tuple[str, ...]
+) -> tuple[Path | None, np.ndarray | None]:
     """Where the dataset is the demo world: its background region maps and each class's
     co-occurring background index (else None, None: real datasets have no region maps)."""
     from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
@@ -45,7 +47,10 @@ class LeakCounter:
         total = self.total
         return {
             "overall": round(float(self.hits.sum() / max(1, total.sum())), 4),
-            "per_class": {name: round(float(self.hits[k] / total[k]), 4) if total[k] else None for k, name in enumerate(class_names)},
+            "per_class": {
+                name: round(float(self.hits[k] / total[k]), 4) if total[k] else None
+                for k, name in enumerate(class_names)
+            },
         }
 
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from wsss.clims.cam_io import load_cam
 from wsss.data.images import read_label_map
+from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.label_eval import LeakCounter
 from wsss.evaluation.metrics import confusion_matrix
-from wsss.data.voc_dataset import VOCDataset
 
 
 def threshold_grid(start: float, stop: float, step: float) -> list[float]:

@@ -53,7 +53,10 @@ class ResNetBackbone(torch.nn.Module):
 
     def stage_channels(self) -> list[int]:
         """Channel counts of :meth:`stage_outputs`."""
-        last_conv = [[m for m in layer.modules() if isinstance(m, torch.nn.Conv2d)][-1] for layer in (self.layer1, self.layer2, self.layer3, self.layer4)]
+        last_conv = [
+            [m for m in layer.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            for layer in (self.layer1, self.layer2, self.layer3, self.layer4)
+        ]
         return [self.stem[0].out_channels, *(conv.out_channels for conv in last_conv)]
 
     def freeze_batchnorm(self) -> None:

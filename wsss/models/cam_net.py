@@ -13,7 +13,9 @@ class CAMNet(torch.nn.Module):
     CLIMS applies the classifier to the feature map and takes a sigmoid; CAM inference takes
     the ReLU of the same map. All three are one weight set, so CLIMS starts from the baseline."""
 
-    def __init__(self, num_classes: int, depth: str = "resnet50", output_stride: int = 16, pretrained: str | None = None):
+    def __init__(
+        self, num_classes: int, depth: str = "resnet50", output_stride: int = 16, pretrained: str | None = None
+    ):
         super().__init__()
         self.backbone = ResNetBackbone(depth, output_stride, pretrained)
         self.classifier = torch.nn.Conv2d(self.backbone.out_channels, num_classes, 1, bias=False)

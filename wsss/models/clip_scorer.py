@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wsss.device import autocast
 from wsss.data.training_data import normalize_imagenet
+from wsss.device import autocast
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -59,7 +59,9 @@ def load_clip(model: str, device: str | torch.device = "cpu", download_root: str
             f"CLIP model {model!r} is neither a known model name ({', '.join(names)}) nor an existing checkpoint file"
         )
     try:
-        loaded, _ = clip.load(model if model in names else str(target), device=device, jit=False, download_root=str(target.parent))
+        loaded, _ = clip.load(
+            model if model in names else str(target), device=device, jit=False, download_root=str(target.parent)
+        )
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
         raise ClipLoadError(f"cannot obtain CLIP weights {target} ({exc}): {hint}") from None
     except (RuntimeError, EOFError, KeyError, ValueError, AssertionError) as exc:
@@ -86,7 +88,9 @@ class MatchScores:
     foreground_backgrounds: torch.Tensor  # (P, B) s(P_k * X, background prompt b)
 
 
-def prepare_clip_input(images: torch.Tensor, masks: torch.Tensor, resolution: int, input_mode: str = "clip") -> torch.Tensor:
+def prepare_clip_input(
+    images: torch.Tensor, masks: torch.Tensor, resolution: int, input_mode: str = "clip"
+) -> torch.Tensor:
     """Mask, resize and normalise images in [0, 1] for CLIP (see :class:`ClipScorer` for the modes)."""
     size = (resolution, resolution)
     if input_mode == "reference":
@@ -97,7 +101,11 @@ def prepare_clip_input(images: torch.Tensor, masks: torch.Tensor, resolution: in
         raise ValueError(f"input_mode must be 'clip' or 'reference', got {input_mode!r}")
     mean = images.new_tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = images.new_tensor(CLIP_STD).view(1, 3, 1, 1)
-    x = images if images.shape[-2:] == size else F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    x = (
+        images
+        if images.shape[-2:] == size
+        else F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    )
     m = masks if masks.shape[-2:] == size else F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
     return (m * x - mean) / std
 
@@ -114,7 +122,9 @@ class ClipScorer(torch.nn.Module):
       pixels are the ImageNet mean grey; CLIP's own normalisation is not applied.
     """
 
-    def __init__(self, model: torch.nn.Module, class_prompts: list[str], background_prompts: list[str], input_mode: str = "clip"):
+    def __init__(
+        self, model: torch.nn.Module, class_prompts: list[str], background_prompts: list[str], input_mode: str = "clip"
+    ):
         super().__init__()
         if input_mode not in ("clip", "reference"):
             raise ValueError(f"input_mode must be 'clip' or 'reference', got {input_mode!r}")
@@ -122,7 +132,11 @@ class ClipScorer(torch.nn.Module):
         self.input_mode = input_mode
         self.resolution = int(model.visual.input_resolution)
         self.register_buffer("class_features", self.encode_texts(class_prompts), persistent=False)
-        background = self.encode_texts(background_prompts) if background_prompts else torch.zeros(0, self.class_features.shape[1])
+        background = (
+            self.encode_texts(background_prompts)
+            if background_prompts
+            else torch.zeros(0, self.class_features.shape[1])
+        )
         self.register_buffer("background_features", background, persistent=False)
 
     @property

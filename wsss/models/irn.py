@@ -10,15 +10,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, pair_partners
-from wsss.models.backbone import ResNetBackbone
 from wsss.data.training_data import normalize_imagenet
+from wsss.models.backbone import ResNetBackbone
+from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, pair_partners
 
 
 def _reader(in_channels: int, out_channels: int) -> torch.nn.Sequential:
     """1x1 conv + GroupNorm + ReLU: one branch's view of one backbone stage."""
     return torch.nn.Sequential(
-        torch.nn.Conv2d(in_channels, out_channels, 1, bias=False), torch.nn.GroupNorm(4, out_channels), torch.nn.ReLU(inplace=True)
+        torch.nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        torch.nn.GroupNorm(4, out_channels),
+        torch.nn.ReLU(inplace=True),
     )
 
 
@@ -35,10 +37,11 @@ class EdgeDisplacementNet(torch.nn.Module):
         self.edge_head = torch.nn.Conv2d(edge_width * len(channels), 1, 1)
         self.displacement_readers = torch.nn.ModuleList(_reader(c, displacement_width) for c in channels)
         self.displacement_head = torch.nn.Sequential(
-            _reader(displacement_width * len(channels), 2 * displacement_width), torch.nn.Conv2d(2 * displacement_width, 2, 1)
+            _reader(displacement_width * len(channels), 2 * displacement_width),
+            torch.nn.Conv2d(2 * displacement_width, 2, 1),
         )
 
-    def train(self, mode: bool = True) -> "EdgeDisplacementNet":
+    def train(self, mode: bool = True) -> EdgeDisplacementNet:
         super().train(mode)
         self.backbone.eval()  # frozen, BatchNorm statistics included
         return self
@@ -55,7 +58,13 @@ class EdgeDisplacementNet(torch.nn.Module):
         size = features[0].shape[-2:]
 
         def read(readers: torch.nn.ModuleList) -> torch.Tensor:
-            return torch.cat([F.interpolate(r(f), size=size, mode="bilinear", align_corners=False) for r, f in zip(readers, features)], dim=1)
+            return torch.cat(
+                [
+                    F.interpolate(r(f), size=size, mode="bilinear", align_corners=False)
+                    for r, f in zip(readers, features)
+                ],
+                dim=1,
+            )
 
         return self.edge_head(read(self.edge_readers)), self.displacement_head(read(self.displacement_readers))
 
@@ -64,7 +73,9 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp_min(1)
 
 
-def irn_losses(edge_logits: torch.Tensor, displacement: torch.Tensor, labels: torch.Tensor, radius: int) -> dict[str, torch.Tensor]:
+def irn_losses(
+    edge_logits: torch.Tensor, displacement: torch.Tensor, labels: torch.Tensor, radius: int
+) -> dict[str, torch.Tensor]:
     """IRN's losses on (B, H, W) stride-4 IR labels (0 background, 1..C classes, 255 unsure).
 
     Edge branch: pairs of one class should have affinity 1 (background and object pairs
@@ -80,13 +91,19 @@ def irn_losses(edge_logits: torch.Tensor, displacement: torch.Tensor, labels: to
         "different_affinity": _masked_mean(-torch.log(1 + 1e-5 - affinity), different),
     }
     offsets = displacement.new_tensor(half_offsets(radius)).float()  # (O, 2) as (dy, dx)
-    pair_difference = displacement.float().unsqueeze(2) - pair_partners(displacement.float(), radius, 0.0)  # (B, 2, O, H, W): D(p) - D(p + o)
-    fg_error = (pair_difference - offsets.T.reshape(1, 2, -1, 1, 1)).abs().sum(dim=1)  # same object: p + D(p) = q + D(q)
+    pair_difference = displacement.float().unsqueeze(2) - pair_partners(
+        displacement.float(), radius, 0.0
+    )  # (B, 2, O, H, W): D(p) - D(p + o)
+    fg_error = (
+        (pair_difference - offsets.T.reshape(1, 2, -1, 1, 1)).abs().sum(dim=1)
+    )  # same object: p + D(p) = q + D(q)
     losses["fg_displacement"] = _masked_mean(fg_error, same_fg)
     losses["bg_displacement"] = _masked_mean(pair_difference.abs().sum(dim=1), same_bg)
-    losses["total"] = (losses["bg_affinity"] + losses["fg_affinity"]) / 4 + losses["different_affinity"] / 2 + (
-        losses["fg_displacement"] + losses["bg_displacement"]
-    ) / 2
+    losses["total"] = (
+        (losses["bg_affinity"] + losses["fg_affinity"]) / 4
+        + losses["different_affinity"] / 2
+        + (losses["fg_displacement"] + losses["bg_displacement"]) / 2
+    )
     return losses
 
 

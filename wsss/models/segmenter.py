@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.refine.crf import CRFParams, crf_refine_scores
 from wsss.data.palette import IGNORE_INDEX, voc_palette
+from wsss.refine.crf import CRFParams, crf_refine_scores
 
 MODELS = ("deeplabv2", "deeplabv3plus")
 BACKBONE_DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101}
@@ -27,7 +27,9 @@ STRIDES = {8: ((1, 2, 1, 1), (1, 1, 2, 4)), 16: ((1, 2, 2, 1), (1, 1, 1, 2))}
 PIXEL_MEAN = [123.675, 116.28, 103.53]
 PIXEL_STD = [58.395, 57.12, 57.375]
 # The reference's test-time CRF (DeepLab's): 10 iterations, pos w 3 / xy 1, bilateral w 4 / xy 67 / rgb 3.
-TEST_CRF = CRFParams(iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67, bilateral_srgb=3, bilateral_compat=4)
+TEST_CRF = CRFParams(
+    iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67, bilateral_srgb=3, bilateral_compat=4
+)
 
 
 @dataclass(frozen=True)
@@ -97,20 +99,51 @@ def model_config(settings: SegmenterSettings, crop_size: int | None = None, pret
     }
     if pretrained:
         backbone["init_cfg"] = {"type": "Pretrained", "checkpoint": pretrained}
-    common = {"num_classes": settings.num_classes, "in_index": 3, "align_corners": False, "ignore_index": IGNORE_INDEX,
-              "loss_decode": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0, "avg_non_ignore": True}}
+    common = {
+        "num_classes": settings.num_classes,
+        "in_index": 3,
+        "align_corners": False,
+        "ignore_index": IGNORE_INDEX,
+        "loss_decode": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0, "avg_non_ignore": True},
+    }
     if settings.model == "deeplabv2":
-        head = {"type": "DeepLabV2Head", "in_channels": widths[3], "channels": settings.num_classes, "dilations": (6, 12, 18, 24), **common}
+        head = {
+            "type": "DeepLabV2Head",
+            "in_channels": widths[3],
+            "channels": settings.num_classes,
+            "dilations": (6, 12, 18, 24),
+            **common,
+        }
     else:
         head = {
-            "type": "DepthwiseSeparableASPPHead", "in_channels": widths[3], "channels": widths[3] // 4, "dilations": (1, 12, 24, 36),
-            "c1_in_channels": widths[0], "c1_channels": 48, "dropout_ratio": 0.1, "norm_cfg": norm, **common,
+            "type": "DepthwiseSeparableASPPHead",
+            "in_channels": widths[3],
+            "channels": widths[3] // 4,
+            "dilations": (1, 12, 24, 36),
+            "c1_in_channels": widths[0],
+            "c1_channels": 48,
+            "dropout_ratio": 0.1,
+            "norm_cfg": norm,
+            **common,
         }
-    preprocessor = {"type": "SegDataPreProcessor", "mean": PIXEL_MEAN, "std": PIXEL_STD, "bgr_to_rgb": True, "pad_val": 0, "seg_pad_val": IGNORE_INDEX}
+    preprocessor = {
+        "type": "SegDataPreProcessor",
+        "mean": PIXEL_MEAN,
+        "std": PIXEL_STD,
+        "bgr_to_rgb": True,
+        "pad_val": 0,
+        "seg_pad_val": IGNORE_INDEX,
+    }
     if crop_size:
         preprocessor["size"] = (crop_size, crop_size)
-    return {"type": "EncoderDecoder", "data_preprocessor": preprocessor, "backbone": backbone, "decode_head": head,
-            "train_cfg": {}, "test_cfg": {"mode": "whole"}}
+    return {
+        "type": "EncoderDecoder",
+        "data_preprocessor": preprocessor,
+        "backbone": backbone,
+        "decode_head": head,
+        "train_cfg": {},
+        "test_cfg": {"mode": "whole"},
+    }
 
 
 @dataclass(frozen=True)
@@ -142,14 +175,28 @@ class TrainingPlan:
 
 
 def training_config(
-    settings: SegmenterSettings, plan: TrainingPlan, *, image_dir: str, image_suffix: str, label_dir: str, id_file: str,
-    work_dir: str, device: torch.device, workers: int, pretrained: str | None = None,
+    settings: SegmenterSettings,
+    plan: TrainingPlan,
+    *,
+    image_dir: str,
+    image_suffix: str,
+    label_dir: str,
+    id_file: str,
+    work_dir: str,
+    device: torch.device,
+    workers: int,
+    pretrained: str | None = None,
 ) -> dict:
     """The whole mmengine config of a training run (iteration-based, resumable, no validation loop)."""
     pipeline = [
         {"type": "LoadImageFromFile"},
         {"type": "LoadAnnotations"},
-        {"type": "RandomResize", "scale": (4 * plan.base_size, plan.base_size), "ratio_range": tuple(plan.scale_range), "keep_ratio": True},
+        {
+            "type": "RandomResize",
+            "scale": (4 * plan.base_size, plan.base_size),
+            "ratio_range": tuple(plan.scale_range),
+            "keep_ratio": True,
+        },
         {"type": "RandomCrop", "crop_size": (plan.crop_size, plan.crop_size), "cat_max_ratio": 0.75},
         {"type": "RandomFlip", "prob": 0.5},
         {"type": "PackSegInputs"},
@@ -189,17 +236,44 @@ def training_config(
             "sampler": {"type": "InfiniteSampler", "shuffle": True, "seed": plan.seed},
             "dataset": dataset,
         },
-        "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": plan.iterations * plan.accumulation, "val_interval": 10**9},
+        "train_cfg": {
+            "type": "IterBasedTrainLoop",
+            "max_iters": plan.iterations * plan.accumulation,
+            "val_interval": 10**9,
+        },
         "optim_wrapper": optim_wrapper,
-        "param_scheduler": [{"type": "PolyLR", "eta_min": 0.0, "power": 0.9, "begin": 0, "end": plan.iterations * plan.accumulation, "by_epoch": False}],
+        "param_scheduler": [
+            {
+                "type": "PolyLR",
+                "eta_min": 0.0,
+                "power": 0.9,
+                "begin": 0,
+                "end": plan.iterations * plan.accumulation,
+                "by_epoch": False,
+            }
+        ],
         "default_hooks": {
             "timer": {"type": "IterTimerHook"},
-            "logger": {"type": "LoggerHook", "interval": max(1, min(50, plan.iterations // 10)), "log_metric_by_epoch": False},
+            "logger": {
+                "type": "LoggerHook",
+                "interval": max(1, min(50, plan.iterations // 10)),
+                "log_metric_by_epoch": False,
+            },
             "param_scheduler": {"type": "ParamSchedulerHook"},
-            "checkpoint": {"type": "CheckpointHook", "by_epoch": False, "interval": plan.checkpoint_interval * plan.accumulation, "max_keep_ckpts": 1, "save_last": True},
+            "checkpoint": {
+                "type": "CheckpointHook",
+                "by_epoch": False,
+                "interval": plan.checkpoint_interval * plan.accumulation,
+                "max_keep_ckpts": 1,
+                "save_last": True,
+            },
             "sampler_seed": {"type": "DistSamplerSeedHook"},
         },
-        "env_cfg": {"cudnn_benchmark": cuda, "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0}, "dist_cfg": {"backend": "nccl"}},
+        "env_cfg": {
+            "cudnn_benchmark": cuda,
+            "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
+            "dist_cfg": {"backend": "nccl"},
+        },
         "randomness": {"seed": plan.seed},
         "log_level": "INFO",
         "default_scope": "mmseg",
@@ -231,7 +305,12 @@ def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
     CheckpointLoader.register_scheme(prefixes="", loader=load_local, force=True)
 
 
-def build_model(settings: SegmenterSettings, state: dict | None = None, device: torch.device | str = "cpu", crop_size: int | None = None) -> torch.nn.Module:
+def build_model(
+    settings: SegmenterSettings,
+    state: dict | None = None,
+    device: torch.device | str = "cpu",
+    crop_size: int | None = None,
+) -> torch.nn.Module:
     """The mmseg model for ``settings``, with ``state`` loaded if given, in eval mode on ``device``.
 
     ``crop_size`` sets the padding size of mmseg's data preprocessor, needed only to train.
@@ -248,7 +327,9 @@ def build_model(settings: SegmenterSettings, state: dict | None = None, device: 
 def settings_from_meta(meta: dict) -> SegmenterSettings:
     """The settings saved in a checkpoint's meta (which may hold further keys, such as its schedule)."""
     names = {f.name for f in fields(SegmenterSettings)}
-    return SegmenterSettings(**{k: v for k, v in meta.items() if k in names and k != "class_names"}, class_names=tuple(meta["class_names"]))
+    return SegmenterSettings(
+        **{k: v for k, v in meta.items() if k in names and k != "class_names"}, class_names=tuple(meta["class_names"])
+    )
 
 
 def settings_to_meta(settings: SegmenterSettings) -> dict:
@@ -270,12 +351,18 @@ def predict_probabilities(model: torch.nn.Module, rgb: np.ndarray, scales: list[
         logits = model.decode_head(model.extract_feat(batch))
         if flip:
             logits = torch.stack([logits[0], logits[1].flip(-1)])
-        probabilities = F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False).softmax(dim=1).mean(dim=0)
+        probabilities = (
+            F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
+            .softmax(dim=1)
+            .mean(dim=0)
+        )
         total = probabilities if total is None else total + probabilities
     return total / len(scales)
 
 
-def predict_labels(model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool, crf: CRFParams | None = None) -> np.ndarray:
+def predict_labels(
+    model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool, crf: CRFParams | None = None
+) -> np.ndarray:
     """(H, W) uint8 labels: argmax of :func:`predict_probabilities`, or of a dense CRF over them."""
     probabilities = predict_probabilities(model, rgb, scales, flip)
     if crf is not None:

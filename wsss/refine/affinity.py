@@ -8,7 +8,7 @@ two pixels separated by an edge are unrelated.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -17,22 +17,28 @@ import torch.nn.functional as F
 from wsss.data.palette import IGNORE_INDEX
 
 
-@lru_cache(maxsize=None)
+@cache
 def half_offsets(radius: int) -> tuple[tuple[int, int], ...]:
     """Offsets (dy, dx) with 0 < dy² + dx² < radius², one per unordered pair direction."""
     offsets = [(0, dx) for dx in range(1, radius)]
-    offsets += [(dy, dx) for dy in range(1, radius) for dx in range(-radius + 1, radius) if dy * dy + dx * dx < radius * radius]
+    offsets += [
+        (dy, dx) for dy in range(1, radius) for dx in range(-radius + 1, radius) if dy * dy + dx * dx < radius * radius
+    ]
     return tuple(offsets)
 
 
-@lru_cache(maxsize=None)
+@cache
 def path_points(dy: int, dx: int) -> tuple[tuple[int, int], ...]:
     """Integer points of the straight segment from (0, 0) to (dy, dx), both ends included."""
     steps = max(abs(dy), abs(dx))
-    return tuple(dict.fromkeys((int(np.floor(i * dy / steps + 0.5)), int(np.floor(i * dx / steps + 0.5))) for i in range(steps + 1)))
+    return tuple(
+        dict.fromkeys(
+            (int(np.floor(i * dy / steps + 0.5)), int(np.floor(i * dx / steps + 0.5))) for i in range(steps + 1)
+        )
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _path_index(radius: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Flat indices into the padded map of every path point of every pair, (O, P, H, W), and the
     (O, H, W) mask of pairs inside the image. Shorter paths repeat their last point up to P."""

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from wsss.clims.cam_io import CamRecord, cam_path, label_values, load_cam
-from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
-from wsss.errors import DatasetError
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_label_png
 from wsss.data.manifest import DatasetManifest
 from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
+from wsss.errors import DatasetError
+from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
 
 
 def _labels_with_background(cam: np.ndarray, threshold: float) -> np.ndarray:
@@ -25,7 +25,9 @@ def _labels_with_background(cam: np.ndarray, threshold: float) -> np.ndarray:
     return np.concatenate([np.full((1, *cam.shape[1:]), threshold, dtype=cam.dtype), cam]).argmax(axis=0)
 
 
-def ir_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
+def ir_labels(
+    image: np.ndarray, cam: np.ndarray, keys: np.ndarray, fg_threshold: float, bg_threshold: float, params: CRFParams
+) -> np.ndarray:
     """Inter-pixel relation labels: confident foreground classes, confident background, 255 between.
 
     Two CRF passes over the seeds at a high (``fg_threshold``) and a low (``bg_threshold``)
@@ -41,7 +43,9 @@ def ir_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, fg_threshold
     return labels
 
 
-def crf_pseudo_labels(image: np.ndarray, cam: np.ndarray, keys: np.ndarray, bg_threshold: float, params: CRFParams) -> np.ndarray:
+def crf_pseudo_labels(
+    image: np.ndarray, cam: np.ndarray, keys: np.ndarray, bg_threshold: float, params: CRFParams
+) -> np.ndarray:
     """Pseudo-labels 0..C from a CRF over [background plane, CAMs] read as class probabilities."""
     values = label_values(keys)
     scores = np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam.astype(np.float32)])
@@ -63,7 +67,10 @@ def _read_job(job: CamLabelJob) -> tuple[np.ndarray, CamRecord]:
     record = load_cam(job.cams, job.image_id, expected_keys=np.array(job.keys, dtype=np.int64))
     image = read_rgb(job.image_path)
     if record.cam.shape[1:] != image.shape[:2]:
-        raise DatasetError(f"{cam_path(job.cams, job.image_id)}: CAM of image id {job.image_id!r} is {record.cam.shape[1:]}, its image {image.shape[:2]}")
+        raise DatasetError(
+            f"{cam_path(job.cams, job.image_id)}: CAM of image id {job.image_id!r} is {record.cam.shape[1:]}, "
+            f"its image {image.shape[:2]}"
+        )
     return image, record
 
 
@@ -85,14 +92,18 @@ def write_crf_pseudo_labels(job: CamLabelJob, bg_threshold: float, params: CRFPa
     return write_job_labels(job, crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params))
 
 
-def cam_label_jobs(dataset_root: str, manifest: DatasetManifest, splits: list[str], cams: str, output: str) -> list[CamLabelJob]:
+def cam_label_jobs(
+    dataset_root: str, manifest: DatasetManifest, splits: list[str], cams: str, output: str
+) -> list[CamLabelJob]:
     """One job per image id of ``splits`` (each id once), with its positive classes as the expected CAM keys."""
     jobs: dict[str, CamLabelJob] = {}
     for split in dict.fromkeys(splits):
         dataset = VOCDataset(dataset_root, manifest, split)
         for image_id, row in zip(dataset.ids, dataset.label_matrix()):
             keys = tuple(int(k) for k in np.flatnonzero(row))
-            jobs.setdefault(image_id, CamLabelJob(image_id, str(dataset.image_path(image_id)), keys, str(cams), str(output)))
+            jobs.setdefault(
+                image_id, CamLabelJob(image_id, str(dataset.image_path(image_id)), keys, str(cams), str(output))
+            )
     return list(jobs.values())
 
 

@@ -29,7 +29,10 @@ def _crf_marginals(image: np.ndarray, unary: np.ndarray, params: CRFParams) -> n
     crf.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
     crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
     crf.addPairwiseBilateral(
-        sxy=params.bilateral_sxy, srgb=params.bilateral_srgb, rgbim=np.ascontiguousarray(image, dtype=np.uint8), compat=params.bilateral_compat
+        sxy=params.bilateral_sxy,
+        srgb=params.bilateral_srgb,
+        rgbim=np.ascontiguousarray(image, dtype=np.uint8),
+        compat=params.bilateral_compat,
     )
     return np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(unary.shape[0], height, width)
 

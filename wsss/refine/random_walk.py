@@ -14,10 +14,10 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
-from wsss.refine.affinity import half_offsets, pair_affinities
 from wsss.clims.cam_io import cam_path, label_values, load_cam
-from wsss.refine.cam_to_labels import CamLabelJob, write_job_labels
 from wsss.errors import DatasetError
+from wsss.refine.affinity import half_offsets, pair_affinities
+from wsss.refine.cam_to_labels import CamLabelJob, write_job_labels
 
 
 def _affinity_pairs(edge: torch.Tensor, radius: int, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -48,7 +48,9 @@ def transition_matrix(edge: torch.Tensor, radius: int, beta: float) -> tuple[tor
     return cols, rows, values / column_sum[cols]
 
 
-def random_walk(scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10, exp_times: int = 8) -> torch.Tensor:
+def random_walk(
+    scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10, exp_times: int = 8
+) -> torch.Tensor:
     """Propagate (K, H, W) ``scores`` for 2^exp_times steps on the (H, W) boundary map ``edge``.
 
     The scores are first damped on boundaries (times 1 - edge), as in IRN. On CPU the products
@@ -60,7 +62,11 @@ def random_walk(scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta:
     rows, cols, values = transition_matrix(edge, radius, beta)
     state = (scores.float() * (1 - edge.float())).reshape(num_maps, n).T.contiguous()
     if edge.is_cuda:
-        matrix = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n), check_invariants=False).coalesce().to_sparse_csr()
+        matrix = (
+            torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n), check_invariants=False)
+            .coalesce()
+            .to_sparse_csr()
+        )
     else:
         matrix = scipy.sparse.csr_matrix((values.numpy(), (rows.numpy(), cols.numpy())), shape=(n, n))
         state = state.numpy()
@@ -69,7 +75,9 @@ def random_walk(scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta:
     return torch.as_tensor(state).T.reshape(num_maps, height, width)
 
 
-def dense_random_walk(scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10, exp_times: int = 8) -> torch.Tensor:
+def dense_random_walk(
+    scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10, exp_times: int = 8
+) -> torch.Tensor:
     """The reference formulation: dense A^beta, column-normalised, squared exp_times times."""
     num_maps, height, width = scores.shape
     n = height * width
@@ -83,7 +91,17 @@ def dense_random_walk(scores: torch.Tensor, edge: torch.Tensor, radius: int = 5,
     return (state @ transition).float().reshape(num_maps, height, width)
 
 
-def propagated_labels(cam_stride4: np.ndarray, keys: np.ndarray, edge: torch.Tensor, size: tuple[int, int], *, radius: int, beta: float, exp_times: int, bg_threshold: float) -> np.ndarray:
+def propagated_labels(
+    cam_stride4: np.ndarray,
+    keys: np.ndarray,
+    edge: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    radius: int,
+    beta: float,
+    exp_times: int,
+    bg_threshold: float,
+) -> np.ndarray:
     """Pseudo-labels 0..C at full ``size`` from stride-4 CAMs and IRN's stride-4 boundary map.
 
     After the walk the maps are upsampled x4 (cropped to the image), divided by their global
@@ -91,14 +109,18 @@ def propagated_labels(cam_stride4: np.ndarray, keys: np.ndarray, edge: torch.Ten
     """
     cams = torch.from_numpy(np.ascontiguousarray(cam_stride4, dtype=np.float32)).to(edge.device)
     walked = random_walk(cams, edge, radius=radius, beta=beta, exp_times=exp_times)
-    upsampled = F.interpolate(walked[None], scale_factor=4, mode="bilinear", align_corners=False)[0, :, : size[0], : size[1]]
+    upsampled = F.interpolate(walked[None], scale_factor=4, mode="bilinear", align_corners=False)[
+        0, :, : size[0], : size[1]
+    ]
     upsampled = upsampled / upsampled.max().clamp_min(1e-5)
     with_background = torch.cat([torch.full_like(upsampled[:1], bg_threshold), upsampled])
     values = label_values(keys)
     return values[with_background.argmax(dim=0).cpu().numpy()]
 
 
-def write_walked_labels(item: tuple[CamLabelJob, np.ndarray | torch.Tensor], radius: int, beta: float, exp_times: int, bg_threshold: float) -> np.ndarray:
+def write_walked_labels(
+    item: tuple[CamLabelJob, np.ndarray | torch.Tensor], radius: int, beta: float, exp_times: int, bg_threshold: float
+) -> np.ndarray:
     """:func:`propagated_labels` of one image (its job and stride-4 edge map) written to ``<output>/<id>.png``."""
     job, edge = item
     edge = torch.as_tensor(edge)
@@ -106,8 +128,18 @@ def write_walked_labels(item: tuple[CamLabelJob, np.ndarray | torch.Tensor], rad
         torch.set_num_threads(1)  # one worker process per core already
     record = load_cam(job.cams, job.image_id, expected_keys=np.array(job.keys, dtype=np.int64))
     if tuple(edge.shape) != record.cam_stride4.shape[1:]:
-        raise DatasetError(f"{cam_path(job.cams, job.image_id)}: stride-4 CAM of {job.image_id!r} is {record.cam_stride4.shape[1:]}, its edge map {tuple(edge.shape)}")
+        raise DatasetError(
+            f"{cam_path(job.cams, job.image_id)}: stride-4 CAM of {job.image_id!r} is {record.cam_stride4.shape[1:]}, "
+            f"its edge map {tuple(edge.shape)}"
+        )
     labels = propagated_labels(
-        record.cam_stride4, record.keys, edge, record.cam.shape[1:], radius=radius, beta=beta, exp_times=exp_times, bg_threshold=bg_threshold
+        record.cam_stride4,
+        record.keys,
+        edge,
+        record.cam.shape[1:],
+        radius=radius,
+        beta=beta,
+        exp_times=exp_times,
+        bg_threshold=bg_threshold,
     )
     return write_job_labels(job, labels)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from wsss.data.palette import IGNORE_INDEX
+from wsss.data.voc_writer import write_split
 from wsss.errors import DatasetError
 from wsss.io import atomic_directory, save_label_png
-from wsss.data.palette import IGNORE_INDEX
 from wsss.parallel import map_in_processes
-from wsss.data.voc_writer import write_split
 
 SPLITS = {"train": "train2014", "val": "val2014"}
 
@@ -82,7 +82,10 @@ def render_label_map(height: int, width: int, annotations: list[dict], category_
 
 def _render_one(task: tuple[str, int, int, list[dict]], category_label: dict[int, int], folder: str) -> None:
     image_id, height, width, annotations = task
-    save_label_png(Path(folder) / "SegmentationClass" / f"{image_id}.png", render_label_map(height, width, annotations, category_label))
+    save_label_png(
+        Path(folder) / "SegmentationClass" / f"{image_id}.png",
+        render_label_map(height, width, annotations, category_label),
+    )
 
 
 def read_instances(path: Path) -> tuple[list[dict], dict[int, list[dict]], list[dict]]:
@@ -103,7 +106,9 @@ def read_instances(path: Path) -> tuple[list[dict], dict[int, list[dict]], list[
     return data["images"], by_image, data["categories"]
 
 
-def prepare_coco(coco_root: str | os.PathLike, output: str | os.PathLike, class_names: list[str], workers: int = 1) -> dict:
+def prepare_coco(
+    coco_root: str | os.PathLike, output: str | os.PathLike, class_names: list[str], workers: int = 1
+) -> dict:
     """Write the VOC-layout root: JPEGImages links, SegmentationClass PNGs, train / val split files.
 
     ``class_names`` (the manifest's, in label order) must match the categories sorted by id.
@@ -118,7 +123,11 @@ def prepare_coco(coco_root: str | os.PathLike, output: str | os.PathLike, class_
             ordered = sorted(categories, key=lambda c: c["id"])
             found = [c["name"] for c in ordered]
             if [n.replace(" ", "") for n in found] != [n.replace(" ", "") for n in class_names]:
-                raise DatasetError(f"{coco_root / 'annotations' / f'instances_{name}.json'}: categories {found[:5]}... do not match the manifest's classes {class_names[:5]}...")
+                instances_json = coco_root / "annotations" / f"instances_{name}.json"
+                raise DatasetError(
+                    f"{instances_json}: categories {found[:5]}... "
+                    f"do not match the manifest's classes {class_names[:5]}..."
+                )
             category_label = {c["id"]: k + 1 for k, c in enumerate(ordered)}
             tasks, ids, without = [], [], 0
             for image in images:
@@ -134,7 +143,12 @@ def prepare_coco(coco_root: str | os.PathLike, output: str | os.PathLike, class_
                 tasks.append((image_id, image["height"], image["width"], annotations))
                 ids.append(image_id)
             (folder / "SegmentationClass").mkdir(exist_ok=True)
-            map_in_processes(functools.partial(_render_one, category_label=category_label, folder=str(folder)), tasks, workers, chunksize=64)
+            map_in_processes(
+                functools.partial(_render_one, category_label=category_label, folder=str(folder)),
+                tasks,
+                workers,
+                chunksize=64,
+            )
             write_split(folder / "ImageSets" / "Segmentation" / f"{split}.txt", ids)
             summary["splits"][split] = len(ids)
             summary["without_labels"][split] = without

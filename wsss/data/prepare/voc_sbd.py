@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.errors import DatasetError
 from wsss.data.images import read_label_map
-from wsss.io import atomic_directory, save_label_png
 from wsss.data.voc_dataset import read_split_ids
 from wsss.data.voc_writer import write_split
+from wsss.errors import DatasetError
+from wsss.io import atomic_directory, save_label_png
 
 EXPECTED_COUNTS = {"train": 1464, "val": 1449, "train_aug": 10582}
 LINKED_DIRS = ("JPEGImages", "Annotations", "SegmentationClass")
@@ -34,9 +34,13 @@ def read_sbd_mask(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise DatasetError(f"{path}: SBD mask file is missing") from None
     except (KeyError, AttributeError, ValueError, TypeError, OSError) as exc:
-        raise DatasetError(f"{path}: not an SBD class mask (expected struct GTcls with a Segmentation field: {exc})") from None
+        raise DatasetError(
+            f"{path}: not an SBD class mask (expected struct GTcls with a Segmentation field: {exc})"
+        ) from None
     if segmentation.ndim != 2 or segmentation.min(initial=0) < 0 or segmentation.max(initial=0) > 255:
-        raise DatasetError(f"{path}: SBD Segmentation must be a 2-D map of labels 0..255, got shape {segmentation.shape}")
+        raise DatasetError(
+            f"{path}: SBD Segmentation must be a 2-D map of labels 0..255, got shape {segmentation.shape}"
+        )
     return segmentation.astype(np.uint8)
 
 
@@ -50,7 +54,9 @@ def train_aug_ids(voc_root: Path, sbd_root: Path) -> dict[str, list[str]]:
     train_aug = list(dict.fromkeys([*voc_train, *(i for i in sbd if i not in excluded)]))
     overlap = excluded & set(voc_train)
     if overlap:
-        raise DatasetError(f"{voc_split_dir}: train.txt and val.txt share {len(overlap)} ids, e.g. {sorted(overlap)[:3]}")
+        raise DatasetError(
+            f"{voc_split_dir}: train.txt and val.txt share {len(overlap)} ids, e.g. {sorted(overlap)[:3]}"
+        )
     return {"train": voc_train, "val": voc_val, "train_aug": train_aug}
 
 
@@ -58,7 +64,11 @@ def check_counts(splits: dict[str, list[str]], expected: dict[str, int] | None) 
     """Stop with every mismatch listed when the split sizes are not the ones expected."""
     if not expected:
         return
-    wrong = [f"{name}: {len(splits[name])} ids, expected {count}" for name, count in expected.items() if len(splits.get(name, [])) != count]
+    wrong = [
+        f"{name}: {len(splits[name])} ids, expected {count}"
+        for name, count in expected.items()
+        if len(splits.get(name, [])) != count
+    ]
     if wrong:
         raise DatasetError(
             "VOC/SBD split sizes differ from the expected ones (" + "; ".join(wrong) + "). A partial SBD download or "
@@ -83,7 +93,10 @@ def prepare_voc_sbd(
     voc_root, sbd_root, output = Path(voc_root), Path(sbd_root), Path(output)
     for folder in [voc_root / d for d in LINKED_DIRS] + ([sbd_root / "cls"] if convert_sbd_masks else []):
         if not folder.is_dir():
-            raise DatasetError(f"{folder}: folder is missing (voc_root must be VOCdevkit/VOC2012, sbd_root SBD's benchmark_RELEASE/dataset)")
+            raise DatasetError(
+                f"{folder}: folder is missing "
+                "(voc_root must be VOCdevkit/VOC2012, sbd_root SBD's benchmark_RELEASE/dataset)"
+            )
     splits = train_aug_ids(voc_root, sbd_root)
     check_counts(splits, expected)
     every_id = list(dict.fromkeys(splits["train_aug"] + splits["val"]))
@@ -93,7 +106,10 @@ def prepare_voc_sbd(
         if not (voc_root / "JPEGImages" / f"{image_id}.jpg").is_file():
             problems.append(f"{voc_root / 'JPEGImages' / (image_id + '.jpg')}: image missing")
         if not (voc_root / "Annotations" / f"{image_id}.xml").is_file():
-            problems.append(f"{voc_root / 'Annotations' / (image_id + '.xml')}: annotation missing (image-level labels come from it)")
+            problems.append(
+                f"{voc_root / 'Annotations' / (image_id + '.xml')}: annotation missing "
+                "(image-level labels come from it)"
+            )
         if (voc_root / "SegmentationClass" / f"{image_id}.png").is_file():
             sources[image_id] = "voc"
         elif not convert_sbd_masks:
@@ -103,7 +119,9 @@ def prepare_voc_sbd(
         else:
             problems.append(f"{image_id}: no mask in {voc_root / 'SegmentationClass'} or {sbd_root / 'cls'}")
     if problems:
-        raise DatasetError(f"{len(problems)} problem(s) in the VOC/SBD devkits, first ones:\n  " + "\n  ".join(problems[:10]))
+        raise DatasetError(
+            f"{len(problems)} problem(s) in the VOC/SBD devkits, first ones:\n  " + "\n  ".join(problems[:10])
+        )
 
     with atomic_directory(output) as folder:  # an interrupted run leaves no half-prepared root
         for name in LINKED_DIRS:
@@ -111,13 +129,20 @@ def prepare_voc_sbd(
         masks = folder / "SegmentationClassAug"
         masks.mkdir()
         for image_id, source in sources.items():
-            labels = read_label_map(voc_root / "SegmentationClass" / f"{image_id}.png") if source == "voc" else read_sbd_mask(sbd_root / "cls" / f"{image_id}.mat")
+            labels = (
+                read_label_map(voc_root / "SegmentationClass" / f"{image_id}.png")
+                if source == "voc"
+                else read_sbd_mask(sbd_root / "cls" / f"{image_id}.mat")
+            )
             save_label_png(masks / f"{image_id}.png", labels)
         for name, ids in splits.items():
             write_split(folder / "ImageSets" / "Segmentation" / f"{name}.txt", ids)
     return {
         "splits": {name: len(ids) for name, ids in splits.items()},
-        "masks": {"from_voc": sum(s == "voc" for s in sources.values()), "from_sbd": sum(s == "sbd" for s in sources.values())},
+        "masks": {
+            "from_voc": sum(s == "voc" for s in sources.values()),
+            "from_sbd": sum(s == "sbd" for s in sources.values()),
+        },
         "voc_root": str(voc_root.resolve()),
         "sbd_root": str(sbd_root.resolve()),
     }
