@@ -8,7 +8,15 @@ import pytest
 from wsss.data.manifest import DatasetManifest
 from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
-from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, manifest_dict, render_image, write_demo_world
+from wsss.demo.world import (
+    BACKGROUND_OF,
+    BACKGROUNDS,
+    CLASSES,
+    WorldSettings,
+    manifest_dict,
+    render_image,
+    write_demo_world,
+)
 
 SETTINGS = WorldSettings(image_size=64, min_object_pixels=8)
 
@@ -115,3 +123,27 @@ def test_every_drawing_setting_comes_from_the_config():
     settings = WorldSettings.from_config(drawing)
     assert settings.min_object_pixels == 8 and isinstance(settings.classes_per_image, tuple)
     assert {f.name for f in fields(WorldSettings)} - set(drawing) == {"supersample"}
+
+
+def test_the_leak_evaluation_reads_each_class_background_from_the_world_not_from_the_demo_code(tmp_path):
+    from wsss.evaluation.label_eval import cooccurring_background_regions
+
+    write_demo_world(tmp_path, 0, {"train": 2}, SETTINGS)
+    regions, background_of_class = cooccurring_background_regions(tmp_path, ("boat", "cow"))
+    assert regions == tmp_path / "SegmentationBackground"
+    assert list(background_of_class) == [BACKGROUNDS.index("water") + 1, BACKGROUNDS.index("grass") + 1]
+    assert cooccurring_background_regions(tmp_path, ("boat", "sofa")) == (None, None)  # a class without one
+    (regions / "regions.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="regions.json: not a background-regions description"):
+        cooccurring_background_regions(tmp_path, ("boat",))
+
+
+def test_nothing_outside_the_demo_package_imports_it():
+    from conftest import REPO
+
+    importers = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "wsss").rglob("*.py")
+        if "demo" not in path.relative_to(REPO / "wsss").parts and "wsss.demo" in path.read_text()
+    ]
+    assert importers == []

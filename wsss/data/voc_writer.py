@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.io import atomic_path
+from wsss.io import atomic_path, write_json
+
+# Beside background-region maps (SegmentationBackground/): what each region value means.
+REGIONS_FILE = "regions.json"
 
 
 def instance_boxes(instance_map: np.ndarray, keep: np.ndarray) -> list[tuple[int, int, int, int, int]]:
@@ -54,3 +57,9 @@ def write_split(path: str | os.PathLike, ids: list[str]) -> None:
     """Write a split file, one id per line."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text("".join(f"{i}\n" for i in ids))
+
+
+def write_background_regions(folder: str | os.PathLike, regions: list[str], cooccurring: dict[str, str]) -> None:
+    """Describe a folder of background-region maps: region value i + 1 is ``regions[i]``, and
+    ``cooccurring`` names each class's characteristic background (read by the leak evaluation)."""
+    write_json(Path(folder) / REGIONS_FILE, {"regions": regions, "cooccurring_background": cooccurring})

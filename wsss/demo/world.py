@@ -771,7 +771,7 @@ def write_demo_world(
     Images are independent (one random stream each), so ``workers`` processes give the same
     bytes as one.
     """
-    from wsss.data.voc_writer import write_split
+    from wsss.data.voc_writer import write_background_regions, write_split
 
     root = Path(root)
     records: dict[str, list[dict]] = {}
@@ -781,6 +781,7 @@ def write_demo_world(
         for split, split_tasks in tasks.items():
             records[split] = list(mapper(_write_one, split_tasks, **({"chunksize": 16} if pool else {})))
             write_split(root / "ImageSets" / "Segmentation" / f"{split}.txt", [r["id"] for r in records[split]])
+    write_background_regions(root / "SegmentationBackground", list(BACKGROUNDS), dict(BACKGROUND_OF))
     return {"seed": seed, "settings": asdict(settings), "splits": {s: _split_statistics(r) for s, r in records.items()}}
 
 

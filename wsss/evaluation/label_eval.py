@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,20 +12,35 @@ from wsss.data.images import read_label_map
 from wsss.data.label_folder import read_label_folder_png
 from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_writer import REGIONS_FILE
 from wsss.evaluation.metrics import confusion_matrix
 
 
 def cooccurring_background_regions(
     root: str | os.PathLike, class_names: tuple[str, ...]
 ) -> tuple[Path | None, np.ndarray | None]:
-    """Where the dataset is the demo world: its background region maps and each class's
-    co-occurring background index (else None, None: real datasets have no region maps)."""
-    from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
-
+    """The dataset's background-region maps and each class's co-occurring background region value,
+    where the dataset has them (``SegmentationBackground/`` with its regions file, as the demo world
+    writes); else (None, None): real datasets have no region maps."""
     regions = Path(root) / "SegmentationBackground"
-    if not regions.is_dir() or not set(class_names) <= set(BACKGROUND_OF):
+    if not regions.is_dir():
         return None, None
-    return regions, np.array([BACKGROUNDS.index(BACKGROUND_OF[name]) + 1 for name in class_names])
+    description_file = regions / REGIONS_FILE
+    try:
+        description = json.loads(description_file.read_text())
+        region_of = {
+            name: description["regions"].index(bg) + 1 for name, bg in description["cooccurring_background"].items()
+        }
+    except FileNotFoundError:
+        raise ValueError(
+            f"{description_file}: missing; the region maps cannot be read without it (a demo world written before "
+            "it existed: rerun its rule, snakemake -R make_demo_world)"
+        ) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{description_file}: not a background-regions description ({exc})") from None
+    if not set(class_names) <= set(region_of):
+        return None, None
+    return regions, np.array([region_of[name] for name in class_names])
 
 
 class LeakCounter:
