@@ -7,7 +7,8 @@
 #                      make_cam -> make_pseudo_labels                            (refine: crf)
 #                      eval_labels, preview_labels   (IR labels and pseudo-labels scored and pictured)
 #   rules/segment.smk  make_pseudo_labels -> train_seg -> eval_seg   (DeepLab, mmsegmentation)
-#   rules/common.smk   paths, names, the final targets, and write_config (the effective config)
+#   rules/report.smk   tables and plots for `snakemake --report results/<run>/report.html`
+#   rules/common.smk   paths, names and the final targets
 #
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.
@@ -32,14 +33,19 @@ if not workflow.overwrite_configfiles:
 config.update(validate_config(config, "run config"))
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/demo.smk"
 include: "rules/cams.smk"
 include: "rules/refine.smk"
 include: "rules/segment.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
         FINAL_TARGETS,
+        rules.report_resources.output,

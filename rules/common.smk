@@ -42,11 +42,22 @@ def benchmark_path(name):
     return f"{RESULTS}/benchmarks/{name}.tsv"
 
 
+# Each training stage's history (loss terms per epoch or logged iteration), for the report.
+TRAINING_HISTORIES = [
+    f"{RESULTS}/models/{name}.json"
+    for name in [
+        "baseline_cam",
+        "clims_cam",
+        *(["irn"] if REFINE["method"] == "irn" else []),
+        "segmenter",
+    ]
+]
+
 FINAL_TARGETS = [
     f"{RESULTS}/config.yaml",
     f"{RESULTS}/demo_world/contact_sheet.png" if IS_DEMO_WORLD else [],
     f"{RESULTS}/dataset/summary.json",
-    f"{RESULTS}/demo_clip/evaluation.json" if USES_DEMO_CLIP else [],
+    f"{RESULTS}/report/demo_clip.html" if USES_DEMO_CLIP else [],
     expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
     expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
     expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),

@@ -9,7 +9,11 @@ WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
 rule make_demo_world:
     output:
         root=directory(WORLD["root"]),
-        contact_sheet_png=f"{RESULTS}/demo_world/contact_sheet.png",
+        contact_sheet_png=report(
+            f"{RESULTS}/demo_world/contact_sheet.png",
+            caption="../report/contact_sheet.rst",
+            category="1. Data",
+        ),
     log:
         log_path("make_demo_world"),
     benchmark:
@@ -42,3 +46,22 @@ rule train_demo_clip:
         world=WORLD_SETTINGS,
     script:
         "../stages/train_demo_clip.py"
+
+
+rule report_demo_clip:
+    input:
+        evaluation=f"{RESULTS}/demo_clip/evaluation.json",
+    output:
+        output=report(
+            f"{RESULTS}/report/demo_clip.html",
+            caption="../report/demo_clip.rst",
+            category="1. Data",
+        ),
+    log:
+        log_path("report_demo_clip"),
+    benchmark:
+        benchmark_path("report_demo_clip")
+    conda:
+        CONDA_ENV
+    script:
+        "../stages/report_demo_clip.py"

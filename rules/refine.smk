@@ -99,7 +99,13 @@ rule preview_labels:
         labels=f"{RESULTS}/{{labels}}",
         cams=f"{RESULTS}/cams/clims",
     output:
-        preview=directory(f"{RESULTS}/{{labels}}_preview"),
+        preview=report(
+            directory(f"{RESULTS}/{{labels}}_preview"),
+            patterns=["{name}.png"],
+            caption="../report/previews.rst",
+            category="3. Refinement",
+            subcategory="{labels}",
+        ),
     log:
         log_path("preview_labels_{labels}"),
     benchmark:

@@ -1,0 +1,74 @@
+# The report: `snakemake --report results/<run>/report.html` collects every output flagged with
+# report() (here and in the phase files), one category per phase, captions in report/*.rst.
+
+
+rule report_results:
+    input:
+        dataset_summary=f"{RESULTS}/dataset/summary.json",
+        seeds=expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
+        label_evaluations=expand(
+            f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS
+        ),
+        segmenter=f"{RESULTS}/evaluation/segmenter.json",
+        histories=TRAINING_HISTORIES,
+    output:
+        dataset_html=report(
+            f"{RESULTS}/report/dataset.html",
+            caption="../report/dataset.rst",
+            category="1. Data",
+        ),
+        seeds_html=report(
+            f"{RESULTS}/report/seeds.html",
+            caption="../report/seeds.rst",
+            category="2. CAMs",
+        ),
+        seed_sweep_png=report(
+            f"{RESULTS}/report/seed_sweep.png",
+            caption="../report/seed_sweep.rst",
+            category="2. CAMs",
+        ),
+        labels_html=report(
+            f"{RESULTS}/report/labels.html",
+            caption="../report/labels.rst",
+            category="3. Refinement",
+        ),
+        segmenter_html=report(
+            f"{RESULTS}/report/segmenter.html",
+            caption="../report/segmenter.rst",
+            category="4. Segmentation",
+        ),
+        training_png=report(
+            f"{RESULTS}/report/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="5. Run",
+        ),
+    log:
+        log_path("report_results"),
+    benchmark:
+        benchmark_path("report_results")
+    conda:
+        CONDA_ENV
+    script:
+        "../stages/report_results.py"
+
+
+rule report_resources:
+    input:
+        # Everything else first, so that every other rule's benchmark file exists.
+        done=[FINAL_TARGETS, rules.report_results.output],
+    output:
+        output=report(
+            f"{RESULTS}/report/rule_resources.png",
+            caption="../report/rule_resources.rst",
+            category="5. Run",
+        ),
+    log:
+        log_path("report_resources"),
+    benchmark:
+        benchmark_path("report_resources")
+    conda:
+        CONDA_ENV
+    params:
+        benchmarks=f"{RESULTS}/benchmarks",
+    script:
+        "../stages/report_resources.py"

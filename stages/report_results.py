@@ -1,0 +1,109 @@
+"""Stage: the report's tables and plots, from what the evaluation and training stages wrote."""
+
+import json
+from pathlib import Path
+
+from wsss.report import (
+    html_table,
+    leak_table,
+    plot_threshold_sweeps,
+    plot_training_curves,
+    scores_side_by_side,
+    write_html_page,
+)
+from wsss.stage import run_stage
+
+
+def _read(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def report_results(
+    dataset_summary: str,
+    seeds: list,
+    label_evaluations: list,
+    segmenter: str,
+    histories: list,
+    dataset_html: str,
+    seeds_html: str,
+    seed_sweep_png: str,
+    labels_html: str,
+    segmenter_html: str,
+    training_png: str,
+) -> None:
+    """Write one page or picture per report item; file stems name the models and label folders."""
+    summary = _read(dataset_summary)
+    rows = [
+        [split, info["images"], info["mean_classes_per_image"], ", ".join(info["classes_without_images"]) or "–"]
+        for split, info in summary["splits"].items()
+    ]
+    per_class = [
+        [name, *(info["images_per_class"].get(name) for info in summary["splits"].values())]
+        for name in summary["classes"]
+    ]
+    write_html_page(
+        dataset_html,
+        f"Dataset {summary['dataset']}",
+        [
+            html_table("Splits", ["split", "images", "classes per image", "classes without images"], rows),
+            html_table("Images per class", ["class", *summary["splits"]], per_class),
+        ],
+    )
+
+    reports = {Path(p).stem: _read(p) for p in seeds}
+    any_report = next(iter(reports.values()))
+    fixed = {f"{name} (threshold {r['fixed_threshold']})": r["fixed"] for name, r in reports.items()}
+    best = {f"{name} (best, {r['best_threshold']})": r["best"] for name, r in reports.items()}
+    tables = [
+        scores_side_by_side(f"CAM seeds on {any_report['split']}: IoU per class (%)", {**fixed, **best}),
+    ]
+    leaks = {
+        f"{name} ({which})": r["cooccurring_background_labelled_as_object"][which]
+        for name, r in reports.items()
+        if "cooccurring_background_labelled_as_object" in r
+        for which in ("fixed", "best")
+    }
+    if leaks:
+        tables.append(leak_table("Co-occurring background labelled as the object (%)", leaks))
+    write_html_page(seeds_html, "CAM seeds", tables)
+    plot_threshold_sweeps(
+        {name: r["sweep"] for name, r in reports.items()},
+        {r["fixed_threshold"] for r in reports.values()},
+        seed_sweep_png,
+    )
+
+    tables = []
+    for path in label_evaluations:
+        for split, scores in _read(path).items():
+            caption = (
+                f"{Path(path).stem} on {split}: {scores['images']} images, {scores['coverage']:.1%} of pixels labelled"
+            )
+            tables.append(scores_side_by_side(caption, {Path(path).stem: scores}))
+            if "cooccurring_background_labelled_as_object" in scores:
+                leak = {Path(path).stem: scores["cooccurring_background_labelled_as_object"]}
+                tables.append(
+                    leak_table(f"{Path(path).stem} on {split}: co-occurring background as the object (%)", leak)
+                )
+    write_html_page(labels_html, "Pseudo-labels", tables)
+
+    evaluation = _read(segmenter)
+    tables = [
+        scores_side_by_side(
+            f"Segmenter on {evaluation['split']} ({evaluation['images']} images): IoU per class (%) by test mode",
+            evaluation["modes"],
+        )
+    ]
+    leaks = {
+        mode: scores["cooccurring_background_labelled_as_object"]
+        for mode, scores in evaluation["modes"].items()
+        if "cooccurring_background_labelled_as_object" in scores
+    }
+    if leaks:
+        tables.append(leak_table("Co-occurring background labelled as the object (%)", leaks))
+    write_html_page(segmenter_html, "Segmenter", tables, [f"backbone initialisation: {evaluation['backbone_init']}"])
+
+    plot_training_curves({Path(p).stem: _read(p).get("epochs", []) for p in histories}, training_png)
+
+
+if __name__ == "__main__":
+    run_stage(report_results, globals().get("snakemake"))
