@@ -55,7 +55,7 @@ def random_walk(
 
     The scores are first damped on boundaries (times 1 - edge), as in IRN. On CPU the products
     run in scipy's CSR kernel (about 13x faster than torch's sparse CPU kernels here, see
-    docs/NOTES.md); on CUDA in torch's.
+    docs/benchmarks.md); on CUDA in torch's.
     """
     num_maps, height, width = scores.shape
     n = height * width
