@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import yaml
+
+from wsss.provenance import run_record
 
 
 def _setup_logging(log_file: str | None) -> None:
@@ -57,10 +61,17 @@ def _cli_kwargs(entry: Callable, argv: list[str] | None) -> dict[str, Any]:
 
 
 def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -> Any:
-    """Call ``entry`` with arguments taken from the Snakemake object, else from ``argv``."""
+    """Call ``entry`` with arguments taken from the Snakemake object, else from ``argv``.
+
+    torch uses the stage's ``threads`` (Snakemake's, or the CLI default), and the log starts with
+    what besides the config decides the numbers (versions, CPU, threads, commit).
+    """
     if smk is not None:
         _setup_logging(smk.log[0] if len(smk.log) else None)
         kwargs = _snakemake_kwargs(entry, smk)
     else:
         kwargs = _cli_kwargs(entry, argv)
+    if "threads" in kwargs:
+        torch.set_num_threads(max(1, int(kwargs["threads"])))
+    logging.getLogger("run").info("%s: %s", entry.__name__, json.dumps(run_record(), sort_keys=True))
     return entry(**kwargs)

@@ -1,46 +1,15 @@
 """The Snakemake workflow: dry runs of the shipped configs, and one real run of the micro config."""
 
+import copy
 import json
-import re
-import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, write_tiny_voc
+from conftest import write_tiny_voc
+from workflow_helpers import planned_jobs, shipped, snakemake
 
-
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    config_path = workdir / "run_config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(config_path),
-        "--cores",
-        "2",
-        *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
-def shipped(name: str) -> dict:
-    config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
-    config["dataset"]["manifest"] = str(REPO / config["dataset"]["manifest"])
-    return config
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> count from Snakemake's 'Job stats' table (empty when nothing is to be done)."""
-    text = result.stdout + result.stderr
-    table = text.split("Job stats:")[1] if "Job stats:" in text else ""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+# The report's tables and charts follow any change of a result.
+REPORT = {"report_results": 1, "report_resources": 1}
 
 
 def test_demo_dry_run_shows_the_dag(tmp_path):
@@ -59,6 +28,8 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
         "train_seg": 1,
         "eval_seg": 1,
         "write_config": 1,
+        "report_demo_clip": 1,
+        **REPORT,
         "all": 1,
     }
 
@@ -84,9 +55,8 @@ def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
 
 
 @pytest.mark.slow
-def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
-    config = shipped("micro")
-    snakemake(tmp_path, config)
+def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
+    tmp_path, config = micro_run[0], copy.deepcopy(micro_run[1])
     results = tmp_path / "results" / "micro"
     summary = json.loads((results / "dataset" / "summary.json").read_text())
     assert summary["splits"]["train"]["images"] == 24 and summary["splits"]["val"]["images"] == 12
@@ -116,7 +86,7 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
 
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {}
     config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "write_config": 1, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "write_config": 1, **REPORT, "all": 1}
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
     after_cams = {
         "ir_label": 1,
@@ -133,6 +103,7 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
         "eval_cam": 2,
         **after_cams,
         "write_config": 1,
+        **REPORT,
         "all": 1,
     }
     config = shipped("micro")
@@ -144,8 +115,9 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(tmp_path):
         "train_seg": 1,
         "eval_seg": 1,
         "write_config": 1,
+        **REPORT,
         "all": 1,
     }
     config = shipped("micro")
     config["eval_seg"]["scales"] = [1.0]  # a test-time setting: the segmenter's evaluation only
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "write_config": 1, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "write_config": 1, **REPORT, "all": 1}
