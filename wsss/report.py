@@ -54,7 +54,7 @@ def write_html_page(path: str | os.PathLike, title: str, tables: list[str], note
 def scores_side_by_side(caption: str, scores: Mapping[str, dict], measure: str = "IoU") -> str:
     """Per-class ``measure`` of several score sets (columns) and their summaries as the last rows."""
     names = list(scores)
-    classes = list(next(iter(scores.values()))["per_class"])
+    classes = sorted(next(iter(scores.values()))["per_class"], key=lambda name: name != "background")
     rows = [[cls, *(scores[n]["per_class"].get(cls, {}).get(measure) for n in names)] for cls in classes]
     for key in next(iter(scores.values()))["summary"]:
         rows.append([key, *(scores[n]["summary"].get(key) for n in names)])
