@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -17,16 +18,47 @@ from PIL import Image
 from wsss.data.palette import voc_palette
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_normal_file(path: Path, directory: bool = False) -> None:
+    """Give a temporary file or folder the permissions a plain ``open``/``mkdir`` would have.
+
+    mkstemp and mkdtemp create them private (0600 / 0700); results on a shared machine must be
+    readable by whoever the user's umask lets read them.
+    """
+    path.chmod((0o777 if directory else 0o666) & ~_current_umask())
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporaries of ``path`` left by a killed run (``.name.*.tmp*`` siblings, ``.name.old``)."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(f".{path.name}.old"), ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary sibling of ``path``; it replaces ``path`` only if the block succeeds.
+
+    Temporaries of the same file that a killed earlier run left behind are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            _as_normal_file(tmp_path, directory=tmp_path.is_dir())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -34,15 +66,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling folder; it replaces ``path`` (and its old content) on success."""
+    """Yield a temporary sibling folder; it replaces ``path`` (and its old content) on success.
+
+    Temporaries that a killed earlier run of the same output left behind are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp_path
+        _as_normal_file(tmp_path, directory=True)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp_path, path)
             shutil.rmtree(old, ignore_errors=True)
