@@ -18,6 +18,8 @@ rule train_cam:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["train_cam"],
     params:
         **config["train_cam"],
         split=DATA["train_split"],
@@ -41,6 +43,8 @@ rule train_clims:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["train_clims"],
     params:
         **config["clims"],
         split=DATA["train_split"],
@@ -68,6 +72,8 @@ rule make_cam:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["make_cam"],
     params:
         **config["make_cam"],
         splits=lambda wildcards: CAM_SPLITS[wildcards.model],
@@ -89,6 +95,8 @@ rule eval_cam:
         benchmark_path("eval_cam_{model}")
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["eval_cam"],
     params:
         split=DATA["seed_eval_split"],
         bg_threshold=config["eval_cam"]["bg_threshold"],

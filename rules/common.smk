@@ -31,6 +31,38 @@ REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[
     REFINE["method"]
 ]
 
+# Memory (MB), wall time (minutes) and GPUs that each job asks of a machine or a scheduler (GPUs
+# for the stages that use CUDA). Sized for a VOC run on one GPU: estimates until the rehearsal at real
+# shapes measures them. A profile overrides any of them (set-resources), no rule needs editing.
+SMALL = {"mem_mb": 1000, "runtime": 10}
+RESOURCES = {
+    "write_config": SMALL,
+    "make_demo_world": {"mem_mb": 2000, "runtime": 30},
+    "prepare_voc_sbd": {"mem_mb": 4000, "runtime": 60},
+    "prepare_coco": {"mem_mb": 16000, "runtime": 240},
+    "check_dataset": {"mem_mb": 2000, "runtime": 30},
+    "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
+    "report_demo_clip": SMALL,
+    "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
+    "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": 1},
+    "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
+    "eval_cam": {"mem_mb": 8000, "runtime": 60},
+    "ir_label": {"mem_mb": 8000, "runtime": 240},
+    "train_irn": {"mem_mb": 24000, "runtime": 240, "gpu": 1},
+    # The IRN route infers edge maps on the GPU; the CRF route is CPU work.
+    "make_pseudo_labels": {
+        "mem_mb": 16000,
+        "runtime": 480,
+        "gpu": int(REFINE["method"] == "irn"),
+    },
+    "eval_labels": {"mem_mb": 8000, "runtime": 60},
+    "preview_labels": {"mem_mb": 2000, "runtime": 10},
+    "train_seg": {"mem_mb": 32000, "runtime": 720, "gpu": 1},
+    "eval_seg": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
+    "report_results": SMALL,
+    "report_resources": SMALL,
+}
+
 
 def log_path(name):
     """The rule's log file (``name`` may hold wildcards such as ``make_cam_{model}``)."""

@@ -11,6 +11,8 @@ rule write_config:
         benchmark_path("write_config")
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["write_config"],
     params:
         config=config,
     script:
@@ -27,6 +29,8 @@ rule prepare_voc_sbd:
         benchmark_path("prepare_voc_sbd")
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["prepare_voc_sbd"],
     params:
         voc_root=config["voc_sbd"]["voc_root"],
         sbd_root=config["voc_sbd"]["sbd_root"],
@@ -50,6 +54,8 @@ rule prepare_coco:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["prepare_coco"],
     script:
         "../stages/prepare_coco.py"
 
@@ -67,6 +73,8 @@ rule check_dataset:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["check_dataset"],
     params:
         splits=[DATA["train_split"], DATA["seed_eval_split"], DATA["eval_split"]],
     script:

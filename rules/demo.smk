@@ -21,6 +21,8 @@ rule make_demo_world:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["make_demo_world"],
     params:
         seed=WORLD["seed"],
         split_sizes=WORLD["split_sizes"],
@@ -41,6 +43,8 @@ rule train_demo_clip:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["train_demo_clip"],
     params:
         **{k: v for k, v in DEMO_CLIP.items() if k != "checkpoint"},
         world=WORLD_SETTINGS,
@@ -63,5 +67,7 @@ rule report_demo_clip:
         benchmark_path("report_demo_clip")
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["report_demo_clip"],
     script:
         "../stages/report_demo_clip.py"

@@ -15,6 +15,8 @@ rule ir_label:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["ir_label"],
     params:
         **config["ir_label"],
         splits=CAM_SPLITS["clims"],
@@ -39,6 +41,8 @@ rule train_irn:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["train_irn"],
     params:
         **config["irn"],
         split=DATA["train_split"],
@@ -61,6 +65,8 @@ rule make_pseudo_labels:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["make_pseudo_labels"],
     params:
         **REFINE,
         splits=CAM_SPLITS["clims"],
@@ -85,6 +91,8 @@ rule eval_labels:
         labels="ir_labels|pseudo_labels",
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["eval_labels"],
     params:
         splits=CAM_SPLITS["clims"],
         title=lambda wildcards: LABEL_TITLES[wildcards.labels],
@@ -114,6 +122,8 @@ rule preview_labels:
         labels="ir_labels|pseudo_labels",
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["preview_labels"],
     params:
         **config["preview"],
         split=DATA["seed_eval_split"],

@@ -48,6 +48,8 @@ rule report_results:
         benchmark_path("report_results")
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["report_results"],
     script:
         "../stages/report_results.py"
 
@@ -68,6 +70,8 @@ rule report_resources:
         benchmark_path("report_resources")
     conda:
         CONDA_ENV
+    resources:
+        **RESOURCES["report_resources"],
     params:
         benchmarks=f"{RESULTS}/benchmarks",
     script:

@@ -17,6 +17,8 @@ rule train_seg:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["train_seg"],
     params:
         **config["segmenter"],
         split=DATA["train_split"],
@@ -40,6 +42,8 @@ rule eval_seg:
     conda:
         CONDA_ENV
     threads: workflow.cores
+    resources:
+        **RESOURCES["eval_seg"],
     params:
         **config["eval_seg"],
         split=DATA["eval_split"],

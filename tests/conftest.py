@@ -80,3 +80,15 @@ def tiny_clip_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
     export_torchscript(build_demo_clip(TINY_CLIP), str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def micro_run(tmp_path_factory):
+    """(working directory, config) of a finished micro run, done once per session and shared by the
+    workflow tests that read its results; they may dry-run it but not change its files."""
+    from workflow_helpers import shipped, snakemake  # tests/workflow/, on the path for those tests
+
+    workdir = tmp_path_factory.mktemp("micro")
+    config = shipped("micro")
+    snakemake(workdir, config)
+    return workdir, config

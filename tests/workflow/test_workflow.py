@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 
 import pytest
 import yaml
@@ -121,3 +122,29 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
     config = shipped("micro")
     config["eval_seg"]["scales"] = [1.0]  # a test-time setting: the segmenter's evaluation only
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "write_config": 1, **REPORT, "all": 1}
+
+
+CUDA_RULES = {"train_demo_clip", "train_cam", "train_clims", "make_cam", "train_irn", "train_seg", "eval_seg"}
+
+
+def planned_resources(result) -> dict[str, dict[str, str]]:
+    """Rule -> its resources as a dry run prints them (one entry per rule)."""
+    text = result.stdout + result.stderr
+    found = {}
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", text, re.M):
+        found[match.group(1)] = dict(item.split("=", 1) for item in match.group(2).split(", "))
+    return found
+
+
+@pytest.mark.parametrize("method", ["crf", "irn"])
+def test_every_rule_declares_memory_and_time_and_cuda_rules_a_gpu(tmp_path, method):
+    config = shipped("demo")
+    config["refine"]["method"] = method
+    result = snakemake(tmp_path, config, "-n")
+    resources = planned_resources(result)
+    resources.pop("all")
+    assert set(resources) == set(planned_jobs(result)) - {"all"}
+    for rule, declared in resources.items():
+        assert int(declared["mem_mb"]) > 0 and int(declared["runtime"]) > 0, rule
+        uses_gpu = rule in CUDA_RULES or (rule == "make_pseudo_labels" and method == "irn")
+        assert int(declared.get("gpu", 0)) == int(uses_gpu), rule
