@@ -35,6 +35,7 @@ def train_cam(
     lr: float = 0.1,
     head_lr_mult: float = 10.0,
     weight_decay: float = 1e-4,
+    momentum: float = 1e-4,
     freeze_bn: bool = True,
     seed: int = 0,
     dataset_summary: str | None = None,
@@ -62,6 +63,7 @@ def train_cam(
         optimizer,
         [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}],
         weight_decay,
+        momentum,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)

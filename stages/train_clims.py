@@ -41,6 +41,7 @@ def train_clims(
     lr: float = 2.5e-4,
     head_lr: float = 2.5e-3,
     weight_decay: float = 1e-4,
+    momentum: float = 1e-4,
     classifier_scale: float | None = 1.0,
     logit_offset: float = 0.0,
     seed: int = 0,
@@ -79,7 +80,10 @@ def train_clims(
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
-        optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay
+        optimizer,
+        [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}],
+        weight_decay,
+        momentum,
     )
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
     loader = training_loader(data, batch_size, seed, device, threads)

@@ -56,6 +56,7 @@ def train_irn(
     lr: float = 0.1,
     displacement_lr_mult: float = 10.0,
     weight_decay: float = 1e-4,
+    momentum: float = 1e-4,
     seed: int = 0,
     threads: int = 1,
 ) -> None:
@@ -72,6 +73,7 @@ def train_irn(
         optimizer,
         [{"params": edge_params, "lr": lr}, {"params": displacement_params, "lr": lr * displacement_lr_mult}],
         weight_decay,
+        momentum,
     )
     data = AugmentedCrops(
         VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed, label_folder=ir_labels

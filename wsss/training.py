@@ -30,12 +30,17 @@ def poly_lr_factor(step: int, total_steps: int, power: float = 0.9) -> float:
     return (1 - min(step, total_steps) / total_steps) ** power
 
 
-def make_optimizer(kind: str, groups: list[dict], weight_decay: float) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9) or Adam over parameter groups that each carry their own ``lr``."""
+def make_optimizer(kind: str, groups: list[dict], weight_decay: float, momentum: float) -> torch.optim.Optimizer:
+    """SGD or Adam over parameter groups that each carry their own ``lr``; ``momentum`` is SGD's.
+
+    The reference's SGD gets its weight decay in the momentum slot, so reproducing it takes
+    ``momentum`` equal to the weight decay (1e-4, next to no momentum), not the usual 0.9.
+    Adam ignores ``momentum``.
+    """
     for group in groups:
         group["initial_lr"] = group["lr"]
     if kind == "sgd":
-        return torch.optim.SGD(groups, momentum=0.9, weight_decay=weight_decay)
+        return torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
     if kind == "adam":
         return torch.optim.Adam(groups, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind!r} (sgd or adam)")
