@@ -56,7 +56,7 @@ def train_cam(
     device = pick_device()
     description = DatasetManifest.load(manifest)
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
-    model = CAMNet(description.num_classes, backbone, output_stride, pretrained).to(device)
+    model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn).to(device)
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
@@ -73,9 +73,7 @@ def train_cam(
             logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
-    records, first_epoch, seconds = train_epochs(
-        model, opt, loader, epochs, run, batch_loss, model.backbone.freeze_batchnorm if freeze_bn else None
-    )
+    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)

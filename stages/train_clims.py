@@ -77,6 +77,7 @@ def train_clims(
         else:
             model.classifier.weight.mul_(classifier_scale)
     model.to(device)
+    # As the reference's CLIMS network: plain BatchNorm (batch statistics, updated) and a frozen stem.
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(

@@ -101,13 +101,11 @@ def train_epochs(
     epochs: int,
     run: ResumableRun,
     batch_loss: Callable[[dict], tuple[torch.Tensor, dict[str, float]]],
-    on_train: Callable[[], None] | None = None,
 ) -> tuple[list[dict], int, float]:
     """The shared epoch loop: poly LR per step, resume from ``run``, a resume state after every epoch.
 
     ``batch_loss(batch)`` returns the loss to minimise and named float terms to average per
-    epoch; ``on_train`` runs after ``model.train()`` (to re-freeze BatchNorm, say). Returns the
-    per-epoch records, the epoch it started from and the seconds it took.
+    epoch. Returns the per-epoch records, the epoch it started from and the seconds it took.
     """
     total_steps = epochs * len(loader)
     first_epoch = run.load(model, optimizer)
@@ -116,8 +114,6 @@ def train_epochs(
         if hasattr(loader.dataset, "epoch"):
             loader.dataset.epoch = epoch  # a new augmentation draw each epoch
         model.train()
-        if on_train is not None:
-            on_train()
         sums: dict[str, float] = {}
         for step, batch in enumerate(loader):
             set_poly_lr(optimizer, epoch * len(loader) + step, total_steps)
