@@ -8,7 +8,7 @@ from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device
+from wsss.device import autocast, pick_device, precision_plan
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.stage import run_stage
@@ -42,6 +42,7 @@ def train_clims(
     head_lr: float = 2.5e-3,
     weight_decay: float = 1e-4,
     momentum: float = 1e-4,
+    precision: str = "reference",
     classifier_scale: float | None = 1.0,
     logit_offset: float = 0.0,
     seed: int = 0,
@@ -60,12 +61,15 @@ def train_clims(
     seed_everything(seed)
     torch.set_num_threads(threads)
     device = pick_device()
+    plan = precision_plan(precision, device)
     description = DatasetManifest.load(manifest)
     scorer = ClipScorer(
         load_clip(clip_model, device=device, download_root=clip_download_root),
         description.class_prompts(),
         description.background_texts(),
         clip_input_mode,
+        weight_dtype=plan.clip_weights,
+        autocast_dtype=plan.clip_autocast,
     ).to(device)
     state = load_model_state(baseline)
     meta = state["meta"]
@@ -93,7 +97,7 @@ def train_clims(
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(device, non_blocking=True)
-        with autocast(device):
+        with autocast(device, plan.network_autocast):
             probabilities = model.probabilities(normalize_imagenet(images), logit_offset).float()
         image_index, class_index = positive_pairs(batch["labels"].to(device))
         masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
