@@ -10,7 +10,7 @@ from wsss.clims.losses import multilabel_soft_margin_loss
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device
+from wsss.device import autocast, pick_device, precision_plan
 from wsss.models.cam_net import CAMNet
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
@@ -35,7 +35,9 @@ def train_cam(
     lr: float = 0.1,
     head_lr_mult: float = 10.0,
     weight_decay: float = 1e-4,
+    momentum: float = 1e-4,
     freeze_bn: bool = True,
+    precision: str = "reference",
     seed: int = 0,
     dataset_summary: str | None = None,
     threads: int = 1,
@@ -53,27 +55,27 @@ def train_cam(
     seed_everything(seed)
     torch.set_num_threads(threads)
     device = pick_device()
+    network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
-    model = CAMNet(description.num_classes, backbone, output_stride, pretrained).to(device)
+    model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn).to(device)
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
         optimizer,
         [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}],
         weight_decay,
+        momentum,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
-        with autocast(device):
+        with autocast(device, network_autocast):
             logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
-    records, first_epoch, seconds = train_epochs(
-        model, opt, loader, epochs, run, batch_loss, model.backbone.freeze_batchnorm if freeze_bn else None
-    )
+    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)

@@ -8,7 +8,7 @@ from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device
+from wsss.device import autocast, pick_device, precision_plan
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.stage import run_stage
@@ -41,6 +41,8 @@ def train_clims(
     lr: float = 2.5e-4,
     head_lr: float = 2.5e-3,
     weight_decay: float = 1e-4,
+    momentum: float = 1e-4,
+    precision: str = "reference",
     classifier_scale: float | None = 1.0,
     logit_offset: float = 0.0,
     seed: int = 0,
@@ -59,12 +61,15 @@ def train_clims(
     seed_everything(seed)
     torch.set_num_threads(threads)
     device = pick_device()
+    plan = precision_plan(precision, device)
     description = DatasetManifest.load(manifest)
     scorer = ClipScorer(
         load_clip(clip_model, device=device, download_root=clip_download_root),
         description.class_prompts(),
         description.background_texts(),
         clip_input_mode,
+        weight_dtype=plan.clip_weights,
+        autocast_dtype=plan.clip_autocast,
     ).to(device)
     state = load_model_state(baseline)
     meta = state["meta"]
@@ -76,10 +81,14 @@ def train_clims(
         else:
             model.classifier.weight.mul_(classifier_scale)
     model.to(device)
+    # As the reference's CLIMS network: plain BatchNorm (batch statistics, updated) and a frozen stem.
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
-        optimizer, [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay
+        optimizer,
+        [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}],
+        weight_decay,
+        momentum,
     )
     data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
     loader = training_loader(data, batch_size, seed, device, threads)
@@ -88,7 +97,7 @@ def train_clims(
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(device, non_blocking=True)
-        with autocast(device):
+        with autocast(device, plan.network_autocast):
             probabilities = model.probabilities(normalize_imagenet(images), logit_offset).float()
         image_index, class_index = positive_pairs(batch["labels"].to(device))
         masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device
+from wsss.device import autocast, pick_device, precision_plan
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import cam_backbone_state
 from wsss.models.irn import EdgeDisplacementNet, irn_losses
@@ -56,6 +56,8 @@ def train_irn(
     lr: float = 0.1,
     displacement_lr_mult: float = 10.0,
     weight_decay: float = 1e-4,
+    momentum: float = 1e-4,
+    precision: str = "reference",
     seed: int = 0,
     threads: int = 1,
 ) -> None:
@@ -64,6 +66,7 @@ def train_irn(
     seed_everything(seed)
     torch.set_num_threads(threads)
     device = pick_device()
+    network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     trunk, meta = irn_backbone(backbone_init, backbone, cam_checkpoint, pretrained)
     model = EdgeDisplacementNet(trunk).to(device)
@@ -72,6 +75,7 @@ def train_irn(
         optimizer,
         [{"params": edge_params, "lr": lr}, {"params": displacement_params, "lr": lr * displacement_lr_mult}],
         weight_decay,
+        momentum,
     )
     data = AugmentedCrops(
         VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed, label_folder=ir_labels
@@ -80,7 +84,7 @@ def train_irn(
     run = ResumableRun(f"{checkpoint}.resume", settings)
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
-        with autocast(device):
+        with autocast(device, network_autocast):
             edge_logits, displacement = model(batch["image"].to(device, non_blocking=True))
         # IR labels at the branches' stride 4, nearest neighbour as IRN does.
         labels = (

@@ -30,12 +30,17 @@ def poly_lr_factor(step: int, total_steps: int, power: float = 0.9) -> float:
     return (1 - min(step, total_steps) / total_steps) ** power
 
 
-def make_optimizer(kind: str, groups: list[dict], weight_decay: float) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9) or Adam over parameter groups that each carry their own ``lr``."""
+def make_optimizer(kind: str, groups: list[dict], weight_decay: float, momentum: float) -> torch.optim.Optimizer:
+    """SGD or Adam over parameter groups that each carry their own ``lr``; ``momentum`` is SGD's.
+
+    The reference's SGD gets its weight decay in the momentum slot, so reproducing it takes
+    ``momentum`` equal to the weight decay (1e-4, next to no momentum), not the usual 0.9.
+    Adam ignores ``momentum``.
+    """
     for group in groups:
         group["initial_lr"] = group["lr"]
     if kind == "sgd":
-        return torch.optim.SGD(groups, momentum=0.9, weight_decay=weight_decay)
+        return torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
     if kind == "adam":
         return torch.optim.Adam(groups, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind!r} (sgd or adam)")
@@ -96,13 +101,11 @@ def train_epochs(
     epochs: int,
     run: ResumableRun,
     batch_loss: Callable[[dict], tuple[torch.Tensor, dict[str, float]]],
-    on_train: Callable[[], None] | None = None,
 ) -> tuple[list[dict], int, float]:
     """The shared epoch loop: poly LR per step, resume from ``run``, a resume state after every epoch.
 
     ``batch_loss(batch)`` returns the loss to minimise and named float terms to average per
-    epoch; ``on_train`` runs after ``model.train()`` (to re-freeze BatchNorm, say). Returns the
-    per-epoch records, the epoch it started from and the seconds it took.
+    epoch. Returns the per-epoch records, the epoch it started from and the seconds it took.
     """
     total_steps = epochs * len(loader)
     first_epoch = run.load(model, optimizer)
@@ -111,8 +114,6 @@ def train_epochs(
         if hasattr(loader.dataset, "epoch"):
             loader.dataset.epoch = epoch  # a new augmentation draw each epoch
         model.train()
-        if on_train is not None:
-            on_train()
         sums: dict[str, float] = {}
         for step, batch in enumerate(loader):
             set_poly_lr(optimizer, epoch * len(loader) + step, total_steps)

@@ -144,3 +144,21 @@ def test_missing_weights_without_network_say_where_to_put_them(tmp_path, monkeyp
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(ClipLoadError, match=rf"place the official 'ViT-B/16' weights at {tmp_path}/ViT-B-16\.pt"):
         load_clip("ViT-B/16", download_root=tmp_path)
+
+
+def test_fp16_clip_as_the_reference_runs_it_on_cuda(checkpoint):
+    """fp16 weights, no autocast: fp16 similarities close to fp32 ones; fp32 masks still get gradients."""
+    half = ClipScorer(load_clip(str(checkpoint)), CLASSES, BACKGROUNDS, "reference", torch.float16, None)
+    full = ClipScorer(load_clip(str(checkpoint)), CLASSES, BACKGROUNDS, "reference", torch.float32, None)
+    # what clip.load leaves on CUDA: fp16 convolutions and projections, fp32 LayerNorms
+    assert half.model.dtype == half.model.text_projection.dtype == torch.float16
+    assert half.model.ln_final.weight.dtype == torch.float32
+    assert half.class_features.dtype == half.background_features.dtype == torch.float16
+    images, masks, classes = pairs()
+    masks.requires_grad_(True)
+    scores, expected = half.score(images, masks, classes), full.score(images, masks.detach(), classes)
+    assert scores.foreground_class.dtype == torch.float16
+    torch.testing.assert_close(scores.foreground_class.float(), expected.foreground_class, atol=5e-3, rtol=0)
+    torch.testing.assert_close(scores.background_class.float(), expected.background_class, atol=5e-3, rtol=0)
+    scores.foreground_class.sum().backward()
+    assert masks.grad.dtype == torch.float32 and masks.grad.abs().sum() > 0

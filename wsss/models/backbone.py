@@ -5,9 +5,18 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
 import torchvision
 
 STRIDE_LAYERS = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
+
+
+class FixedBatchNorm2d(torch.nn.BatchNorm2d):
+    """BatchNorm that always normalises with its running statistics and never updates them, in
+    train mode too, while its scale and shift stay trainable: the reference baseline's BatchNorm."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
 def _remove_stride(layer: torch.nn.Sequential) -> None:
@@ -21,13 +30,24 @@ def _remove_stride(layer: torch.nn.Sequential) -> None:
 
 
 class ResNetBackbone(torch.nn.Module):
-    """torchvision ResNet trunk (stem + layer1..4) returning the last feature map."""
+    """torchvision ResNet trunk (stem + layer1..4) returning the last feature map.
 
-    def __init__(self, depth: str = "resnet50", output_stride: int = 16, pretrained: str | os.PathLike | None = None):
+    ``fixed_batchnorm`` builds it with :class:`FixedBatchNorm2d` (same state-dict keys), as the
+    reference baseline; otherwise BatchNorm uses batch statistics in train mode, as CLIMS does.
+    """
+
+    def __init__(
+        self,
+        depth: str = "resnet50",
+        output_stride: int = 16,
+        pretrained: str | os.PathLike | None = None,
+        fixed_batchnorm: bool = False,
+    ):
         super().__init__()
         if output_stride not in STRIDE_LAYERS:
             raise ValueError(f"output_stride must be one of {sorted(STRIDE_LAYERS)}, got {output_stride}")
-        net = getattr(torchvision.models, depth)(weights=None)
+        norm_layer = FixedBatchNorm2d if fixed_batchnorm else torch.nn.BatchNorm2d
+        net = getattr(torchvision.models, depth)(weights=None, norm_layer=norm_layer)
         if pretrained:
             state = torch.load(pretrained, map_location="cpu", weights_only=True)
             missing, unexpected = net.load_state_dict(state, strict=False)
@@ -58,14 +78,6 @@ class ResNetBackbone(torch.nn.Module):
             for layer in (self.layer1, self.layer2, self.layer3, self.layer4)
         ]
         return [self.stem[0].out_channels, *(conv.out_channels for conv in last_conv)]
-
-    def freeze_batchnorm(self) -> None:
-        """Freeze every BatchNorm (running statistics and affine weights), as the reference baseline does."""
-        for module in self.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.eval()
-                for parameter in module.parameters():
-                    parameter.requires_grad_(False)
 
     def freeze_stem(self) -> None:
         """Freeze conv1/bn1, as the reference does for both CAM networks."""

@@ -14,10 +14,15 @@ class CAMNet(torch.nn.Module):
     the ReLU of the same map. All three are one weight set, so CLIMS starts from the baseline."""
 
     def __init__(
-        self, num_classes: int, depth: str = "resnet50", output_stride: int = 16, pretrained: str | None = None
+        self,
+        num_classes: int,
+        depth: str = "resnet50",
+        output_stride: int = 16,
+        pretrained: str | None = None,
+        fixed_batchnorm: bool = False,
     ):
         super().__init__()
-        self.backbone = ResNetBackbone(depth, output_stride, pretrained)
+        self.backbone = ResNetBackbone(depth, output_stride, pretrained, fixed_batchnorm)
         self.classifier = torch.nn.Conv2d(self.backbone.out_channels, num_classes, 1, bias=False)
         self.num_classes = num_classes
 

@@ -3,7 +3,8 @@
 One code path for every model: OpenAI names (``ViT-B/16``, ``RN50``, ...) and local
 checkpoint files both go through ``clip.load``; the demo CLIP is saved as a TorchScript archive
 like OpenAI's, so it loads the same way. The model is frozen (no parameter requires grad, eval
-mode): gradients flow only into the masked images. Text features are encoded once.
+mode): gradients flow only into the masked images. Text features are encoded once. Its weights
+and autocast dtype are the caller's choice (see :func:`wsss.device.precision_plan`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ def load_clip(model: str, device: str | torch.device = "cpu", download_root: str
     return loaded
 
 
+def cast_clip(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """fp32, or fp16 as clip.load leaves a model on CUDA: only convolution, linear, attention and
+    projection weights in fp16 (LayerNorm and embeddings stay fp32; CLIP's LayerNorm computes in fp32)."""
+    if dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"CLIP runs in float32 or float16, not {dtype}")
+    model.float()
+    if dtype == torch.float16:
+        _clip_module().model.convert_weights(model)
+    return model
+
+
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
     """Eval mode and no parameter gradients: the frozen model costs no weight-gradient work."""
     model.eval()
@@ -120,22 +132,34 @@ class ClipScorer(torch.nn.Module):
     - ``"reference"``: as the reference implementation does it, the image is normalised with
       ImageNet statistics, resized with ``align_corners=True`` and then masked, so masked-out
       pixels are the ImageNet mean grey; CLIP's own normalisation is not applied.
+
+    ``weight_dtype`` and ``autocast_dtype`` (CUDA only) set CLIP's precision; the defaults are fp32
+    weights under bf16 autocast, the reference's are fp16 weights without autocast on CUDA.
     """
 
     def __init__(
-        self, model: torch.nn.Module, class_prompts: list[str], background_prompts: list[str], input_mode: str = "clip"
+        self,
+        model: torch.nn.Module,
+        class_prompts: list[str],
+        background_prompts: list[str],
+        input_mode: str = "clip",
+        weight_dtype: torch.dtype = torch.float32,
+        autocast_dtype: torch.dtype | None = torch.bfloat16,
     ):
         super().__init__()
         if input_mode not in ("clip", "reference"):
             raise ValueError(f"input_mode must be 'clip' or 'reference', got {input_mode!r}")
-        self.model = freeze(model.float())  # fp32 master weights; CUDA runs under bf16 autocast
+        # Features and scores keep the weights' dtype: fp16 weights give fp16 similarities, as in the reference.
+        self.model = freeze(cast_clip(model, weight_dtype))
+        self.weight_dtype = weight_dtype
+        self.autocast_dtype = autocast_dtype  # applies on CUDA only
         self.input_mode = input_mode
         self.resolution = int(model.visual.input_resolution)
         self.register_buffer("class_features", self.encode_texts(class_prompts), persistent=False)
         background = (
             self.encode_texts(background_prompts)
             if background_prompts
-            else torch.zeros(0, self.class_features.shape[1])
+            else torch.zeros(0, self.class_features.shape[1], dtype=weight_dtype)
         )
         self.register_buffer("background_features", background, persistent=False)
 
@@ -145,23 +169,23 @@ class ClipScorer(torch.nn.Module):
 
     @torch.no_grad()
     def encode_texts(self, prompts: list[str]) -> torch.Tensor:
-        """L2-normalised text features (fp32) of ``prompts`` with the real CLIP tokenizer."""
+        """L2-normalised text features (in the weights' dtype) of ``prompts`` with the real CLIP tokenizer."""
         clip = _clip_module()
         device = next(self.model.parameters()).device
         tokens = clip.tokenize(prompts, context_length=self.model.context_length).to(device)
-        with autocast(device):
+        with autocast(device, self.autocast_dtype):
             features = self.model.encode_text(tokens)
-        return F.normalize(features.float(), dim=-1)
+        return F.normalize(features.to(self.weight_dtype), dim=-1)
 
     def prepare(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Masked, resized and normalised CLIP inputs for (N, 3, H, W) images in [0, 1] and (N, 1, h, w) masks."""
         return prepare_clip_input(images, masks, self.resolution, self.input_mode)
 
     def encode_images(self, clip_inputs: torch.Tensor) -> torch.Tensor:
-        """L2-normalised image features (fp32) of already prepared inputs."""
-        with autocast(clip_inputs.device):
+        """L2-normalised image features (in the weights' dtype) of already prepared inputs."""
+        with autocast(clip_inputs.device, self.autocast_dtype):
             features = self.model.encode_image(clip_inputs)
-        return F.normalize(features.float(), dim=-1)
+        return F.normalize(features.to(self.weight_dtype), dim=-1)
 
     def score(self, images: torch.Tensor, masks: torch.Tensor, class_indices: torch.Tensor) -> MatchScores:
         """Score P positive pairs: ``images`` (P, 3, H, W) in [0, 1], ``masks`` (P, 1, h, w), ``class_indices`` (P,).

@@ -1,0 +1,77 @@
+"""The reference's SGD (momentum in the weight-decay slot) and its poly schedule, checked by hand."""
+
+import pytest
+import torch
+
+from wsss.training import ResumableRun, make_optimizer, set_poly_lr, train_epochs
+
+LR, WEIGHT_DECAY, SLOPE = 0.1, 0.5, 2.0  # loss = SLOPE * w, so the gradient is SLOPE at any w
+
+
+def two_sgd_steps(momentum: float) -> float:
+    """w after two constant-lr steps of make_optimizer's SGD on loss = SLOPE * w from w = 1."""
+    weight = torch.nn.Parameter(torch.tensor([1.0]))
+    optimizer = make_optimizer("sgd", [{"params": [weight], "lr": LR}], WEIGHT_DECAY, momentum)
+    for _ in range(2):
+        optimizer.zero_grad()
+        (SLOPE * weight).sum().backward()
+        optimizer.step()
+    return weight.item()
+
+
+@pytest.mark.parametrize(
+    "momentum, expected",
+    [
+        # step 1: d = 2 + 0.5 * 1 = 2.5, buffer 2.5, w = 1 - 0.1 * 2.5 = 0.75
+        # step 2: d = 2 + 0.5 * 0.75 = 2.375, buffer = m * 2.5 + 2.375, w = 0.75 - 0.1 * buffer
+        (1e-4, 0.75 - 0.1 * (1e-4 * 2.5 + 2.375)),  # 0.512475, the reference's
+        (0.9, 0.75 - 0.1 * (0.9 * 2.5 + 2.375)),  # 0.2875, usual SGD
+    ],
+)
+def test_two_sgd_steps_by_hand(momentum, expected):
+    assert two_sgd_steps(momentum) == pytest.approx(expected, abs=1e-6)
+
+
+def test_momentum_equal_to_weight_decay_is_the_reference_optimizer():
+    """SGD given (params, lr, weight_decay) positionally, weight decay set per group, as the reference builds it."""
+    weight = torch.nn.Parameter(torch.tensor([1.0]))
+    reference = torch.optim.SGD([{"params": [weight], "weight_decay": WEIGHT_DECAY}], LR, WEIGHT_DECAY)
+    assert reference.param_groups[0]["momentum"] == WEIGHT_DECAY
+    for _ in range(2):
+        reference.zero_grad()
+        (SLOPE * weight).sum().backward()
+        reference.step()
+    assert two_sgd_steps(momentum=WEIGHT_DECAY) == pytest.approx(weight.item(), abs=1e-7)
+
+
+def test_adam_ignores_momentum():
+    optimizer = make_optimizer("adam", [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": LR}], 0.0, 0.9)
+    assert isinstance(optimizer, torch.optim.Adam) and "momentum" not in optimizer.param_groups[0]
+
+
+def test_poly_schedule_values():
+    optimizer = make_optimizer("sgd", [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 2.0}], 0.0, 1e-4)
+    rates = []
+    for step in range(4):
+        set_poly_lr(optimizer, step, 4)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([2.0, 2.0 * 0.75**0.9, 2.0 * 0.5**0.9, 2.0 * 0.25**0.9])
+    assert optimizer.param_groups[0]["initial_lr"] == 2.0
+
+
+def test_training_loop_takes_its_first_step_at_the_full_rate_and_decays_per_step(tmp_path):
+    """Two epochs of two batches: max_step 4, lr = lr0 * (1 - step / 4) ** 0.9 before steps 0..3."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = make_optimizer("sgd", [{"params": [weight], "lr": 1.0}, {"params": [], "lr": 10.0}], 1e-4, 1e-4)
+    loader = torch.utils.data.DataLoader(torch.ones(4, 1), batch_size=2)
+    seen = []
+
+    def batch_loss(batch):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        return (weight * batch).sum(), {}
+
+    model = torch.nn.Module()
+    model.weight = weight
+    train_epochs(model, optimizer, loader, 2, ResumableRun(tmp_path, {}), batch_loss)
+    factors = [(1 - step / 4) ** 0.9 for step in range(4)]
+    assert seen == [pytest.approx([f, 10 * f]) for f in factors]
