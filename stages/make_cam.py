@@ -14,6 +14,7 @@ from wsss.data.voc_dataset import VOCDataset
 from wsss.device import pick_device
 from wsss.io import atomic_directory
 from wsss.models.cam_net import CAMNet
+from wsss.models.weights import load_checked
 from wsss.stage import run_stage
 from wsss.training import load_model_state
 
@@ -38,7 +39,7 @@ def make_cam(
     state = load_model_state(checkpoint)
     meta = state["meta"]
     model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
-    model.load_state_dict(state["model"])
+    load_checked(model, state["model"], checkpoint)
     model = inference_ready(model, device)
 
     datasets = [VOCDataset(root, description, split) for split in dict.fromkeys(splits)]

@@ -13,6 +13,7 @@ from wsss.device import pick_device
 from wsss.io import atomic_directory
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.irn import EdgeDisplacementNet, edge_maps
+from wsss.models.weights import load_checked
 from wsss.parallel import map_in_processes
 from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
 from wsss.refine.crf import CRFParams
@@ -27,7 +28,7 @@ EDGE_CHUNK = 256  # images whose edge maps are held at once before their walks r
 def _load_irn(checkpoint: str, device: torch.device) -> EdgeDisplacementNet:
     state = load_model_state(checkpoint)
     model = EdgeDisplacementNet(ResNetBackbone(state["meta"]["backbone"], state["meta"]["output_stride"]))
-    model.load_state_dict(state["model"])
+    load_checked(model, state["model"], checkpoint)
     return model.to(device).eval()
 
 

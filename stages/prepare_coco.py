@@ -1,4 +1,4 @@
-"""Stage: MS COCO 2014 in VOC layout (image links, ground-truth label PNGs, train / val splits)."""
+"""Stage: MS COCO 2014 in VOC layout (image links, label PNGs, XML image labels, train / val splits)."""
 
 import logging
 import time
@@ -17,7 +17,7 @@ def prepare_coco_stage(coco_root: str, manifest: str, root: str, summary: str, t
     result = prepare_coco(coco_root, root, list(DatasetManifest.load(manifest).class_names), workers=threads)
     write_json(summary, result)
     log.info(
-        "train %d, val %d images (left out without any instance: %s) in %.0f s -> %s",
+        "train %d, val %d images (left out without any annotation: %s) in %.0f s -> %s",
         result["splits"]["train"],
         result["splits"]["val"],
         result["without_labels"],

@@ -11,6 +11,7 @@ from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, pick_device, precision_plan
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip
+from wsss.models.weights import load_checked
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
 
@@ -74,7 +75,7 @@ def train_clims(
     state = load_model_state(baseline)
     meta = state["meta"]
     model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
-    model.load_state_dict(state["model"])
+    load_checked(model, state["model"], baseline)
     with torch.no_grad():  # the baseline's logits can be large enough to saturate the sigmoids
         if classifier_scale is None:
             torch.nn.init.normal_(model.classifier.weight, std=0.01)

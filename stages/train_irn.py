@@ -12,6 +12,7 @@ from wsss.device import autocast, pick_device, precision_plan
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import cam_backbone_state
 from wsss.models.irn import EdgeDisplacementNet, irn_losses
+from wsss.models.weights import load_checked
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 
@@ -26,7 +27,7 @@ def irn_backbone(
     if backbone_init == "cam":
         state, meta = cam_backbone_state(cam_checkpoint)
         backbone = ResNetBackbone(meta["backbone"], meta["output_stride"])
-        backbone.load_state_dict(state)
+        load_checked(backbone, state, cam_checkpoint)
         return backbone, {"backbone": meta["backbone"], "output_stride": meta["output_stride"]}
     if backbone_init == "pretrained" and not pretrained:
         raise ValueError("irn.backbone_init is 'pretrained' but irn.pretrained names no weights file")

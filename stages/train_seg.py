@@ -22,6 +22,7 @@ from wsss.models.segmenter import (
     training_config,
     trust_own_checkpoints,
 )
+from wsss.models.weights import check_resnet_weights
 from wsss.stage import run_stage
 from wsss.training import save_model
 
@@ -124,6 +125,8 @@ def train_seg(
         initial_weights = _cam_backbone_weights(cam_checkpoint, work_dir / "cam_backbone.pth")
     else:
         initial_weights = pretrained
+    if initial_weights and "://" not in initial_weights:  # mmseg would load it leniently, mid-run
+        check_resnet_weights(initial_weights, backbone)
     id_file = work_dir / f"{split}.txt"  # the id list mmseg's dataset reads
     write_split(id_file, dataset.ids)
     config = training_config(

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from wsss.io import atomic_path, write_json
+from wsss.models.weights import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -158,5 +159,5 @@ def finish_training(
 
 
 def load_model_state(path: str | os.PathLike) -> dict:
-    """Load what :func:`save_model` wrote."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load what :func:`save_model` wrote; a missing, truncated or foreign file is a ConfigError naming it."""
+    return read_checkpoint(path)

@@ -71,13 +71,21 @@ def coco(tmp_path):
             images.append({"id": 100 + index, "file_name": file_name, "height": h, "width": w})
         annotations += [
             # image 100: a polygon person, then an overlapping dog as compressed RLE drawn over it, a crowd of people
-            {"id": 1, "image_id": 100, "category_id": 1, "iscrowd": 0, "segmentation": [[2, 2, 11, 2, 11, 9, 2, 9]]},
+            {
+                "id": 1,
+                "image_id": 100,
+                "category_id": 1,
+                "iscrowd": 0,
+                "segmentation": [[2, 2, 11, 2, 11, 9, 2, 9]],
+                "bbox": [2, 2, 9, 7],
+            },
             {
                 "id": 2,
                 "image_id": 100,
                 "category_id": 18,
                 "iscrowd": 0,
                 "segmentation": {"counts": rle_string(column_major_counts(block(h, w, 5, 8, 12, 16))), "size": [h, w]},
+                "bbox": [8, 5, 8, 7],
             },
             {
                 "id": 3,
@@ -85,22 +93,33 @@ def coco(tmp_path):
                 "category_id": 1,
                 "iscrowd": 1,
                 "segmentation": {"counts": column_major_counts(block(h, w, 14, 0, 20, 30)), "size": [h, w]},
+                "bbox": [0, 14, 30, 6],
             },
-            # image 101: a traffic light as uncompressed RLE
+            # image 101: a small dog, then a traffic light as uncompressed RLE that covers it completely
+            {
+                "id": 6,
+                "image_id": 101,
+                "category_id": 18,
+                "iscrowd": 0,
+                "segmentation": [[21, 1, 23, 1, 23, 3, 21, 3]],
+                "bbox": [21, 1, 2, 2],
+            },
             {
                 "id": 4,
                 "image_id": 101,
                 "category_id": 10,
                 "iscrowd": 0,
                 "segmentation": {"counts": column_major_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]},
+                "bbox": [20, 0, 5, 10],
             },
-            # image 102: only a crowd (no image label); image 103: nothing at all
+            # image 102: its only person is a crowd; image 103: no annotation at all (left out)
             {
                 "id": 5,
                 "image_id": 102,
-                "category_id": 18,
+                "category_id": 1,
                 "iscrowd": 1,
                 "segmentation": {"counts": column_major_counts(block(h, w, 0, 0, 5, 5)), "size": [h, w]},
+                "bbox": [0, 0, 5, 5],
             },
         ]
         (root / "annotations").mkdir(exist_ok=True)
@@ -118,13 +137,22 @@ def test_rle_strings_decode_to_their_counts():
     assert np.array_equal(decoded, mask)
 
 
+def mini_manifest(tmp_path, labels_from):
+    path = tmp_path / f"manifest_{labels_from}.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"name": "mini coco", "classes": CLASSES, "labels_from": labels_from, "background_prompts": ["street"]}
+        )
+    )
+    return DatasetManifest.load(path)
+
+
 def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
     summary = prepare_coco(coco, tmp_path / "prepared", CLASSES)
-    assert summary == {"splits": {"train": 2, "val": 2}, "without_labels": {"train": 2, "val": 2}}
+    assert summary == {"splits": {"train": 3, "val": 3}, "without_labels": {"train": 1, "val": 1}}
     root = tmp_path / "prepared"
     assert (root / "ImageSets" / "Segmentation" / "train.txt").read_text().split() == [
-        "COCO_train2014_000000000000",
-        "COCO_train2014_000000000001",
+        f"COCO_train2014_{index:012d}" for index in range(3)
     ]
     expected = np.zeros((20, 30), dtype=np.uint8)
     expected[2:10, 2:12] = 1  # the polygon person, edges included
@@ -132,18 +160,31 @@ def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
     expected[14:20, :] = 255  # the crowd
     assert np.array_equal(read_label_map(root / "SegmentationClass" / "COCO_train2014_000000000000.png"), expected)
     light = read_label_map(root / "SegmentationClass" / "COCO_val2014_000000000001.png")
-    assert set(np.unique(light)) == {0, 2} and (light[0:10, 20:25] == 2).all()
+    assert set(np.unique(light)) == {0, 2} and (light[0:10, 20:25] == 2).all()  # the covered dog is gone
+    crowd_only = np.zeros((20, 30), dtype=np.uint8)
+    crowd_only[0:5, 0:5] = 255
+    assert np.array_equal(read_label_map(root / "SegmentationClass" / "COCO_val2014_000000000002.png"), crowd_only)
+    assert not (root / "SegmentationClass" / "COCO_val2014_000000000003.png").exists()
     assert (root / "JPEGImages" / "COCO_val2014_000000000001.jpg").resolve() == (
         coco / "val2014" / "COCO_val2014_000000000001.jpg"
     ).resolve()
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(
-        yaml.safe_dump(
-            {"name": "mini coco", "classes": CLASSES, "labels_from": "masks", "background_prompts": ["street"]}
-        )
-    )
-    dataset = VOCDataset(root, DatasetManifest.load(manifest), "train")
-    assert dataset.label_matrix().tolist() == [[1, 0, 1], [0, 1, 0]]
+
+
+def test_image_labels_come_from_every_annotation_not_the_label_maps(coco, tmp_path):
+    """As the reference's label files: the crowd-only person and the fully covered dog are labels."""
+    prepare_coco(coco, tmp_path / "prepared", CLASSES)
+    root = tmp_path / "prepared"
+    for split in ("train", "val"):
+        dataset = VOCDataset(root, mini_manifest(tmp_path, "annotations"), split)
+        assert dataset.label_matrix().astype(int).tolist() == [[1, 0, 1], [0, 1, 1], [1, 0, 0]]
+    # the label maps alone would lose the covered dog of image 1 and leave image 2 with no class
+    from_maps = VOCDataset(root, mini_manifest(tmp_path, "masks"), "train")
+    assert from_maps.class_labels("COCO_train2014_000000000001").astype(int).tolist() == [0, 1, 0]
+    assert not from_maps.class_labels("COCO_train2014_000000000002").any()
+
+
+def test_shipped_coco_manifest_reads_labels_from_the_annotations():
+    assert DatasetManifest.load(REPO / "data_manifest" / "coco14.yaml").labels_from == "annotations"
 
 
 def test_shipped_coco_manifest_orders_the_80_categories_by_id():

@@ -1,4 +1,4 @@
-"""Evaluating CAM seeds: background-plane threshold sweep and co-occurring-background leakage."""
+"""Evaluating CAM seeds: the fixed background threshold (the reference's figure), the sweep, and leakage."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from wsss.clims.cam_io import load_cam
 from wsss.data.images import read_label_map
 from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.label_eval import LeakCounter
-from wsss.evaluation.metrics import confusion_matrix
+from wsss.evaluation.metrics import confusion_matrix, format_table, scores_from_confusion
 
 
 def threshold_grid(start: float, stop: float, step: float) -> list[float]:
@@ -59,3 +59,54 @@ def evaluate_seeds(
         return confusions, None
     names = list(dataset.manifest.class_names)
     return confusions, {t: leak.report(names) for t, leak in leaks.items()}
+
+
+def seed_report(
+    confusions: dict[float, np.ndarray], class_names: list[str], threshold: float, leakage: dict | None = None
+) -> dict:
+    """Scores at the fixed ``threshold`` (``at_threshold``) and at the sweep's best (``best_of_sweep``).
+
+    The reference reports its seed mIoU at a fixed background threshold (0.15 on VOC train), so that
+    entry is the headline; the sweep's best is chosen on the ground truth and only shown beside it.
+    ``class_names`` include the background; ``threshold`` must be one of the confusions' keys.
+    """
+    scores = {t: scores_from_confusion(c, class_names) for t, c in confusions.items()}
+    fixed = round(threshold, 4)
+    if fixed not in scores:
+        raise ValueError(f"background threshold {fixed} was not evaluated (evaluated: {sorted(scores)})")
+    best = max(scores, key=lambda t: scores[t]["summary"]["mIoU"] or -1)
+    report = {
+        "at_threshold": {"threshold": fixed, **scores[fixed]},
+        "best_of_sweep": {"threshold": best, **scores[best]},
+        "sweep": {str(t): scores[t]["summary"]["mIoU"] for t in sorted(scores)},
+    }
+    if leakage is not None:
+        report["cooccurring_background_labelled_as_object"] = {
+            "at_threshold": leakage[fixed],
+            "best_of_sweep": leakage[best],
+        }
+    return report
+
+
+def seed_table(report: dict, title: str) -> str:
+    """Text of :func:`seed_report`: a headline line, the fixed threshold's table, then the sweep's best."""
+    fixed, best = report["at_threshold"], report["best_of_sweep"]
+
+    def miou(entry: dict) -> str:
+        value = entry["summary"]["mIoU"]
+        return "-" if value is None else f"{value:.2f}"
+
+    text = (
+        f"{title}: mIoU {miou(fixed)} at the background threshold {fixed['threshold']} (eval_cam.bg_threshold, "
+        f"the figure to compare with the reference); best of the sweep {miou(best)} at {best['threshold']}\n\n"
+    )
+    text += format_table(fixed, f"at the background threshold {fixed['threshold']}")
+    text += "\n" + format_table(best, f"best of the sweep, background threshold {best['threshold']}")
+    leakage = report.get("cooccurring_background_labelled_as_object")
+    if leakage is not None:
+        text += (
+            "\nco-occurring background labelled as the object: "
+            f"{leakage['at_threshold']['overall']:.2%} (at the threshold), "
+            f"{leakage['best_of_sweep']['overall']:.2%} (best of the sweep)\n"
+        )
+    return text

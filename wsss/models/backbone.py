@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from wsss.models.weights import load_checked, read_state_dict
+
 STRIDE_LAYERS = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
 
 
@@ -49,10 +51,7 @@ class ResNetBackbone(torch.nn.Module):
         norm_layer = FixedBatchNorm2d if fixed_batchnorm else torch.nn.BatchNorm2d
         net = getattr(torchvision.models, depth)(weights=None, norm_layer=norm_layer)
         if pretrained:
-            state = torch.load(pretrained, map_location="cpu", weights_only=True)
-            missing, unexpected = net.load_state_dict(state, strict=False)
-            if [k for k in missing if not k.startswith("fc.")]:
-                raise ValueError(f"{pretrained}: not a {depth} state dict (missing {missing[:3]} ...)")
+            load_checked(net, read_state_dict(pretrained), pretrained, ("fc.",), f"a torchvision {depth}")
         for name in STRIDE_LAYERS[output_stride]:
             _remove_stride(getattr(net, name))
         self.stem = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)

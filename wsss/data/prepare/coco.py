@@ -1,15 +1,20 @@
 """MS COCO 2014 in VOC layout: image-level labels and ground-truth label maps from the instances JSON.
 
 Each split's JSON is read once; annotations are grouped by image in one pass and images are never
-decoded to learn their ids or sizes. Label maps follow the reference: 0 background, 1..80 the
-categories in ascending category-id order, instances drawn in annotation order (later ones
-overwrite earlier ones), crowd regions 255 where no instance was drawn.
+decoded to learn their ids or sizes. Label maps: 0 background, 1..80 the categories in ascending
+category-id order, instances drawn in annotation order (later ones overwrite earlier ones), crowd
+regions 255 where no instance was drawn. Image-level labels are those of the reference's label
+files: the category of every annotation, crowds included, whether or not it survives in the label
+map; they are written as VOC XML annotations. The reference also keeps images without any
+annotation (all-zero label vectors); here they are left out of the splits, because the seed, IR-label
+and random-walk steps need at least one class per image.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from pathlib import Path
 
@@ -17,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from wsss.data.palette import IGNORE_INDEX
-from wsss.data.voc_writer import write_split
+from wsss.data.voc_writer import write_annotation, write_split
 from wsss.errors import DatasetError
 from wsss.io import atomic_directory, save_label_png
 from wsss.parallel import map_in_processes
@@ -80,11 +85,36 @@ def render_label_map(height: int, width: int, annotations: list[dict], category_
     return labels
 
 
-def _render_one(task: tuple[str, int, int, list[dict]], category_label: dict[int, int], folder: str) -> None:
+def annotation_objects(
+    annotations: list[dict], category_name: dict[int, str], height: int, width: int
+) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """VOC objects (class name, 1-based inclusive box) of every annotation, crowds included, from COCO's bbox."""
+    objects = []
+    for annotation in annotations:
+        x, y, w, h = annotation["bbox"]
+        box = (
+            min(width, max(1, int(x) + 1)),
+            min(height, max(1, int(y) + 1)),
+            min(width, max(1, math.ceil(x + w))),
+            min(height, max(1, math.ceil(y + h))),
+        )
+        objects.append((category_name[annotation["category_id"]], box))
+    return objects
+
+
+def _render_one(
+    task: tuple[str, int, int, list[dict]], category_label: dict[int, int], category_name: dict[int, str], folder: str
+) -> None:
     image_id, height, width, annotations = task
     save_label_png(
         Path(folder) / "SegmentationClass" / f"{image_id}.png",
         render_label_map(height, width, annotations, category_label),
+    )
+    write_annotation(
+        Path(folder) / "Annotations" / f"{image_id}.xml",
+        f"{image_id}.jpg",
+        (height, width),
+        annotation_objects(annotations, category_name, height, width),
     )
 
 
@@ -109,10 +139,11 @@ def read_instances(path: Path) -> tuple[list[dict], dict[int, list[dict]], list[
 def prepare_coco(
     coco_root: str | os.PathLike, output: str | os.PathLike, class_names: list[str], workers: int = 1
 ) -> dict:
-    """Write the VOC-layout root: JPEGImages links, SegmentationClass PNGs, train / val split files.
+    """Write the VOC-layout root: JPEGImages links, SegmentationClass PNGs, Annotations XML, split files.
 
-    ``class_names`` (the manifest's, in label order) must match the categories sorted by id.
-    Images without any non-crowd instance are left out of the splits (they carry no image label).
+    ``class_names`` (the manifest's, in label order) must match the categories sorted by id; the XML
+    files use them. Images without any annotation (crowds count) are left out of the splits and
+    counted in ``without_labels``.
     """
     coco_root, output = Path(coco_root), Path(output)
     summary: dict = {"splits": {}, "without_labels": {}}
@@ -129,10 +160,11 @@ def prepare_coco(
                     f"do not match the manifest's classes {class_names[:5]}..."
                 )
             category_label = {c["id"]: k + 1 for k, c in enumerate(ordered)}
+            category_name = {c["id"]: class_names[k] for k, c in enumerate(ordered)}
             tasks, ids, without = [], [], 0
             for image in images:
                 annotations = by_image.get(image["id"], [])
-                if not any(not a.get("iscrowd", 0) for a in annotations):
+                if not annotations:
                     without += 1
                     continue
                 source = coco_root / name / image["file_name"]
@@ -143,8 +175,11 @@ def prepare_coco(
                 tasks.append((image_id, image["height"], image["width"], annotations))
                 ids.append(image_id)
             (folder / "SegmentationClass").mkdir(exist_ok=True)
+            (folder / "Annotations").mkdir(exist_ok=True)
             map_in_processes(
-                functools.partial(_render_one, category_label=category_label, folder=str(folder)),
+                functools.partial(
+                    _render_one, category_label=category_label, category_name=category_name, folder=str(folder)
+                ),
                 tasks,
                 workers,
                 chunksize=64,

@@ -1,0 +1,102 @@
+"""Weight files are checked before training: errors name the file and say what does not fit."""
+
+import importlib.util
+
+import pytest
+import torch
+import torchvision
+from conftest import REPO
+
+from wsss.errors import ConfigError
+from wsss.models.backbone import ResNetBackbone
+from wsss.models.weights import check_resnet_weights, load_checked
+from wsss.training import load_model_state, save_model
+
+
+@pytest.fixture(scope="module")
+def resnet18_file(tmp_path_factory):
+    """A randomly initialised torchvision resnet18 saved like torchvision's ImageNet files (fc included)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "resnet18-random.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    return path
+
+
+def _convert_tool():
+    spec = importlib.util.spec_from_file_location(
+        "convert_imagenet_weights", REPO / "tools" / "convert_imagenet_weights.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matching_weights_load_with_or_without_fc_and_old_batchnorm_counters(resnet18_file, tmp_path):
+    state = torch.load(resnet18_file, weights_only=True)
+    old = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "old.pth")
+    for path in (resnet18_file, tmp_path / "old.pth"):
+        backbone = ResNetBackbone("resnet18", 16, path)
+        assert torch.equal(backbone.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+        check_resnet_weights(path, "resnet18")
+
+
+def test_truncated_file_names_the_file(resnet18_file, tmp_path):
+    broken = tmp_path / "truncated.pth"
+    broken.write_bytes(resnet18_file.read_bytes()[:50000])
+    with pytest.raises(ConfigError, match=r"truncated\.pth: not a readable PyTorch weights file"):
+        ResNetBackbone("resnet50", 16, broken)
+    with pytest.raises(ConfigError, match=r"truncated\.pth: not a readable PyTorch weights file"):
+        load_model_state(broken)
+
+
+def test_wrong_architecture_lists_missing_keys_and_shape_mismatches(resnet18_file):
+    with pytest.raises(ConfigError) as error:
+        ResNetBackbone("resnet50", 16, resnet18_file)
+    message = str(error.value)
+    assert message.startswith(f"{resnet18_file}: weights do not fit a torchvision resnet50: 165 missing keys")
+    assert "missing keys (layer1.0.conv3.weight" in message and ", ...)" in message
+    assert "shape mismatches (layer1.0.conv1.weight: expected (64, 64, 1, 1), found (64, 64, 3, 3); " in message
+    with pytest.raises(ConfigError, match=r"resnet18-random\.pth: weights do not fit a torchvision resnet101"):
+        check_resnet_weights(resnet18_file, "resnet101")
+
+
+def test_non_checkpoint_files_name_the_file(resnet18_file, tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("not weights at all\n")
+    with pytest.raises(ConfigError, match=r"notes\.pth: not a readable PyTorch weights file"):
+        ResNetBackbone("resnet18", 16, text)
+    numbers = tmp_path / "numbers.pth"
+    torch.save([1, 2, 3], numbers)
+    with pytest.raises(ConfigError, match=r"numbers\.pth: expected a state dict .*found a list"):
+        ResNetBackbone("resnet18", 16, numbers)
+    with pytest.raises(ConfigError, match=r"resnet18-random\.pth: not a checkpoint of this pipeline"):
+        load_model_state(resnet18_file)  # ImageNet weights given where a CAM checkpoint is expected
+    with pytest.raises(ConfigError, match=r"nowhere\.pth: weights file is missing"):
+        ResNetBackbone("resnet18", 16, tmp_path / "nowhere.pth")
+
+
+def test_checkpoint_of_another_model_names_the_file(tmp_path):
+    path = tmp_path / "cam.pt"
+    save_model(path, torch.nn.Linear(3, 2), {"num_classes": 2})
+    state = load_model_state(path)
+    with pytest.raises(ConfigError, match=r"cam\.pt: weights do not fit a Linear: 1 shape mismatches \(weight: "):
+        load_checked(torch.nn.Linear(4, 2), state["model"], path)
+    extra = {**state["model"], "scale": torch.ones(1)}
+    with pytest.raises(ConfigError, match=r"1 unexpected keys \(scale\)"):
+        load_checked(torch.nn.Linear(3, 2), extra, path)
+
+
+def test_convert_tool_writes_the_state_dict_the_configs_read(resnet18_file, tmp_path):
+    tool = _convert_tool()
+    state = torch.load(resnet18_file, weights_only=True)
+    wrapped = tmp_path / "wrapped.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 90}, wrapped)
+    for source in (resnet18_file, wrapped):
+        target = tmp_path / "weights" / "resnet18-imagenet.pth"
+        tool.main([str(source), str(target), "--depth", "resnet18"])
+        written = torch.load(target, weights_only=True)
+        assert written.keys() == state.keys() and all(torch.equal(written[k], state[k]) for k in state)
+        ResNetBackbone("resnet18", 16, target)
+    with pytest.raises(ConfigError, match=r"resnet18-random\.pth: weights do not fit a torchvision resnet50"):
+        tool.main([str(resnet18_file), str(tmp_path / "out.pth"), "--depth", "resnet50"])

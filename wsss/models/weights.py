@@ -1,0 +1,121 @@
+"""Reading weight files with errors that name the file and say what does not fit, before training starts.
+
+torch's own messages (an unpickling error, a wall of key names, or nothing at all under
+``strict=False``) do not say which file of a run is at fault; these checks do.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+
+import torch
+import torchvision
+
+from wsss.errors import ConfigError
+
+SHOWN = 5  # keys listed per kind of problem
+# Files written before torch 0.4.1 (torchvision's V1 ImageNet ResNets) lack these; BatchNorm fills them in.
+FILLED_BY_TORCH = (".num_batches_tracked",)
+
+
+def read_weights(path: str | os.PathLike) -> object:
+    """``torch.load`` (weights only, on the CPU) of ``path``; a missing or unreadable file is a ConfigError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: weights file is missing") from None
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: not a readable PyTorch weights file, truncated or of another kind ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A file holding a plain state dict (name -> tensor), such as a torchvision ImageNet ResNet."""
+    state = read_weights(path)
+    if not _is_state_dict(state):
+        raise ConfigError(f"{path}: expected a state dict (parameter name -> tensor), found {_describe(state)}")
+    return state
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """A checkpoint of this project's (``{"model": state dict, "meta": {...}}``, as ``save_model`` writes it)."""
+    state = read_weights(path)
+    if not isinstance(state, Mapping) or not {"model", "meta"} <= state.keys() or not _is_state_dict(state["model"]):
+        raise ConfigError(
+            f"{path}: not a checkpoint of this pipeline (a dict with 'model' and 'meta'), found {_describe(state)}"
+        )
+    return dict(state)
+
+
+def check_state_dict(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    source: str | os.PathLike,
+    ignored_prefixes: tuple[str, ...] = (),
+    what: str = "the model",
+) -> None:
+    """Raise a ConfigError naming ``source`` unless ``state`` has exactly ``expected``'s keys and shapes.
+
+    Keys under ``ignored_prefixes`` (an ImageNet classifier, say) may be present or absent; BatchNorm's
+    ``num_batches_tracked`` may be missing (old files), as torch fills it in.
+    """
+
+    def kept(key: str) -> bool:
+        return not key.startswith(ignored_prefixes) if ignored_prefixes else True
+
+    missing = [k for k in expected if k not in state and kept(k) and not k.endswith(FILLED_BY_TORCH)]
+    unexpected = [k for k in state if k not in expected and kept(k)]
+    mismatched = [
+        f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
+        for k in expected
+        if k in state and kept(k) and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = [
+        f"{len(keys)} {kind} ({separator.join(keys[:SHOWN])}{separator + '...' if len(keys) > SHOWN else ''})"
+        for kind, keys, separator in (
+            ("missing keys", missing, ", "),
+            ("unexpected keys", unexpected, ", "),
+            ("shape mismatches", mismatched, "; "),
+        )
+        if keys
+    ]
+    if problems:
+        raise ConfigError(f"{source}: weights do not fit {what}: " + ". ".join(problems))
+
+
+def check_resnet_weights(path: str | os.PathLike, depth: str) -> None:
+    """Check a torchvision-layout ResNet state-dict file against ``depth`` (its ImageNet ``fc`` may be absent)."""
+    with torch.device("meta"):  # only the names and shapes are needed
+        expected = getattr(torchvision.models, depth)(weights=None).state_dict()
+    check_state_dict(read_state_dict(path), expected, path, ("fc.",), f"a torchvision {depth}")
+
+
+def load_checked(
+    module: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str | os.PathLike,
+    ignored_prefixes: tuple[str, ...] = (),
+    what: str | None = None,
+) -> None:
+    """:func:`check_state_dict` against ``module`` (described as ``what``), then load ``state`` into it."""
+    check_state_dict(state, module.state_dict(), source, ignored_prefixes, what or f"a {type(module).__name__}")
+    module.load_state_dict(state, strict=not ignored_prefixes)
+
+
+def _is_state_dict(value: object) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and len(value) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    )
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Mapping):
+        keys = list(value)
+        return f"a {type(value).__name__} with keys {keys[:SHOWN]}{' ...' if len(keys) > SHOWN else ''}"
+    return f"a {type(value).__name__}"
