@@ -52,23 +52,23 @@ def report_results(
 
     reports = {Path(p).stem: _read(p) for p in seeds}
     any_report = next(iter(reports.values()))
-    fixed = {f"{name} (threshold {r['fixed_threshold']})": r["fixed"] for name, r in reports.items()}
-    best = {f"{name} (best, {r['best_threshold']})": r["best"] for name, r in reports.items()}
+    fixed = {f"{name} (threshold {r['at_threshold']['threshold']})": r["at_threshold"] for name, r in reports.items()}
+    best = {f"{name} (best, {r['best_of_sweep']['threshold']})": r["best_of_sweep"] for name, r in reports.items()}
     tables = [
         scores_side_by_side(f"CAM seeds on {any_report['split']}: IoU per class (%)", {**fixed, **best}),
     ]
     leaks = {
-        f"{name} ({which})": r["cooccurring_background_labelled_as_object"][which]
+        f"{name} ({label})": r["cooccurring_background_labelled_as_object"][key]
         for name, r in reports.items()
         if "cooccurring_background_labelled_as_object" in r
-        for which in ("fixed", "best")
+        for key, label in (("at_threshold", "fixed"), ("best_of_sweep", "best"))
     }
     if leaks:
         tables.append(leak_table("Co-occurring background labelled as the object (%)", leaks))
     write_html_page(seeds_html, "CAM seeds", tables)
     plot_threshold_sweeps(
         {name: r["sweep"] for name, r in reports.items()},
-        {r["fixed_threshold"] for r in reports.values()},
+        {r["at_threshold"]["threshold"] for r in reports.values()},
         seed_sweep_png,
     )
 

@@ -86,7 +86,7 @@ def tiny_clip_checkpoint(tmp_path_factory):
 def micro_run(tmp_path_factory):
     """(working directory, config) of a finished micro run, done once per session and shared by the
     workflow tests that read its results; they may dry-run it but not change its files."""
-    from workflow_helpers import shipped, snakemake  # tests/workflow/, on the path for those tests
+    from workflow_helpers import shipped, snakemake
 
     workdir = tmp_path_factory.mktemp("micro")
     config = shipped("micro")

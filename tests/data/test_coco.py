@@ -213,7 +213,7 @@ def test_problems_name_the_file(coco, tmp_path):
 
 
 def test_coco14_config_dry_run_prepares_the_root_first(coco, tmp_path):
-    from test_workflow import planned_jobs, shipped, snakemake
+    from workflow_helpers import planned_jobs, shipped, snakemake
 
     config = shipped("coco14")
     config["coco"] = {"coco_root": str(coco), "root": str(tmp_path / "coco14_voc")}

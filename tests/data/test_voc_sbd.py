@@ -123,7 +123,7 @@ def test_missing_pieces_are_named_before_anything_is_written(devkits, tmp_path, 
 
 
 def test_voc12_config_dry_run_prepares_train_aug_first(devkits, tmp_path):
-    from test_workflow import planned_jobs, shipped, snakemake
+    from workflow_helpers import planned_jobs, shipped, snakemake
 
     voc, sbd = devkits
     config = shipped("voc12")
