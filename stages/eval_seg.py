@@ -1,4 +1,4 @@
-"""Stage: evaluate the segmenter on the evaluation split (single scale, multi-scale + flip, optional CRF)."""
+"""Stage: evaluate the segmenter on the evaluation split: single scale, multi-scale, optional CRF (one the headline)."""
 
 import logging
 import time
@@ -20,6 +20,7 @@ from wsss.stage import run_stage
 from wsss.training import load_model_state
 
 log = logging.getLogger("eval_seg")
+HEADLINES = ("single_scale", "multi_scale", "crf")  # in the order of the modes
 
 
 def eval_seg(
@@ -31,11 +32,19 @@ def eval_seg(
     predictions: str,
     split: str = "val",
     scales: list | None = None,
-    flip: bool = True,
-    crf: bool = False,
+    fusion: str = "max",
+    flip: bool = False,
+    crf: bool = True,
+    headline: str = "crf",
     threads: int = 1,
 ) -> None:
-    """Score each test mode against ground truth; keep the last mode's label maps in ``predictions``."""
+    """Score each test mode against ground truth; keep the ``headline`` mode's label maps in ``predictions``.
+
+    The modes are the single-scale test, the multi-scale test (``scales`` fused by ``fusion``,
+    with h-flips if ``flip``) and, with ``crf``, the dense CRF over the multi-scale test.
+    """
+    if headline not in HEADLINES or (headline == "crf" and not crf):
+        raise ValueError(f"eval_seg.headline must be one of {HEADLINES} (crf only with eval_seg.crf), got {headline!r}")
     torch.set_num_threads(threads)
     device = pick_device()
     description = DatasetManifest.load(manifest)
@@ -43,8 +52,9 @@ def eval_seg(
     state = load_model_state(checkpoint)
     model = build_model(settings_from_meta(state["meta"]), state["model"], device)
     scales = scales or [1.0]
-    multi = f"scales {scales}{' + flip' if flip else ''}"
+    multi = f"scales {scales}{' max' if fusion == 'max' else ''}{' + flip' if flip else ''}"
     modes = ["single scale", multi] + ([f"{multi} + CRF"] if crf else [])
+    headline_mode = modes[HEADLINES.index(headline)]
     names = ["background", *description.class_names]
     regions, background_of_class = cooccurring_background_regions(root, description.class_names)
     confusions = {mode: np.zeros((len(names), len(names)), dtype=np.int64) for mode in modes}
@@ -54,7 +64,7 @@ def eval_seg(
         for image_id, row in zip(dataset.ids, dataset.label_matrix()):
             rgb = dataset.read_image(image_id)
             truth = dataset.read_mask(image_id)
-            probabilities = predict_probabilities(model, rgb, scales, flip)
+            probabilities = predict_probabilities(model, rgb, scales, flip, fusion)
             predicted = {
                 "single scale": predict_probabilities(model, rgb, [1.0], False).argmax(dim=0).byte().cpu().numpy(),
                 multi: probabilities.argmax(dim=0).byte().cpu().numpy(),
@@ -66,9 +76,9 @@ def eval_seg(
                 confusions[mode] += confusion_matrix(labels, truth, len(names))
                 if leaks is not None:
                     leaks[mode].add(labels, truth, region_map, np.flatnonzero(row))
-            write_label_png(folder, image_id, predicted[modes[-1]])
+            write_label_png(folder, image_id, predicted[headline_mode])
         write_folder_readme(
-            folder, f"Segmenter predictions on {split} ({modes[-1]}).", list(description.class_names), unsure=False
+            folder, f"Segmenter predictions on {split} ({headline_mode}).", list(description.class_names), unsure=False
         )
     seconds = time.perf_counter() - start
     result = {
@@ -76,6 +86,7 @@ def eval_seg(
         "images": len(dataset),
         "checkpoint": checkpoint,
         "backbone_init": state["meta"].get("pretrained") or "random",
+        "headline": headline_mode,
         "modes": {},
     }
     text = ""
@@ -83,7 +94,9 @@ def eval_seg(
         scores = scores_from_confusion(confusions[mode], names)
         result["modes"][mode] = scores
         text += format_table(
-            scores, f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}"
+            scores,
+            f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}"
+            + (" [headline]" if mode == headline_mode else ""),
         )
         if leaks is not None:
             leak = leaks[mode].report(list(description.class_names))

@@ -1,7 +1,7 @@
 """Entry point: segment a folder of images with a trained segmenter; palette PNG masks out.
 
     python stages/predict.py --checkpoint results/demo/models/segmenter.pt \\
-        --images my_photos/ --output my_masks/ [--scales '[1.0, 0.5, 0.75]'] [--flip true] [--crf true]
+        --images my_photos/ --output my_masks/ [--scales '[1.0, 0.5, 0.75]'] [--fusion mean] [--flip true] [--crf true]
 """
 
 import logging
@@ -28,11 +28,15 @@ def predict(
     images: str,
     output: str,
     scales: list | None = None,
+    fusion: str = "max",
     flip: bool = False,
     crf: bool = False,
     threads: int = 1,
 ) -> None:
-    """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``."""
+    """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``.
+
+    ``fusion`` combines the scales as eval_seg's does: max of logits (the reference) or mean of probabilities.
+    """
     torch.set_num_threads(threads)
     files = (
         sorted(p for p in Path(images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if Path(images).is_dir() else []
@@ -50,7 +54,7 @@ def predict(
             write_label_png(
                 folder,
                 path.stem,
-                predict_labels(model, read_rgb(path), scales or [1.0], flip, TEST_CRF if crf else None),
+                predict_labels(model, read_rgb(path), scales or [1.0], flip, TEST_CRF if crf else None, fusion),
             )
         write_folder_readme(
             folder, f"Predictions of {checkpoint} for the images in {images}.", list(settings.class_names), unsure=False

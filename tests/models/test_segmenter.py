@@ -106,8 +106,26 @@ def _train(root, manifest, labels, checkpoint, **overrides):
     )
 
 
-@pytest.mark.parametrize("model", ["deeplabv2", "deeplabv3plus"])
-def test_one_training_iteration_then_evaluation_and_prediction(pseudo_labelled, tmp_path, model):
+@pytest.mark.parametrize(
+    "model, fusion, headline, modes",
+    [
+        (
+            "deeplabv2",
+            "max",
+            "crf",
+            ["single scale", "scales [1.0, 0.5] max + flip", "scales [1.0, 0.5] max + flip + CRF"],
+        ),
+        (
+            "deeplabv3plus",
+            "mean",
+            "multi_scale",
+            ["single scale", "scales [1.0, 0.5] + flip", "scales [1.0, 0.5] + flip + CRF"],
+        ),
+    ],
+)
+def test_one_training_iteration_then_evaluation_and_prediction(
+    pseudo_labelled, tmp_path, model, fusion, headline, modes
+):
     root, manifest, labels, ids = pseudo_labelled
     checkpoint = tmp_path / "segmenter.pt"
     _train(root, manifest, labels, checkpoint, model=model)
@@ -126,11 +144,16 @@ def test_one_training_iteration_then_evaluation_and_prediction(pseudo_labelled, 
         str(tmp_path / "predictions"),
         split="train",
         scales=[1.0, 0.5],
+        fusion=fusion,
         flip=True,
         crf=True,
+        headline=headline,
     )
     report = json.loads((tmp_path / "eval.json").read_text())
-    assert set(report["modes"]) == {"single scale", "scales [1.0, 0.5] + flip", "scales [1.0, 0.5] + flip + CRF"}
+    assert set(report["modes"]) == set(modes)  # the JSON's keys are sorted
+    assert report["headline"] == modes[("single_scale", "multi_scale", "crf").index(headline)]
+    assert f"{report['headline']} [headline]" in (tmp_path / "eval.txt").read_text()
+    assert f"({report['headline']})" in (tmp_path / "predictions" / "README.txt").read_text()
     assert all(0 <= mode["summary"]["aAcc"] <= 100 for mode in report["modes"].values())
     assert "mIoU" in (tmp_path / "eval.txt").read_text()
     assert read_label_folder_png(tmp_path / "predictions", ids[0], (32, 40)).max() <= 2
@@ -160,7 +183,16 @@ def test_crop_larger_than_the_images_ever_get_is_refused():
         match=r"crop_size 600 is larger than the training images ever get "
         r"\(base_size 128 x largest scale 2.0 = 256 px\)",
     ):
-        TrainingPlan(crop_size=600, base_size=128, scale_range=(0.5, 2.0))
+        TrainingPlan(crop_size=600, augmentation="mmseg", base_size=128, scale_range=(0.5, 2.0))
+
+
+def test_a_crf_headline_needs_the_crf_mode(tmp_path):
+    from eval_seg import eval_seg
+
+    with pytest.raises(
+        ValueError, match=r"eval_seg.headline must be one of .* \(crf only with eval_seg.crf\), got 'crf'"
+    ):
+        eval_seg("root", "manifest", "checkpoint", "r.json", "t.txt", str(tmp_path / "p"), crf=False, headline="crf")
 
 
 def test_config_rejects_an_unknown_segmenter_model():

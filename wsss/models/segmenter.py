@@ -1,13 +1,15 @@
 """The final segmenter: DeepLab (v2 or v3+) built and trained with mmsegmentation / mmengine.
 
 The mmengine config is generated here from the project's settings, so there is no mmseg config
-file to keep in sync. Training reads the images and a pseudo-label folder (255 ignored);
-inference (single or multi-scale with flips, optional dense CRF) is plain torch over the built
-model.
+file to keep in sync. Training reads the images and a pseudo-label folder (255 ignored); by
+default it is CLIMS' DeepLabV2 (balanced loss, MSC inputs, the reference's augmentation and
+parameter groups), and mmseg's usual recipe where configured. Inference (single or multi-scale,
+max of logits or mean of probabilities, flips, optional dense CRF) is plain torch over the model.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.data.palette import IGNORE_INDEX, voc_palette
+from wsss.models.deeplab import max_fused, scale_pyramid_logits
 from wsss.refine.crf import CRFParams, crf_refine_scores
 
 MODELS = ("deeplabv2", "deeplabv3plus")
@@ -26,6 +29,7 @@ STRIDES = {8: ((1, 2, 1, 1), (1, 1, 2, 4)), 16: ((1, 2, 2, 1), (1, 1, 1, 2))}
 # mmseg's normalisation: ImageNet mean / std on 0..255 RGB.
 PIXEL_MEAN = [123.675, 116.28, 103.53]
 PIXEL_STD = [58.395, 57.12, 57.375]
+DEEPLABV2_DILATIONS = (6, 12, 18, 24)
 # The reference's test-time CRF (DeepLab's): 10 iterations, pos w 3 / xy 1, bilateral w 4 / xy 67 / rgb 3.
 TEST_CRF = CRFParams(
     iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67, bilateral_srgb=3, bilateral_compat=4
@@ -40,7 +44,7 @@ class SegmenterSettings:
     backbone: str = "resnet101"
     num_classes: int = 21
     class_names: tuple[str, ...] = field(default_factory=tuple)
-    freeze_bn: bool = False
+    freeze_bn: bool = True
     output_stride: int = 8
 
     def __post_init__(self):
@@ -53,35 +57,68 @@ class SegmenterSettings:
 
 
 def register_modules() -> None:
-    """Import mmseg's modules into its registries and add the DeepLabV2 head (idempotent)."""
-    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-    from mmseg.registry import MODELS as MMSEG_MODELS
+    """Import mmseg's modules into its registries and add the project's (idempotent)."""
     from mmseg.utils import register_all_modules
 
     register_all_modules(init_default_scope=True)
-    if "DeepLabV2Head" in MMSEG_MODELS.module_dict:
-        return
+    importlib.import_module("wsss.models.mmseg_modules")  # registers DeepLabV2Head and co. on import
 
-    class DeepLabV2Head(BaseDecodeHead):
-        """DeepLab v2's ASPP: dilated 3x3 classifiers on the last features, their outputs summed."""
 
-        def __init__(self, dilations: tuple[int, ...] = (6, 12, 18, 24), **kwargs):
-            kwargs.setdefault("init_cfg", {"type": "Normal", "std": 0.01, "override": {"name": "aspp"}})
-            super().__init__(**kwargs)
-            del self.conv_seg  # the summed classifiers are the output layer
-            self.aspp = torch.nn.ModuleList(
-                torch.nn.Conv2d(self.in_channels, self.out_channels, 3, padding=d, dilation=d) for d in dilations
+LOSSES = ("balanced", "cross_entropy")
+LOSS_RESOLUTIONS = ("logits", "labels")
+AUGMENTATIONS = ("deeplabv2", "mmseg")
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Schedule, loss and augmentation of one training run (defaults: the reference's DeepLabV2 on VOC)."""
+
+    iterations: int = 30000
+    batch_size: int = 10
+    accumulation: int = 2
+    crop_size: int = 321
+    loss: str = "balanced"
+    msc_scales: tuple[float, ...] = (0.5, 0.75)
+    loss_resolution: str = "logits"
+    augmentation: str = "deeplabv2"
+    scale_factors: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    base_size: int = 512
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    optimizer: str = "sgd"
+    lr: float = 2.5e-4
+    head_lr_mult: float = 10.0
+    head_bias_lr_mult: float = 20.0
+    head_bias_weight_decay: bool = False
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    checkpoint_interval: int = 1000
+    amp: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for key, value, allowed in (
+            ("loss", self.loss, LOSSES),
+            ("loss_resolution", self.loss_resolution, LOSS_RESOLUTIONS),
+            ("augmentation", self.augmentation, AUGMENTATIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"segmenter.{key} must be one of {allowed}, got {value!r}")
+        largest = int(self.base_size * self.scale_range[1])
+        if self.augmentation == "mmseg" and self.crop_size > largest:
+            raise ValueError(
+                f"segmenter.crop_size {self.crop_size} is larger than the training images ever get "
+                f"(base_size {self.base_size} x largest scale {self.scale_range[1]} = {largest} px)"
             )
 
-        def forward(self, inputs):
-            features = self._transform_inputs(inputs)
-            return sum(classifier(features) for classifier in self.aspp)
 
-    MMSEG_MODELS.register_module(module=DeepLabV2Head)
-
-
-def model_config(settings: SegmenterSettings, crop_size: int | None = None, pretrained: str | None = None) -> dict:
-    """The mmseg ``EncoderDecoder`` config: a dilated ResNet and the chosen head."""
+def model_config(
+    settings: SegmenterSettings,
+    crop_size: int | None = None,
+    pretrained: str | None = None,
+    plan: TrainingPlan | None = None,
+) -> dict:
+    """The mmseg segmentor config: a dilated ResNet, the chosen head, and ``plan``'s loss (default plan's if None)."""
+    plan = plan or TrainingPlan()
     depth = BACKBONE_DEPTHS[settings.backbone]
     widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
     norm = {"type": "BN", "requires_grad": not settings.freeze_bn}
@@ -99,19 +136,24 @@ def model_config(settings: SegmenterSettings, crop_size: int | None = None, pret
     }
     if pretrained:
         backbone["init_cfg"] = {"type": "Pretrained", "checkpoint": pretrained}
+    loss = (
+        {"type": "BalancedCrossEntropyLoss"}
+        if plan.loss == "balanced"
+        else {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0, "avg_non_ignore": True}
+    )
     common = {
         "num_classes": settings.num_classes,
         "in_index": 3,
         "align_corners": False,
         "ignore_index": IGNORE_INDEX,
-        "loss_decode": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0, "avg_non_ignore": True},
+        "loss_decode": loss,
     }
     if settings.model == "deeplabv2":
         head = {
             "type": "DeepLabV2Head",
             "in_channels": widths[3],
             "channels": settings.num_classes,
-            "dilations": (6, 12, 18, 24),
+            "dilations": DEEPLABV2_DILATIONS,
             **common,
         }
     else:
@@ -137,7 +179,9 @@ def model_config(settings: SegmenterSettings, crop_size: int | None = None, pret
     if crop_size:
         preprocessor["size"] = (crop_size, crop_size)
     return {
-        "type": "EncoderDecoder",
+        "type": "MultiScaleEncoderDecoder",
+        "msc_scales": tuple(plan.msc_scales),
+        "loss_at_logits": plan.loss_resolution == "logits",
         "data_preprocessor": preprocessor,
         "backbone": backbone,
         "decode_head": head,
@@ -146,32 +190,78 @@ def model_config(settings: SegmenterSettings, crop_size: int | None = None, pret
     }
 
 
-@dataclass(frozen=True)
-class TrainingPlan:
-    """Schedule and augmentation of one training run (reference values in configs/voc12.yaml)."""
+def train_pipeline(plan: TrainingPlan) -> list[dict]:
+    """mmseg's training transforms for ``plan.augmentation``.
 
-    iterations: int = 30000
-    batch_size: int = 10
-    accumulation: int = 2
-    crop_size: int = 321
-    base_size: int = 512
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    optimizer: str = "sgd"
-    lr: float = 2.5e-4
-    head_lr_mult: float = 10.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    checkpoint_interval: int = 1000
-    amp: bool = True
-    seed: int = 0
+    deeplabv2 (the reference's): one of ``scale_factors`` times the image's own size (bilinear,
+    labels nearest; mmcv rounds the size where the reference truncates it), padded at the bottom
+    and right to the crop with the mean colour and the ignore label, a random crop, an h-flip.
+    The image is float from the start so the padding is exactly the mean (0 once normalised).
+    mmseg: a factor drawn from ``scale_range`` times ``base_size`` (RandomResize), a random crop
+    with at most 75% of one class, an h-flip; the data preprocessor pads after the flip.
+    """
+    crop = (plan.crop_size, plan.crop_size)
+    if plan.augmentation == "deeplabv2":
+        return [
+            {"type": "LoadImageFromFile", "to_float32": True},
+            {"type": "LoadAnnotations"},
+            {
+                "type": "RandomChoice",
+                "transforms": [
+                    [{"type": "Resize", "scale_factor": factor, "keep_ratio": False}] for factor in plan.scale_factors
+                ],
+            },
+            {"type": "RandomCrop", "crop_size": crop},
+            {"type": "Pad", "size": crop, "pad_val": {"img": tuple(PIXEL_MEAN[::-1]), "seg": IGNORE_INDEX}},  # BGR
+            {"type": "RandomFlip", "prob": 0.5},
+            {"type": "PackSegInputs"},
+        ]
+    return [
+        {"type": "LoadImageFromFile"},
+        {"type": "LoadAnnotations"},
+        {
+            "type": "RandomResize",
+            "scale": (4 * plan.base_size, plan.base_size),
+            "ratio_range": tuple(plan.scale_range),
+            "keep_ratio": True,
+        },
+        {"type": "RandomCrop", "crop_size": crop, "cat_max_ratio": 0.75},
+        {"type": "RandomFlip", "prob": 0.5},
+        {"type": "PackSegInputs"},
+    ]
 
-    def __post_init__(self):
-        largest = int(self.base_size * self.scale_range[1])
-        if self.crop_size > largest:
-            raise ValueError(
-                f"segmenter.crop_size {self.crop_size} is larger than the training images ever get "
-                f"(base_size {self.base_size} x largest scale {self.scale_range[1]} = {largest} px)"
-            )
+
+def head_bias_names(settings: SegmenterSettings) -> list[str]:
+    """Parameter names of the head's classifier biases (DeepLabV2's ASPP convs; DeepLabV3+'s conv_seg)."""
+    if settings.model == "deeplabv2":
+        return [f"decode_head.aspp.{i}.bias" for i in range(len(DEEPLABV2_DILATIONS))]
+    return ["decode_head.conv_seg.bias"]  # its other convs are bias-free (followed by BN)
+
+
+def optim_wrapper_config(settings: SegmenterSettings, plan: TrainingPlan, device: torch.device) -> dict:
+    """Optimiser and parameter groups: backbone at lr, head weights at ``head_lr_mult``, head biases apart.
+
+    The reference's DeepLabV2: ASPP weights 10x, ASPP biases 20x without weight decay; frozen
+    BatchNorm parameters (``freeze_bn``) are in no group at all.
+    """
+    cuda = device.type == "cuda"
+    optimizer = (
+        {"type": "SGD", "lr": plan.lr, "momentum": plan.momentum, "weight_decay": plan.weight_decay}
+        if plan.optimizer == "sgd"
+        else {"type": "AdamW", "lr": plan.lr, "weight_decay": plan.weight_decay}
+    )
+    bias_group = {"lr_mult": plan.head_bias_lr_mult, "decay_mult": 1.0 if plan.head_bias_weight_decay else 0.0}
+    custom_keys = {"decode_head": {"lr_mult": plan.head_lr_mult}}  # longer (bias) keys win in mmengine
+    custom_keys.update({name: dict(bias_group) for name in head_bias_names(settings)})
+    wrapper = {
+        "type": "AmpOptimWrapper" if cuda and plan.amp else "OptimWrapper",
+        "optimizer": optimizer,
+        "accumulative_counts": plan.accumulation,
+        "paramwise_cfg": {"custom_keys": custom_keys},
+    }
+    if cuda and plan.amp:
+        wrapper["dtype"] = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return wrapper
 
 
 def training_config(
@@ -188,19 +278,6 @@ def training_config(
     pretrained: str | None = None,
 ) -> dict:
     """The whole mmengine config of a training run (iteration-based, resumable, no validation loop)."""
-    pipeline = [
-        {"type": "LoadImageFromFile"},
-        {"type": "LoadAnnotations"},
-        {
-            "type": "RandomResize",
-            "scale": (4 * plan.base_size, plan.base_size),
-            "ratio_range": tuple(plan.scale_range),
-            "keep_ratio": True,
-        },
-        {"type": "RandomCrop", "crop_size": (plan.crop_size, plan.crop_size), "cat_max_ratio": 0.75},
-        {"type": "RandomFlip", "prob": 0.5},
-        {"type": "PackSegInputs"},
-    ]
     palette = voc_palette(len(settings.class_names) + 1).tolist()
     dataset = {
         "type": "BaseSegDataset",
@@ -211,24 +288,11 @@ def training_config(
         "seg_map_suffix": ".png",
         "metainfo": {"classes": ("background", *settings.class_names), "palette": palette},
         "reduce_zero_label": False,
-        "pipeline": pipeline,
+        "pipeline": train_pipeline(plan),
     }
     cuda = device.type == "cuda"
-    optimizer = (
-        {"type": "SGD", "lr": plan.lr, "momentum": plan.momentum, "weight_decay": plan.weight_decay}
-        if plan.optimizer == "sgd"
-        else {"type": "AdamW", "lr": plan.lr, "weight_decay": plan.weight_decay}
-    )
-    optim_wrapper = {
-        "type": "AmpOptimWrapper" if cuda and plan.amp else "OptimWrapper",
-        "optimizer": optimizer,
-        "accumulative_counts": plan.accumulation,
-        "paramwise_cfg": {"custom_keys": {"decode_head": {"lr_mult": plan.head_lr_mult}}},
-    }
-    if cuda and plan.amp:
-        optim_wrapper["dtype"] = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return {
-        "model": model_config(settings, plan.crop_size, pretrained),
+        "model": model_config(settings, plan.crop_size, pretrained, plan),
         "train_dataloader": {
             "batch_size": plan.batch_size,
             "num_workers": workers if cuda else 0,
@@ -241,7 +305,7 @@ def training_config(
             "max_iters": plan.iterations * plan.accumulation,
             "val_interval": 10**9,
         },
-        "optim_wrapper": optim_wrapper,
+        "optim_wrapper": optim_wrapper_config(settings, plan, device),
         "param_scheduler": [
             {
                 "type": "PolyLR",
@@ -336,35 +400,59 @@ def settings_to_meta(settings: SegmenterSettings) -> dict:
     return {**asdict(settings), "class_names": list(settings.class_names)}
 
 
+FUSIONS = ("max", "mean")
+
+
 @torch.no_grad()
-def predict_probabilities(model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool) -> torch.Tensor:
-    """(K, H, W) class probabilities of one (H, W, 3) uint8 image, averaged over scales (and flips)."""
+def predict_probabilities(
+    model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool, fusion: str = "max"
+) -> torch.Tensor:
+    """(K, H, W) class probabilities of one (H, W, 3) uint8 image over ``scales`` (and h-flips).
+
+    ``fusion`` "max" is the reference's MSC test: the element-wise max of the logits, each
+    resized to the first scale's logits, then upsampled to the image and a softmax. "mean"
+    averages the softmax of each scale's (and flip's) logits upsampled to the image.
+    """
+    if fusion not in FUSIONS:
+        raise ValueError(f"eval_seg.fusion must be one of {FUSIONS}, got {fusion!r}")
     device = next(model.parameters()).device
     image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().to(device)
     image = (image - image.new_tensor(PIXEL_MEAN).view(1, 3, 1, 1)) / image.new_tensor(PIXEL_STD).view(1, 3, 1, 1)
     height, width = rgb.shape[:2]
+
+    def network(batch: torch.Tensor) -> torch.Tensor:
+        return model.decode_head(model.extract_feat(batch))
+
+    def upsampled(logits: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
+
+    if fusion == "max":
+        pyramid = scale_pyramid_logits(network, torch.cat([image, image.flip(-1)]) if flip else image, scales)
+        if flip:
+            pyramid = [part for logits in pyramid for part in (logits[:1], logits[1:].flip(-1))]
+        return upsampled(max_fused(pyramid)).softmax(dim=1)[0]
     total = None
     for scale in scales:
         size = (max(8, round(height * scale)), max(8, round(width * scale)))
         scaled = F.interpolate(image, size=size, mode="bilinear", align_corners=False) if scale != 1 else image
-        batch = torch.cat([scaled, scaled.flip(-1)]) if flip else scaled
-        logits = model.decode_head(model.extract_feat(batch))
+        logits = network(torch.cat([scaled, scaled.flip(-1)]) if flip else scaled)
         if flip:
             logits = torch.stack([logits[0], logits[1].flip(-1)])
-        probabilities = (
-            F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
-            .softmax(dim=1)
-            .mean(dim=0)
-        )
+        probabilities = upsampled(logits).softmax(dim=1).mean(dim=0)
         total = probabilities if total is None else total + probabilities
     return total / len(scales)
 
 
 def predict_labels(
-    model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool, crf: CRFParams | None = None
+    model: torch.nn.Module,
+    rgb: np.ndarray,
+    scales: list[float],
+    flip: bool,
+    crf: CRFParams | None = None,
+    fusion: str = "max",
 ) -> np.ndarray:
     """(H, W) uint8 labels: argmax of :func:`predict_probabilities`, or of a dense CRF over them."""
-    probabilities = predict_probabilities(model, rgb, scales, flip)
+    probabilities = predict_probabilities(model, rgb, scales, flip, fusion)
     if crf is not None:
         return crf_refine_scores(rgb, probabilities.cpu().numpy(), crf)
     return probabilities.argmax(dim=0).byte().cpu().numpy()

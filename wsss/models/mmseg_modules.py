@@ -1,0 +1,87 @@
+"""The project's mmseg modules, registered on import: DeepLabV2's head, its balanced loss and its MSC training.
+
+Imported by :func:`wsss.models.segmenter.register_modules` (mmseg is slow to import, so nothing
+else imports this module at load time).
+"""
+
+from __future__ import annotations
+
+import torch
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.registry import MODELS
+from mmseg.utils import add_prefix
+
+from wsss.models.deeplab import balanced_cross_entropy, labels_at, max_fused, scale_pyramid_logits
+
+
+@MODELS.register_module()
+class DeepLabV2Head(BaseDecodeHead):
+    """DeepLab v2's ASPP: dilated 3x3 classifiers on the last features, their outputs summed."""
+
+    def __init__(self, dilations: tuple[int, ...] = (6, 12, 18, 24), **kwargs):
+        kwargs.setdefault("init_cfg", {"type": "Normal", "std": 0.01, "override": {"name": "aspp"}})
+        super().__init__(**kwargs)
+        del self.conv_seg  # the summed classifiers are the output layer
+        self.aspp = torch.nn.ModuleList(
+            torch.nn.Conv2d(self.in_channels, self.out_channels, 3, padding=d, dilation=d) for d in dilations
+        )
+
+    def forward(self, inputs):
+        features = self._transform_inputs(inputs)
+        return sum(classifier(features) for classifier in self.aspp)
+
+
+@MODELS.register_module()
+class BalancedCrossEntropyLoss(torch.nn.Module):
+    """CLIMS' DeepLab loss as an mmseg loss module: see :func:`~wsss.models.deeplab.balanced_cross_entropy`."""
+
+    def forward(
+        self, logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None, ignore_index: int = 255
+    ) -> torch.Tensor:
+        if weight is not None:  # mmseg passes pixel weights only when a pixel sampler is configured
+            raise ValueError("BalancedCrossEntropyLoss takes no pixel weights (no seg sampler)")
+        return balanced_cross_entropy(logits, labels, ignore_index)
+
+    @property
+    def loss_name(self) -> str:
+        return "loss_balanced_ce"
+
+
+@MODELS.register_module()
+class MultiScaleEncoderDecoder(EncoderDecoder):
+    """An EncoderDecoder whose training loss can be DeepLab's MSC wrapper's.
+
+    With ``msc_scales`` (0.5, 0.75), the loss is summed over four outputs: the logits of the
+    image, of the image at 0.5 and at 0.75, and their element-wise max (as CLIMS' DeepLabV2).
+    ``loss_at_logits`` computes each loss at its output's resolution, the labels resized by
+    nearest neighbour (the reference); otherwise the logits are upsampled to the labels (mmseg).
+    With no scales and the loss at the labels, training is exactly mmseg's EncoderDecoder's.
+    Inference is unchanged (the test-time fusion is eval_seg's).
+    """
+
+    def __init__(self, msc_scales: tuple[float, ...] = (), loss_at_logits: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.msc_scales = tuple(msc_scales)
+        self.loss_at_logits = loss_at_logits
+
+    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.decode_head(self.extract_feat(inputs))
+
+    def loss(self, inputs: torch.Tensor, data_samples: list) -> dict:
+        pyramid = scale_pyramid_logits(self._logits, inputs, (1.0, *self.msc_scales))
+        outputs = {"decode": pyramid[0]}
+        outputs.update({f"decode_x{scale}": logits for scale, logits in zip(self.msc_scales, pyramid[1:])})
+        if self.msc_scales:
+            outputs["decode_max"] = max_fused(pyramid)
+        losses = {}
+        for name, logits in outputs.items():
+            losses.update(add_prefix(self._output_loss(logits, data_samples), name))
+        return losses
+
+    def _output_loss(self, logits: torch.Tensor, data_samples: list) -> dict:
+        head = self.decode_head
+        if not self.loss_at_logits:
+            return head.loss_by_feat(logits, data_samples)
+        labels = labels_at(torch.stack([sample.gt_sem_seg.data for sample in data_samples]), logits.shape[2:])
+        return {head.loss_decode.loss_name: head.loss_decode(logits, labels, ignore_index=head.ignore_index)}
