@@ -18,6 +18,11 @@ def _read(path: str) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def _training_records(history: dict) -> list[dict]:
+    """Epoch records of the CAM and IRN stages; the segmenter's loss curve over iterations."""
+    return history.get("epochs") or history.get("curve", [])
+
+
 def report_results(
     dataset_summary: str,
     seeds: list,
@@ -102,7 +107,7 @@ def report_results(
         tables.append(leak_table("Co-occurring background labelled as the object (%)", leaks))
     write_html_page(segmenter_html, "Segmenter", tables, [f"backbone initialisation: {evaluation['backbone_init']}"])
 
-    plot_training_curves({Path(p).stem: _read(p).get("epochs", []) for p in histories}, training_png)
+    plot_training_curves({Path(p).stem: _training_records(_read(p)) for p in histories}, training_png)
 
 
 if __name__ == "__main__":

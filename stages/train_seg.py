@@ -24,7 +24,7 @@ from wsss.models.segmenter import (
 )
 from wsss.models.weights import check_resnet_weights
 from wsss.stage import run_stage
-from wsss.training import save_model
+from wsss.training import loss_curve, save_model
 
 log = logging.getLogger("train_seg")
 
@@ -167,7 +167,8 @@ def train_seg(
     save_model(
         checkpoint, runner.model, {**settings_to_meta(settings), "pretrained": pretrained, "iterations": iterations}
     )
-    loss = runner.message_hub.get_scalar("train/loss").current()
+    losses = runner.message_hub.get_scalar("train/loss")
+    loss = losses.current()
     write_json(
         history,
         {
@@ -176,6 +177,7 @@ def train_seg(
             "seconds": round(seconds, 1),
             "iterations_per_second": None if resumed else round(iterations / seconds, 3),
             "final_loss": round(float(loss), 4),
+            "curve": loss_curve(losses.data[0], first_iteration=iterations - len(losses.data[0]) + 1),
             "device": str(device),
             "amp": bool(amp and device.type == "cuda"),
             "backbone_init": pretrained or "random",

@@ -75,3 +75,11 @@ def test_training_loop_takes_its_first_step_at_the_full_rate_and_decays_per_step
     train_epochs(model, optimizer, loader, 2, ResumableRun(tmp_path, {}), batch_loss)
     factors = [(1 - step / 4) ** 0.9 for step in range(4)]
     assert seen == [pytest.approx([f, 10 * f]) for f in factors]
+
+
+def test_loss_curve_averages_windows_and_keeps_the_last_iteration():
+    from wsss.training import loss_curve
+
+    curve = loss_curve([4.0, 2.0, 3.0, 1.0, 5.0], first_iteration=11, points=2)
+    assert curve == [{"iteration": 13, "loss": 3.0}, {"iteration": 15, "loss": 3.0}]
+    assert len(loss_curve(list(range(1000)))) == 100 and loss_curve([]) == []

@@ -7,7 +7,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +161,15 @@ def finish_training(
 def load_model_state(path: str | os.PathLike) -> dict:
     """Load what :func:`save_model` wrote; a missing, truncated or foreign file is a ConfigError naming it."""
     return read_checkpoint(path)
+
+
+def loss_curve(losses: Sequence[float], first_iteration: int = 1, points: int = 100) -> list[dict]:
+    """At most ``points`` entries {iteration, loss}: the mean loss over consecutive windows, for plots."""
+    window = max(1, -(-len(losses) // points))
+    return [
+        {
+            "iteration": first_iteration + start + len(losses[start : start + window]) - 1,
+            "loss": round(float(np.mean(losses[start : start + window])), 5),
+        }
+        for start in range(0, len(losses), window)
+    ]
