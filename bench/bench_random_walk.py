@@ -7,6 +7,7 @@ script prints seconds per image, peak memory and whether the resulting labels ag
 
     python bench/bench_random_walk.py                  # VOC size (the dense side takes minutes on 2 cores)
     python bench/bench_random_walk.py --height 40 --width 30
+    python bench/bench_random_walk.py --path one-per-step   # the cheaper path rule (see wsss/refine/affinity.py)
 """
 
 import argparse
@@ -15,6 +16,7 @@ import time
 
 import torch
 
+from wsss.refine.affinity import PATH_RULES
 from wsss.refine.random_walk import dense_random_walk, random_walk
 
 
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=94)
     parser.add_argument("--classes", type=int, default=3)
     parser.add_argument("--exp-times", type=int, default=8)
+    parser.add_argument("--path", choices=PATH_RULES, default="reference", help="which pixels between a pair count")
     parser.add_argument("--repeats", type=int, default=3, help="sparse runs to average (the dense one runs once)")
     args = parser.parse_args()
 
@@ -40,18 +43,18 @@ def main() -> None:
     n = args.height * args.width
     print(
         f"map {args.height}x{args.width} (N = {n}), {args.classes} classes, 2^{args.exp_times} steps, "
-        f"radius 5, beta 10; {torch.get_num_threads()} threads"
+        f"radius 5, beta 10, {args.path} paths; {torch.get_num_threads()} threads"
     )
 
     start = time.perf_counter()
     for _ in range(args.repeats):
-        sparse = random_walk(cams, edge, radius=5, beta=10, exp_times=args.exp_times)
+        sparse = random_walk(cams, edge, radius=5, beta=10, exp_times=args.exp_times, path=args.path)
     sparse_seconds = (time.perf_counter() - start) / args.repeats
     sparse_peak = peak_rss_gb()
     print(f"sparse: {sparse_seconds:.3f} s per image, peak RSS {sparse_peak:.2f} GB")
 
     start = time.perf_counter()
-    dense = dense_random_walk(cams, edge, radius=5, beta=10, exp_times=args.exp_times)
+    dense = dense_random_walk(cams, edge, radius=5, beta=10, exp_times=args.exp_times, path=args.path)
     dense_seconds = time.perf_counter() - start
     print(
         f"dense:  {dense_seconds:.3f} s per image, peak RSS {peak_rss_gb():.2f} GB "

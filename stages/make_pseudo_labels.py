@@ -43,6 +43,7 @@ def make_pseudo_labels(
     beta: float = 10,
     exp_times: int = 8,
     radius: int = 5,
+    path: str = "reference",
     bg_threshold: float = 0.2,
     crf: dict | None = None,
     batch_size: int = 16,
@@ -66,7 +67,12 @@ def make_pseudo_labels(
             torch.set_num_threads(threads)
             model = _load_irn(irn, device)
             walk = functools.partial(
-                write_walked_labels, radius=radius, beta=beta, exp_times=exp_times, bg_threshold=bg_threshold
+                write_walked_labels,
+                radius=radius,
+                beta=beta,
+                exp_times=exp_times,
+                bg_threshold=bg_threshold,
+                path=path,
             )
             histograms = []
             for first in range(0, len(jobs), EDGE_CHUNK):
@@ -85,8 +91,8 @@ def make_pseudo_labels(
                 items = [(job, edges[job.image_id]) for job in chunk]
                 histograms += map_in_processes(walk, items, threads if device.type == "cpu" else 1)
             how = (
-                f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}) along IRN's boundaries, "
-                f"background plane {bg_threshold}"
+                f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}, {path} paths) along IRN's "
+                f"boundaries, background plane {bg_threshold}"
             )
         else:
             raise ValueError(f"unknown refine.method {method!r} (irn or crf)")

@@ -49,6 +49,7 @@ def train_irn(
     backbone: str = "resnet50",
     pretrained: str | None = None,
     radius: int = 10,
+    path: str = "reference",
     epochs: int = 3,
     batch_size: int = 32,
     crop_size: int = 512,
@@ -93,13 +94,13 @@ def train_irn(
             .long()
             .to(device)
         )
-        losses = irn_losses(edge_logits, displacement, labels, radius)
+        losses = irn_losses(edge_logits, displacement, labels, radius, path)
         return losses["total"], {name: value.item() for name, value in losses.items() if name != "total"}
 
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * batch_size
     rate = finish_training(
-        run, checkpoint, model, {**meta, "radius": radius}, history, records, images, seconds, device
+        run, checkpoint, model, {**meta, "radius": radius, "path": path}, history, records, images, seconds, device
     )
     log.info("IRN: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 

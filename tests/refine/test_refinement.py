@@ -32,10 +32,56 @@ def test_half_offsets_list_each_unordered_pair_once():
     assert full == set(offsets) | {(-dy, -dx) for dy, dx in offsets}
 
 
-def test_path_points_run_from_source_to_target():
-    assert path_points(0, 3) == ((0, 0), (0, 1), (0, 2), (0, 3))
-    points = path_points(2, -4)
+@pytest.mark.parametrize(
+    "offset, points",
+    [
+        ((0, 3), {(0, 0), (0, 1), (0, 2), (0, 3)}),
+        # (1, 0) is 2/sqrt(5) ~ 0.89 px from the line through (0, 0) and (1, 2): in; so the whole box.
+        ((1, 2), {(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)}),
+        ((2, 1), {(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)}),
+        # The diagonal and its side neighbours (0.71 px off); (0, 2) is 1.41 px off: out.
+        ((3, 3), {(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 2), (3, 3)}),
+        ((1, 4), {(y, x) for y in range(2) for x in range(5)}),  # every point is at most 4/sqrt(17) ~ 0.97 px off
+        ((2, -4), {(0, 0), (0, -1), (0, -2), (1, 0), (1, -1), (1, -2), (1, -3), (1, -4), (2, -2), (2, -3), (2, -4)}),
+    ],
+)
+def test_reference_path_holds_every_pixel_less_than_one_pixel_from_the_line(offset, points):
+    path = path_points(*offset)
+    assert set(path) == points and len(path) == len(points)
+    assert path[0] == (0, 0) and path[-1] == offset
+
+
+def test_one_per_step_path_takes_one_rounded_point_per_step():
+    assert path_points(0, 3, "one-per-step") == ((0, 0), (0, 1), (0, 2), (0, 3))
+    assert path_points(1, 2, "one-per-step") == ((0, 0), (1, 1), (1, 2))
+    assert path_points(3, 3, "one-per-step") == ((0, 0), (1, 1), (2, 2), (3, 3))
+    points = path_points(2, -4, "one-per-step")
     assert points[0] == (0, 0) and points[-1] == (2, -4) and len(points) == 5
+
+
+@pytest.mark.parametrize(
+    "radius, offsets, reference_points, one_per_step_points", [(5, 34, 242, 130), (10, 152, 2134, 1050)]
+)
+def test_path_totals_match_irn_path_index(radius, offsets, reference_points, one_per_step_points):
+    assert len(half_offsets(radius)) == offsets
+    assert sum(len(path_points(*o)) for o in half_offsets(radius)) == reference_points
+    assert sum(len(path_points(*o, "one-per-step")) for o in half_offsets(radius)) == one_per_step_points
+
+
+def test_affinities_are_one_minus_the_strongest_boundary_on_each_path():
+    generator = torch.Generator().manual_seed(1)
+    edge = torch.rand(2, 6, 7, generator=generator)
+    for rule in ("reference", "one-per-step"):
+        affinity, valid = pair_affinities(edge, radius=4, path=rule)
+        for o, (dy, dx) in enumerate(half_offsets(4)):
+            for y, x in [(0, 3), (2, 2), (4, 0)]:
+                inside = y + dy < 6 and 0 <= x + dx < 7
+                strongest = max(
+                    edge[1, y + py, x + px] if y + py < 6 and 0 <= x + px < 7 else 1.0
+                    for py, px in path_points(dy, dx, rule)
+                )
+                assert bool(valid[1, o, y, x]) == inside
+                assert affinity[1, o, y, x] == pytest.approx(float(1 - strongest) if inside else 0.0)
 
 
 def test_a_boundary_between_two_pixels_cuts_their_affinity():
@@ -48,6 +94,23 @@ def test_a_boundary_between_two_pixels_cuts_their_affinity():
     assert not valid[right2, 2, 5] and affinity[right2, 2, 5] == 0  # (2,5) -> (2,7) leaves the image
 
 
+def test_a_boundary_pixel_beside_the_line_cuts_the_reference_affinity_only():
+    edge = torch.zeros(4, 5)
+    edge[1, 2] = 1.0  # beside the segments (1, 1) -> (2, 2) and (1, 1) -> (2, 3), on neither
+    diagonal, knight = half_offsets(3).index((1, 1)), half_offsets(4).index((1, 2))
+    assert pair_affinities(edge, radius=3)[0][diagonal, 1, 1] == 0.0
+    assert pair_affinities(edge, radius=3, path="one-per-step")[0][diagonal, 1, 1] == 1.0
+    assert pair_affinities(edge, radius=4)[0][knight, 1, 1] == 0.0
+    assert pair_affinities(edge, radius=4, path="one-per-step")[0][knight, 1, 1] == 1.0
+
+
+def test_a_diagonal_wall_one_pixel_thin_separates_the_reference_pairs_across_it():
+    edge = torch.eye(6)  # boundary on the main diagonal; (0, 1) and (1, 0) lie on either side
+    across = half_offsets(2).index((1, -1))
+    assert pair_affinities(edge, radius=2)[0][across, 0, 1] == 0.0
+    assert pair_affinities(edge, radius=2, path="one-per-step")[0][across, 0, 1] == 1.0  # the walk leaks
+
+
 def test_affinity_labels_skip_unsure_pixels():
     labels = torch.tensor([[[0, 0, 1, 255]]])
     same_bg, same_fg, different = affinity_labels(labels, radius=2)
@@ -56,13 +119,14 @@ def test_affinity_labels_skip_unsure_pixels():
     assert not (same_bg | same_fg | different)[0, right, 0, 2]  # 1 -> 255
 
 
+@pytest.mark.parametrize("path", ["reference", "one-per-step"])
 @pytest.mark.parametrize("radius, beta, exp_times", [(5, 10, 4), (3, 2, 6), (4, 10, 0)])
-def test_sparse_random_walk_equals_the_dense_matrix_power(radius, beta, exp_times):
+def test_sparse_random_walk_equals_the_dense_matrix_power(radius, beta, exp_times, path):
     generator = torch.Generator().manual_seed(radius)
     edge = torch.rand(9, 11, generator=generator) ** 3
     scores = torch.rand(3, 9, 11, generator=generator)
-    sparse = random_walk(scores, edge, radius=radius, beta=beta, exp_times=exp_times)
-    dense = dense_random_walk(scores, edge, radius=radius, beta=beta, exp_times=exp_times)
+    sparse = random_walk(scores, edge, radius=radius, beta=beta, exp_times=exp_times, path=path)
+    dense = dense_random_walk(scores, edge, radius=radius, beta=beta, exp_times=exp_times, path=path)
     assert torch.allclose(sparse, dense, atol=1e-5, rtol=1e-4)
 
 
@@ -115,7 +179,8 @@ def test_crf_pseudo_labels_follow_the_image_edge():
     assert (labels[:, 13:] == 1).mean() > 0.95 and (labels[:, :9] == 0).mean() > 0.95
 
 
-def test_irn_losses_train_the_branches_and_never_the_backbone():
+@pytest.mark.parametrize("path", ["reference", "one-per-step"])
+def test_irn_losses_train_the_branches_and_never_the_backbone(path):
     torch.manual_seed(0)
     model = EdgeDisplacementNet(ResNetBackbone("resnet18", 16))
     images = torch.rand(2, 3, 32, 32)
@@ -124,7 +189,7 @@ def test_irn_losses_train_the_branches_and_never_the_backbone():
     labels[:, 0, :] = 255
     edge_logits, displacement = model(images)
     assert edge_logits.shape == (2, 1, 8, 8) and displacement.shape == (2, 2, 8, 8)
-    losses = irn_losses(edge_logits, displacement, labels, radius=4)
+    losses = irn_losses(edge_logits, displacement, labels, radius=4, path=path)
     losses["total"].backward()
     assert all(p.grad is None for p in model.backbone.parameters())
     edge_params, displacement_params = model.branch_parameters()

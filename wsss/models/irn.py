@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from wsss.data.training_data import normalize_imagenet
 from wsss.models.backbone import ResNetBackbone
-from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, pair_partners
+from wsss.refine.affinity import PathRule, affinity_labels, half_offsets, pair_affinities, pair_partners
 
 
 def _reader(in_channels: int, out_channels: int) -> torch.nn.Sequential:
@@ -74,17 +74,22 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def irn_losses(
-    edge_logits: torch.Tensor, displacement: torch.Tensor, labels: torch.Tensor, radius: int
+    edge_logits: torch.Tensor,
+    displacement: torch.Tensor,
+    labels: torch.Tensor,
+    radius: int,
+    path: PathRule = "reference",
 ) -> dict[str, torch.Tensor]:
     """IRN's losses on (B, H, W) stride-4 IR labels (0 background, 1..C classes, 255 unsure).
 
     Edge branch: pairs of one class should have affinity 1 (background and object pairs
     averaged separately), pairs of different classes affinity 0. Displacement branch: two object
     pixels of one class point at the same centre, so their displacements differ by their
-    offset; background displacements agree with each other.
+    offset; background displacements agree with each other. ``path`` picks the pixels whose
+    boundary a pair's affinity looks at (:mod:`wsss.refine.affinity`).
     """
     same_bg, same_fg, different = affinity_labels(labels, radius)
-    affinity, _ = pair_affinities(torch.sigmoid(edge_logits[:, 0].float()), radius)
+    affinity, _ = pair_affinities(torch.sigmoid(edge_logits[:, 0].float()), radius, path)
     losses = {
         "bg_affinity": _masked_mean(-torch.log(affinity + 1e-5), same_bg),
         "fg_affinity": _masked_mean(-torch.log(affinity + 1e-5), same_fg),

@@ -16,14 +16,16 @@ import torch.nn.functional as F
 
 from wsss.clims.cam_io import cam_path, label_values, load_cam
 from wsss.errors import DatasetError
-from wsss.refine.affinity import half_offsets, pair_affinities
+from wsss.refine.affinity import PathRule, half_offsets, pair_affinities
 from wsss.refine.cam_to_labels import CamLabelJob, write_job_labels
 
 
-def _affinity_pairs(edge: torch.Tensor, radius: int, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _affinity_pairs(
+    edge: torch.Tensor, radius: int, beta: float, path: PathRule
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(rows, cols, values) of the symmetric affinity matrix A^beta, self-pairs (value 1) included."""
     height, width = edge.shape
-    affinity, valid = pair_affinities(edge, radius)
+    affinity, valid = pair_affinities(edge, radius, path)
     index = torch.arange(height * width, device=edge.device).view(height, width)
     offsets = torch.tensor(half_offsets(radius), device=edge.device)
     source = index.expand(len(offsets), -1, -1)[valid]
@@ -37,29 +39,37 @@ def _affinity_pairs(edge: torch.Tensor, radius: int, beta: float) -> tuple[torch
     return rows, cols, values
 
 
-def transition_matrix(edge: torch.Tensor, radius: int, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def transition_matrix(
+    edge: torch.Tensor, radius: int, beta: float, path: PathRule = "reference"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(rows, cols, values) of the sparse matrix M with M[j, i] = A[i, j]^beta / sum_i A[i, j]^beta.
 
     That is the transpose of the reference's column-normalised transition matrix T, so that one
     walk step on row vectors, x @ T, is M @ x as a column product.
     """
-    rows, cols, values = _affinity_pairs(edge.float(), radius, beta)
+    rows, cols, values = _affinity_pairs(edge.float(), radius, beta, path)
     column_sum = torch.zeros(edge.numel(), dtype=values.dtype, device=values.device).index_add_(0, cols, values)
     return cols, rows, values / column_sum[cols]
 
 
 def random_walk(
-    scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10, exp_times: int = 8
+    scores: torch.Tensor,
+    edge: torch.Tensor,
+    radius: int = 5,
+    beta: float = 10,
+    exp_times: int = 8,
+    path: PathRule = "reference",
 ) -> torch.Tensor:
     """Propagate (K, H, W) ``scores`` for 2^exp_times steps on the (H, W) boundary map ``edge``.
 
-    The scores are first damped on boundaries (times 1 - edge), as in IRN. On CPU the products
-    run in scipy's CSR kernel (about 13x faster than torch's sparse CPU kernels here, see
-    docs/benchmarks.md); on CUDA in torch's.
+    The scores are first damped on boundaries (times 1 - edge), as in IRN. ``path`` picks the
+    pixels between two whose boundary cuts their affinity (:mod:`wsss.refine.affinity`). On CPU
+    the products run in scipy's CSR kernel (about 13x faster than torch's sparse CPU kernels
+    here, see docs/benchmarks.md); on CUDA in torch's.
     """
     num_maps, height, width = scores.shape
     n = height * width
-    rows, cols, values = transition_matrix(edge, radius, beta)
+    rows, cols, values = transition_matrix(edge, radius, beta, path)
     state = (scores.float() * (1 - edge.float())).reshape(num_maps, n).T.contiguous()
     if edge.is_cuda:
         matrix = (
@@ -76,12 +86,17 @@ def random_walk(
 
 
 def dense_random_walk(
-    scores: torch.Tensor, edge: torch.Tensor, radius: int = 5, beta: float = 10, exp_times: int = 8
+    scores: torch.Tensor,
+    edge: torch.Tensor,
+    radius: int = 5,
+    beta: float = 10,
+    exp_times: int = 8,
+    path: PathRule = "reference",
 ) -> torch.Tensor:
     """The reference formulation: dense A^beta, column-normalised, squared exp_times times."""
     num_maps, height, width = scores.shape
     n = height * width
-    rows, cols, values = _affinity_pairs(edge.float(), radius, beta)
+    rows, cols, values = _affinity_pairs(edge.float(), radius, beta, path)
     dense = torch.zeros(n, n, dtype=torch.float64, device=edge.device)
     dense[rows, cols] = values.double()
     transition = dense / dense.sum(dim=0, keepdim=True)
@@ -101,6 +116,7 @@ def propagated_labels(
     beta: float,
     exp_times: int,
     bg_threshold: float,
+    path: PathRule = "reference",
 ) -> np.ndarray:
     """Pseudo-labels 0..C at full ``size`` from stride-4 CAMs and IRN's stride-4 boundary map.
 
@@ -108,7 +124,7 @@ def propagated_labels(
     maximum, and a background plane at ``bg_threshold`` joins the argmax.
     """
     cams = torch.from_numpy(np.ascontiguousarray(cam_stride4, dtype=np.float32)).to(edge.device)
-    walked = random_walk(cams, edge, radius=radius, beta=beta, exp_times=exp_times)
+    walked = random_walk(cams, edge, radius=radius, beta=beta, exp_times=exp_times, path=path)
     upsampled = F.interpolate(walked[None], scale_factor=4, mode="bilinear", align_corners=False)[
         0, :, : size[0], : size[1]
     ]
@@ -119,7 +135,12 @@ def propagated_labels(
 
 
 def write_walked_labels(
-    item: tuple[CamLabelJob, np.ndarray | torch.Tensor], radius: int, beta: float, exp_times: int, bg_threshold: float
+    item: tuple[CamLabelJob, np.ndarray | torch.Tensor],
+    radius: int,
+    beta: float,
+    exp_times: int,
+    bg_threshold: float,
+    path: PathRule = "reference",
 ) -> np.ndarray:
     """:func:`propagated_labels` of one image (its job and stride-4 edge map) written to ``<output>/<id>.png``."""
     job, edge = item
@@ -141,5 +162,6 @@ def write_walked_labels(
         beta=beta,
         exp_times=exp_times,
         bg_threshold=bg_threshold,
+        path=path,
     )
     return write_job_labels(job, labels)
