@@ -120,6 +120,9 @@ class ClipScorer(torch.nn.Module):
     - ``"reference"``: as the reference implementation does it, the image is normalised with
       ImageNet statistics, resized with ``align_corners=True`` and then masked, so masked-out
       pixels are the ImageNet mean grey; CLIP's own normalisation is not applied.
+
+    Crop padding reaches CLIP in the colour the training crops were padded with (the stages'
+    ``crop_padding``): the reference's mean colour is 0 here in the ``"reference"`` mode.
     """
 
     def __init__(
