@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
 from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.data.images import pil_rescale
 from wsss.data.training_data import normalize_imagenet
 from wsss.models.cam_net import CAMNet
 
@@ -36,19 +37,19 @@ SCALES = {
 INFERENCE_SCALES = [1.0, 0.5, 1.5, 2.0]
 
 
-def straightforward_cams(model: CAMNet, image01: torch.Tensor, scales: list[float]) -> torch.Tensor:
-    """One (1, 3, H, W) image: a forward per scale and per flip, all classes upsampled, summed."""
-    height, width = image01.shape[-2:]
+def straightforward_cams(model: CAMNet, image: np.ndarray, scales: list[float]) -> torch.Tensor:
+    """One uint8 (H, W, 3) image: a forward per scale and per flip, all classes upsampled, summed."""
+    height, width = image.shape[:2]
     stride = model.backbone.output_stride
     up_size = (math.ceil(height / stride) * stride, math.ceil(width / stride) * stride)
-    total = image01.new_zeros(1, model.num_classes, height, width)
-    x = normalize_imagenet(image01)
+    device = next(model.parameters()).device
+    total = torch.zeros(1, model.num_classes, height, width, device=device)
     for scale in scales:
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        scaled = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        scaled = pil_rescale(image, scale)
+        x = normalize_imagenet(torch.from_numpy(scaled).to(device).permute(2, 0, 1)[None].float() / 255)
         for flipped in (False, True):
             with torch.no_grad():
-                cams = model.cams(scaled.flip(-1) if flipped else scaled)
+                cams = model.cams(x.flip(-1) if flipped else x)
             cams = cams.flip(-1) if flipped else cams
             total += F.interpolate(cams, size=up_size, mode="bilinear", align_corners=False)[:, :, :height, :width]
     return total
@@ -62,7 +63,7 @@ def run_variant(scale: str, variant: str, batch: int | None) -> tuple:
     model = CAMNet(setting["classes"], setting["depth"], 16).to(device).eval()
     if variant == "optimized":
         model = inference_ready(model, device)
-    images = torch.rand(setting["images"], 3, *setting["size"], device=device)
+    images = np.random.default_rng(0).integers(0, 256, (setting["images"], *setting["size"], 3), dtype=np.uint8)
     labels = torch.rand(setting["images"], setting["classes"]) < 1.5 / setting["classes"]
     labels[labels.sum(1) == 0, 0] = True
     keys = [row.nonzero().flatten() for row in labels]
@@ -70,7 +71,7 @@ def run_variant(scale: str, variant: str, batch: int | None) -> tuple:
     if variant == "optimized":  # warm-up (allocator, oneDNN/cuDNN kernel choice), untimed
         multiscale_cams(model, images[: setting["batch"]], INFERENCE_SCALES, cap)
     else:
-        straightforward_cams(model, images[:1], INFERENCE_SCALES)
+        straightforward_cams(model, images[0], INFERENCE_SCALES)
     with tempfile.TemporaryDirectory() as folder:
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -91,7 +92,7 @@ def run_variant(scale: str, variant: str, batch: int | None) -> tuple:
                     )
         else:
             for n in range(len(images)):
-                total = straightforward_cams(model, images[n : n + 1], INFERENCE_SCALES)[0]
+                total = straightforward_cams(model, images[n], INFERENCE_SCALES)[0]
                 k = keys[n].to(device)
                 cam = total[k] / (F.adaptive_max_pool2d(total[k], (1, 1)) + 1e-5)
                 first = cam.cpu().numpy() if first is None else first

@@ -53,12 +53,7 @@ def make_cam(
         for chunk in batches_by_image_size(
             list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size
         ):
-            images = (
-                torch.stack([torch.from_numpy(items[i][0].read_image(i)).permute(2, 0, 1) for i in chunk])
-                .float()
-                .div(255)
-                .to(device)
-            )
+            images = np.stack([items[i][0].read_image(i) for i in chunk])
             full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device))
             for n, image_id in enumerate(chunk):
                 keys = torch.from_numpy(items[image_id][1]).to(device)

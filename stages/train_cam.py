@@ -31,6 +31,7 @@ def train_cam(
     batch_size: int = 16,
     crop_size: int = 512,
     resize_long: list | None = None,
+    crop_padding: str = "reference",
     optimizer: str = "sgd",
     lr: float = 0.1,
     head_lr_mult: float = 10.0,
@@ -57,7 +58,13 @@ def train_cam(
     device = pick_device()
     network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
-    data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
+    data = AugmentedCrops(
+        VOCDataset(root, description, split),
+        crop_size,
+        tuple(resize_long or (320, 640)),
+        seed,
+        crop_padding=crop_padding,
+    )
     model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn).to(device)
     model.backbone.freeze_stem()
     backbone_params, head_params = model.parameter_groups()

@@ -38,6 +38,7 @@ def train_clims(
     batch_size: int = 16,
     crop_size: int = 512,
     resize_long: list | None = None,
+    crop_padding: str = "reference",
     optimizer: str = "sgd",
     lr: float = 2.5e-4,
     head_lr: float = 2.5e-3,
@@ -91,7 +92,13 @@ def train_clims(
         weight_decay,
         momentum,
     )
-    data = AugmentedCrops(VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed)
+    data = AugmentedCrops(
+        VOCDataset(root, description, split),
+        crop_size,
+        tuple(resize_long or (320, 640)),
+        seed,
+        crop_padding=crop_padding,
+    )
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}

@@ -54,6 +54,8 @@ def train_irn(
     batch_size: int = 32,
     crop_size: int = 512,
     resize_long: list | None = None,
+    rescale_range: tuple[float, float] | list | None = (0.5, 1.5),
+    crop_padding: str = "reference",
     optimizer: str = "sgd",
     lr: float = 0.1,
     displacement_lr_mult: float = 10.0,
@@ -80,7 +82,13 @@ def train_irn(
         momentum,
     )
     data = AugmentedCrops(
-        VOCDataset(root, description, split), crop_size, tuple(resize_long or (320, 640)), seed, label_folder=ir_labels
+        VOCDataset(root, description, split),
+        crop_size,
+        None if resize_long is None else tuple(resize_long),
+        seed,
+        label_folder=ir_labels,
+        rescale_range=None if rescale_range is None else tuple(rescale_range),
+        crop_padding=crop_padding,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
     run = ResumableRun(f"{checkpoint}.resume", settings)

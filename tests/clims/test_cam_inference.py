@@ -1,8 +1,18 @@
-"""Multi-scale + flip CAM inference: batching, chunking and memory layout must not change the maps."""
+"""Multi-scale + flip CAM inference: the reference's PIL rescaling; batching, chunking and memory layout
+must not change the maps."""
 
+import numpy as np
 import torch
+from PIL import Image
 
-from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
+from wsss.clims.cam_inference import (
+    forward_pixel_cap,
+    inference_ready,
+    multiscale_cams,
+    normalize_positive,
+    scaled_input,
+)
+from wsss.data.training_data import normalize_imagenet
 from wsss.models.cam_net import CAMNet
 
 SCALES = [1.0, 0.5, 1.5]
@@ -15,7 +25,7 @@ def _model() -> CAMNet:
 
 def test_batched_chunked_and_channels_last_inference_give_the_same_maps():
     model = _model()
-    images = torch.rand(3, 3, 64, 48)
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 48, 3), dtype=np.uint8)
     one_at_a_time = [multiscale_cams(model, images[i : i + 1], SCALES) for i in range(3)]
     batched = multiscale_cams(model, images, SCALES)
     chunked = multiscale_cams(
@@ -31,12 +41,46 @@ def test_batched_chunked_and_channels_last_inference_give_the_same_maps():
 def test_flip_augmented_maps_are_mirror_symmetric():
     """Each scale adds the map of the flipped image flipped back, so mirroring the input mirrors the output."""
     model = _model()
-    image = torch.rand(1, 3, 64, 64)
+    image = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     full, stride4 = multiscale_cams(model, image, SCALES)
-    mirrored_full, mirrored_stride4 = multiscale_cams(model, image.flip(-1), SCALES)
+    mirrored_full, mirrored_stride4 = multiscale_cams(model, np.ascontiguousarray(image[:, :, ::-1]), SCALES)
     assert torch.allclose(mirrored_full, full.flip(-1), atol=1e-4)
     assert torch.allclose(mirrored_stride4, stride4.flip(-1), atol=1e-4)
     assert (full >= 0).all()  # a sum of ReLU maps
+
+
+def _reference_input(image: np.ndarray, scale: float) -> torch.Tensor:
+    """The reference's input: PIL bicubic on uint8 to (round(h*s), round(w*s)), then ImageNet-normalised."""
+    height, width = image.shape[:2]
+    resized = np.asarray(Image.fromarray(image).resize((round(width * scale), round(height * scale)), Image.BICUBIC))
+    return normalize_imagenet(torch.from_numpy(resized.copy()).permute(2, 0, 1)[None].float() / 255)
+
+
+def test_scaled_input_is_pil_bicubic_of_the_uint8_image():
+    images = np.random.default_rng(0).integers(0, 256, (2, 15, 10, 3), dtype=np.uint8)
+    for scale, size in [(1.0, (15, 10)), (0.5, (8, 5)), (1.5, (22, 15)), (2.0, (30, 20))]:  # round(7.5) = 8
+        scaled = scaled_input(images, scale, torch.device("cpu"))
+        assert scaled.shape == (2, 3, *size)
+        for n in range(2):
+            assert torch.equal(scaled[n : n + 1], _reference_input(images[n], scale))
+
+
+def test_the_network_sees_each_scale_and_its_flip_of_the_pil_rescaled_images():
+    model = _model()
+    seen = []
+    forward = model.cams
+
+    def recording_cams(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.clone())
+        return forward(x)
+
+    model.cams = recording_cams
+    images = np.random.default_rng(0).integers(0, 256, (2, 30, 20, 3), dtype=np.uint8)
+    multiscale_cams(model, images, SCALES)
+    assert len(seen) == len(SCALES)  # one forward per scale: the images and their flips together
+    for batch, scale in zip(seen, SCALES):
+        expected = torch.cat([_reference_input(image, scale) for image in images])
+        assert torch.equal(batch, torch.cat([expected, expected.flip(-1)]))
 
 
 def test_normalize_positive_keeps_the_positive_classes_each_peaking_near_one():

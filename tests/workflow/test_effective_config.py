@@ -73,5 +73,7 @@ def test_real_runs_take_no_demo_setting(effective_configs):
     assert voc["train_cam"]["optimizer"] == "sgd" and voc["train_cam"]["freeze_bn"] is True
     assert voc["clims"]["classifier_scale"] == 1.0 and voc["clims"]["logit_offset"] == 0.0
     assert voc["clims"]["resize_long"] == [320, 640] and voc["irn"]["optimizer"] == "sgd"
+    assert voc["irn"]["resize_long"] is None and voc["irn"]["rescale_range"] == [0.5, 1.5]
+    assert {voc[stage]["crop_padding"] for stage in ("train_cam", "clims", "irn")} == {"reference"}
     assert voc["eval_cam"]["compare_baseline"] is False
     assert effective_configs[()]["run_name"] == "demo" and effective_configs[()]["clims"]["logit_offset"] == -3.0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from wsss.data.images import pil_rescale
 from wsss.data.training_data import normalize_imagenet
 from wsss.device import autocast
 from wsss.models.cam_net import CAMNet
@@ -26,31 +29,42 @@ def inference_ready(model: CAMNet, device: torch.device) -> CAMNet:
     return model.to(device, memory_format=torch.channels_last).eval()
 
 
+def scaled_input(images: np.ndarray, scale: float, device: torch.device) -> torch.Tensor:
+    """The ImageNet-normalised (N, 3, h, w) network input of uint8 (N, H, W, 3) ``images`` at ``scale``.
+
+    Each image is resized as uint8 with PIL bicubic, to (round(H * s), round(W * s)), before it
+    is normalised, as the reference does; scale 1 keeps the original pixels.
+    """
+    scaled = np.stack([pil_rescale(image, scale, Image.BICUBIC) for image in images])
+    pixels = torch.from_numpy(scaled).to(device).permute(0, 3, 1, 2)
+    return normalize_imagenet(pixels.float() / 255.0)
+
+
 @torch.no_grad()
 def multiscale_cams(
-    model: CAMNet, images01: torch.Tensor, scales: list[float], pixels_per_forward: int | None = None
+    model: CAMNet, images: np.ndarray, scales: list[float], pixels_per_forward: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum over scales (each with its horizontal flip) of ReLU CAMs, for (N, 3, H, W) images in [0, 1].
+    """Sum over scales (each with its horizontal flip) of ReLU CAMs, for uint8 (N, H, W, 3) images of one size.
 
-    Returns (full-resolution (N, C, H, W), stride-4 (N, C, ceil(H/4), ceil(W/4))) unnormalised sums.
-    Each scale's map is upsampled to ceil(H/os)*os (then cropped to H x W), so that feature cells
-    stay aligned with the pixels they cover, as in the reference. ``pixels_per_forward`` caps
-    the input pixels of one forward pass (None: the whole batch at once); on CPU large batches
-    of large images run slower than small ones (memory traffic), so the stage sets a cap there.
+    Returns (full-resolution (N, C, H, W), stride-4 (N, C, ceil(H/4), ceil(W/4))) unnormalised sums
+    on the model's device. Each scale's map is upsampled to ceil(H/os)*os (then cropped to H x W),
+    so that feature cells stay aligned with the pixels they cover, as in the reference.
+    ``pixels_per_forward`` caps the input pixels of one forward pass (None: the whole batch at
+    once); on CPU large batches of large images run slower than small ones (memory traffic), so
+    the stage sets a cap there.
     """
-    n, _, height, width = images01.shape
+    n, height, width, _ = images.shape
+    device = next(model.parameters()).device
     stride = model.backbone.output_stride
     up_size = (math.ceil(height / stride) * stride, math.ceil(width / stride) * stride)
     s4_size = (math.ceil(height / 4), math.ceil(width / 4))
-    full = images01.new_zeros(n, model.num_classes, height, width)
-    stride4 = images01.new_zeros(n, model.num_classes, *s4_size)
-    x = normalize_imagenet(images01)
+    full = torch.zeros(n, model.num_classes, height, width, device=device)
+    stride4 = torch.zeros(n, model.num_classes, *s4_size, device=device)
     for scale in scales:
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        scaled = x if scale == 1.0 else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        scaled = scaled_input(images, scale, device)
         batch = torch.cat([scaled, scaled.flip(-1)]).contiguous(memory_format=torch.channels_last)
-        chunk = len(batch) if pixels_per_forward is None else max(1, pixels_per_forward // (size[0] * size[1]))
-        with autocast(images01.device):
+        chunk = len(batch) if pixels_per_forward is None else max(1, pixels_per_forward // scaled[0, 0].numel())
+        with autocast(device):
             cams = torch.cat([model.cams(part).float() for part in batch.split(chunk)])
         cams = cams[:n] + cams[n:].flip(-1)
         full += F.interpolate(cams, size=up_size, mode="bilinear", align_corners=False)[:, :, :height, :width]

@@ -85,3 +85,16 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
             raise DatasetError(f"{path}: label values must lie in 0..255, found {values.min()}..{values.max()}")
         return values.astype(np.uint8)
     raise DatasetError(f"{path}: label map must be a single-channel palette or grayscale PNG, got mode {image.mode}")
+
+
+def pil_rescale(pixels: np.ndarray, scale: float, resample: int = Image.BICUBIC) -> np.ndarray:
+    """Resize a uint8 (H, W[, C]) array to (round(H * s), round(W * s)) with PIL, as the reference rescales.
+
+    PIL's bicubic filter widens with the factor when shrinking (antialiasing) and rounds to uint8,
+    which an interpolation of float tensors does not reproduce.
+    """
+    height, width = pixels.shape[:2]
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if size == (height, width):
+        return pixels
+    return np.array(Image.fromarray(pixels).resize(size[::-1], resample))

@@ -7,13 +7,18 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from wsss.data.images import pil_rescale
 from wsss.data.label_folder import read_label_folder_png
 from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# What a crop is padded with, per ``crop_padding``: "reference" fills the ImageNet mean colour, which
+# is exactly 0 once normalised (the reference pads its already normalised image with 0); "black" fills 0.
+CROP_PADDING = {"reference": IMAGENET_MEAN, "black": np.zeros(3, dtype=np.float32)}
 
 
 def normalize_imagenet(images01: torch.Tensor) -> torch.Tensor:
@@ -40,16 +45,37 @@ def random_resize_long(
     return image, label
 
 
-def random_crop(
-    image: torch.Tensor, size: int, generator: np.random.Generator, label: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Place a random ``size`` x ``size`` window over the image (zero padding where it is smaller).
+def random_rescale(
+    image: torch.Tensor, low: float, high: float, generator: np.random.Generator, label: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Rescale (3, H, W) in [0, 1] by a factor uniform in [low, high], IRN's augmentation.
 
-    Returns the crop, a (size, size) mask of the pixels that came from the image, and the same
-    window of ``label`` if given (padding there is the ignore index).
+    As the reference does, the image is resized as uint8 with PIL bicubic and an (H, W) ``label``
+    map with PIL nearest, both to (round(H * s), round(W * s)).
+    """
+    scale = float(generator.uniform(low, high))
+    pixels = image.mul(255).round().byte().permute(1, 2, 0).numpy()
+    image = torch.from_numpy(pil_rescale(pixels, scale, Image.BICUBIC)).permute(2, 0, 1).float() / 255.0
+    if label is not None:
+        label = torch.from_numpy(pil_rescale(label.numpy().astype(np.uint8), scale, Image.NEAREST)).to(label.dtype)
+    return image, label
+
+
+def random_crop(
+    image: torch.Tensor,
+    size: int,
+    generator: np.random.Generator,
+    label: torch.Tensor | None = None,
+    padding: str = "reference",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Place a random ``size`` x ``size`` window over the image; a smaller image sits at a random offset.
+
+    Padding takes the colour :data:`CROP_PADDING` names for ``padding``. Returns the crop, a
+    (size, size) mask of the pixels that came from the image, and the same window of ``label``
+    if given (padding there is the ignore index).
     """
     _, height, width = image.shape
-    crop = image.new_zeros(3, size, size)
+    crop = image.new_tensor(CROP_PADDING[padding]).view(3, 1, 1).repeat(1, size, size)
     valid = torch.zeros(size, size, dtype=torch.bool)
     top = int(generator.integers(0, max(height - size, 0) + 1))
     left = int(generator.integers(0, max(width - size, 0) + 1))
@@ -66,7 +92,9 @@ def random_crop(
 
 
 class AugmentedCrops(torch.utils.data.Dataset):
-    """Random long-side resize, horizontal flip and crop; yields images in [0, 1] and multi-hot labels.
+    """Random long-side resize and/or rescale, horizontal flip and crop; yields images in [0, 1] and
+    multi-hot labels. The reference's order: resize_long, rescale, flip, crop (CAM training uses
+    resize_long only, IRN rescale only).
 
     With ``label_folder`` (one ``<id>.png`` label map per image, such as IR labels) each item
     also carries the same crop of its label map ("label", int64, padding 255).
@@ -76,14 +104,20 @@ class AugmentedCrops(torch.utils.data.Dataset):
         self,
         dataset: VOCDataset,
         crop_size: int,
-        resize_long: tuple[int, int],
+        resize_long: tuple[int, int] | None,
         seed: int = 0,
         label_folder: str | os.PathLike | None = None,
+        rescale_range: tuple[float, float] | None = None,
+        crop_padding: str = "reference",
     ):
+        if crop_padding not in CROP_PADDING:
+            raise ValueError(f"crop_padding must be one of {sorted(CROP_PADDING)}, got {crop_padding!r}")
         self.dataset = dataset
         self.labels = torch.from_numpy(dataset.label_matrix().astype(np.float32))
         self.crop_size = crop_size
         self.resize_long = resize_long
+        self.rescale_range = rescale_range
+        self.crop_padding = crop_padding
         self.seed = seed
         self.label_folder = label_folder
         self.epoch = 0
@@ -100,11 +134,14 @@ class AugmentedCrops(torch.utils.data.Dataset):
             label = torch.from_numpy(
                 read_label_folder_png(self.label_folder, image_id, image.shape[1:]).astype(np.int64)
             )
-        image, label = random_resize_long(image, *self.resize_long, generator, label)
+        if self.resize_long is not None:
+            image, label = random_resize_long(image, *self.resize_long, generator, label)
+        if self.rescale_range is not None:
+            image, label = random_rescale(image, *self.rescale_range, generator, label)
         if generator.random() < 0.5:
             image = image.flip(-1)
             label = None if label is None else label.flip(-1)
-        crop, valid, label_crop = random_crop(image, self.crop_size, generator, label)
+        crop, valid, label_crop = random_crop(image, self.crop_size, generator, label, self.crop_padding)
         item = {"image": crop, "valid": valid, "labels": self.labels[index], "index": index}
         if label_crop is not None:
             item["label"] = label_crop

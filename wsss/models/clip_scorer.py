@@ -135,6 +135,9 @@ class ClipScorer(torch.nn.Module):
 
     ``weight_dtype`` and ``autocast_dtype`` (CUDA only) set CLIP's precision; the defaults are fp32
     weights under bf16 autocast, the reference's are fp16 weights without autocast on CUDA.
+
+    Crop padding reaches CLIP in the colour the training crops were padded with (the stages'
+    ``crop_padding``): the reference's mean colour is 0 here in the ``"reference"`` mode.
     """
 
     def __init__(
