@@ -20,12 +20,12 @@ def eval_cam(
     table: str,
     split: str = "train",
     bg_threshold: float = 0.15,
-    sweep: list | None = None,
+    sweep: tuple[float, float, float] = (0.05, 0.95, 0.05),
 ) -> None:
     """Write the seed evaluation of ``split`` as JSON (``report``) and text (``table``), headed by ``bg_threshold``."""
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
-    thresholds = sorted(set(threshold_grid(*(sweep or [0.05, 0.95, 0.05]))) | {round(bg_threshold, 4)})
+    thresholds = sorted(set(threshold_grid(*sweep)) | {round(bg_threshold, 4)})
     regions, background_of_class = cooccurring_background_regions(root, description.class_names)
     confusions, leakage = evaluate_seeds(dataset, cams, thresholds, regions, background_of_class)
     report_data = {

@@ -4,7 +4,6 @@ import logging
 import time
 
 import numpy as np
-import torch
 
 from wsss.data.images import read_label_map
 from wsss.data.label_folder import write_folder_readme, write_label_png
@@ -31,7 +30,7 @@ def eval_seg(
     table: str,
     predictions: str,
     split: str = "val",
-    scales: list | None = None,
+    scales: tuple[float, ...] = (1.0, 0.5, 0.75),
     fusion: str = "max",
     flip: bool = False,
     crf: bool = True,
@@ -45,13 +44,11 @@ def eval_seg(
     """
     if headline not in HEADLINES or (headline == "crf" and not crf):
         raise ValueError(f"eval_seg.headline must be one of {HEADLINES} (crf only with eval_seg.crf), got {headline!r}")
-    torch.set_num_threads(threads)
     device = pick_device()
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
     state = load_model_state(checkpoint)
     model = build_model(settings_from_meta(state["meta"]), state["model"], device)
-    scales = scales or [1.0]
     multi = f"scales {scales}{' max' if fusion == 'max' else ''}{' + flip' if flip else ''}"
     modes = ["single scale", multi] + ([f"{multi} + CRF"] if crf else [])
     headline_mode = modes[HEADLINES.index(headline)]

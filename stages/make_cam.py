@@ -27,14 +27,12 @@ def make_cam(
     checkpoint: str,
     cams: str,
     splits: list,
-    scales: list | None = None,
+    scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0),
     batch_size: int = 8,
     threads: int = 1,
 ) -> None:
     """Write ``cams/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for ``splits``."""
-    torch.set_num_threads(threads)
     device = pick_device()
-    scales = scales or [1.0, 0.5, 1.5, 2.0]
     description = DatasetManifest.load(manifest)
     state = load_model_state(checkpoint)
     meta = state["meta"]

@@ -64,7 +64,6 @@ def make_pseudo_labels(
             if not irn:
                 raise ValueError("refine.method 'irn' needs the IRN checkpoint (input irn)")
             device = pick_device()
-            torch.set_num_threads(threads)
             model = _load_irn(irn, device)
             walk = functools.partial(
                 write_walked_labels,

@@ -8,8 +8,6 @@ import logging
 import time
 from pathlib import Path
 
-import torch
-
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.device import pick_device
@@ -23,21 +21,32 @@ log = logging.getLogger("predict")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
+def check_output_folder(output: str, images: str) -> None:
+    """Refuse an output folder that holds files, or that is, contains or lies inside the images' folder."""
+    out, source = Path(output).resolve(), Path(images).resolve()
+    if out == source or source in out.parents or out in source.parents:
+        raise DatasetError(f"{output}: the output folder must be apart from the images' folder {images}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"{output}: exists and is not an empty folder; choose a new folder for the predictions")
+
+
 def predict(
     checkpoint: str,
     images: str,
     output: str,
-    scales: list | None = None,
+    scales: tuple[float, ...] = (1.0, 0.5, 0.75),
     fusion: str = "max",
     flip: bool = False,
-    crf: bool = False,
+    crf: bool = True,
     threads: int = 1,
 ) -> None:
     """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``.
 
     ``fusion`` combines the scales as eval_seg's does: max of logits (the reference) or mean of probabilities.
+    The defaults are eval_seg's (the reference's test). ``output`` must be new or empty, and apart
+    from ``images``: predictions never replace a folder that holds other files.
     """
-    torch.set_num_threads(threads)
+    check_output_folder(output, images)
     files = (
         sorted(p for p in Path(images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if Path(images).is_dir() else []
     )
@@ -54,7 +63,7 @@ def predict(
             write_label_png(
                 folder,
                 path.stem,
-                predict_labels(model, read_rgb(path), scales or [1.0], flip, TEST_CRF if crf else None, fusion),
+                predict_labels(model, read_rgb(path), list(scales), flip, TEST_CRF if crf else None, fusion),
             )
         write_folder_readme(
             folder, f"Predictions of {checkpoint} for the images in {images}.", list(settings.class_names), unsure=False

@@ -30,7 +30,7 @@ def train_cam(
     epochs: int = 5,
     batch_size: int = 16,
     crop_size: int = 512,
-    resize_long: list | None = None,
+    resize_long: tuple[int, int] = (320, 640),
     crop_padding: str = "reference",
     optimizer: str = "sgd",
     lr: float = 0.1,
@@ -54,14 +54,13 @@ def train_cam(
         counts = json.loads(Path(dataset_summary).read_text())["splits"][split]["images_per_class"]
         log.info("images per class in %s: %s", split, counts)
     seed_everything(seed)
-    torch.set_num_threads(threads)
     device = pick_device()
     network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     data = AugmentedCrops(
         VOCDataset(root, description, split),
         crop_size,
-        tuple(resize_long or (320, 640)),
+        tuple(resize_long),
         seed,
         crop_padding=crop_padding,
     )

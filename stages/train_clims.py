@@ -37,7 +37,7 @@ def train_clims(
     epochs: int = 15,
     batch_size: int = 16,
     crop_size: int = 512,
-    resize_long: list | None = None,
+    resize_long: tuple[int, int] = (320, 640),
     crop_padding: str = "reference",
     optimizer: str = "sgd",
     lr: float = 2.5e-4,
@@ -61,7 +61,6 @@ def train_clims(
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
     seed_everything(seed)
-    torch.set_num_threads(threads)
     device = pick_device()
     plan = precision_plan(precision, device)
     description = DatasetManifest.load(manifest)
@@ -95,7 +94,7 @@ def train_clims(
     data = AugmentedCrops(
         VOCDataset(root, description, split),
         crop_size,
-        tuple(resize_long or (320, 640)),
+        tuple(resize_long),
         seed,
         crop_padding=crop_padding,
     )

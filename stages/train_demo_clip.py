@@ -43,7 +43,6 @@ def train_demo_clip_stage(
     images (at the same size, resized to its resolution) as the CAM stages will show it.
     """
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
     device = pick_device()
     arch = DemoClipArchitecture(**architecture)
     settings = WorldSettings.from_config(world)  # views are drawn at the demo images' size, then resized

@@ -54,7 +54,7 @@ def train_irn(
     batch_size: int = 32,
     crop_size: int = 512,
     resize_long: list | None = None,
-    rescale_range: tuple[float, float] | list | None = (0.5, 1.5),
+    rescale_range: tuple[float, float] | None = (0.5, 1.5),
     crop_padding: str = "reference",
     optimizer: str = "sgd",
     lr: float = 0.1,
@@ -68,7 +68,6 @@ def train_irn(
     """Train on the IR labels of ``split``; write the branches and backbone to ``checkpoint``."""
     settings = {k: v for k, v in locals().items() if k != "threads"}
     seed_everything(seed)
-    torch.set_num_threads(threads)
     device = pick_device()
     network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)

@@ -72,12 +72,12 @@ def train_seg(
     accumulation: int = 2,
     crop_size: int = 321,
     loss: str = "balanced",
-    msc_scales: list | None = None,
+    msc_scales: tuple[float, ...] = (0.5, 0.75),
     loss_resolution: str = "logits",
     augmentation: str = "deeplabv2",
-    scale_factors: list | None = None,
+    scale_factors: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
     base_size: int = 512,
-    scale_range: list | None = None,
+    scale_range: tuple[float, float] = (0.5, 2.0),
     optimizer: str = "sgd",
     lr: float = 2.5e-4,
     head_lr_mult: float = 10.0,
@@ -99,26 +99,24 @@ def train_seg(
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    torch.set_num_threads(threads)
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
     _check_labels(dataset, Path(labels))
     settings = SegmenterSettings(
         model, backbone, description.num_classes + 1, tuple(description.class_names), freeze_bn, output_stride
     )
-    defaults = TrainingPlan()
     plan = TrainingPlan(
         iterations=iterations,
         batch_size=batch_size,
         accumulation=accumulation,
         crop_size=crop_size,
         loss=loss,
-        msc_scales=defaults.msc_scales if msc_scales is None else tuple(msc_scales),
+        msc_scales=tuple(msc_scales),
         loss_resolution=loss_resolution,
         augmentation=augmentation,
-        scale_factors=defaults.scale_factors if scale_factors is None else tuple(scale_factors),
+        scale_factors=tuple(scale_factors),
         base_size=base_size,
-        scale_range=defaults.scale_range if scale_range is None else tuple(scale_range),
+        scale_range=tuple(scale_range),
         optimizer=optimizer,
         lr=lr,
         head_lr_mult=head_lr_mult,

@@ -167,6 +167,21 @@ def test_one_training_iteration_then_evaluation_and_prediction(
     mask = Image.open(tmp_path / "masks" / "holiday.png")
     assert mask.mode == "P" and mask.size == (40, 32) and np.asarray(mask).max() <= 2
 
+    # The output never takes over a folder that holds other files: the photos themselves, a folder
+    # inside or around them, or any non-empty folder; nothing in them is touched.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    for output, message in [
+        (images, "must be apart from the images' folder"),
+        (images / "masks", "must be apart from the images' folder"),
+        (tmp_path, "must be apart from the images' folder"),
+        (tmp_path / "notes", "exists and is not an empty folder"),
+    ]:
+        with pytest.raises(DatasetError, match=message):
+            predict(str(checkpoint), str(images), str(output))
+    assert sorted(p.name for p in images.iterdir()) == ["holiday.jpg"]
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+
 
 def test_training_refuses_a_missing_pseudo_label_folder(pseudo_labelled, tmp_path):
     root, manifest, labels, ids = pseudo_labelled

@@ -145,7 +145,7 @@ class ClipScorer(torch.nn.Module):
         model: torch.nn.Module,
         class_prompts: list[str],
         background_prompts: list[str],
-        input_mode: str = "clip",
+        input_mode: str = "reference",
         weight_dtype: torch.dtype = torch.float32,
         autocast_dtype: torch.dtype | None = torch.bfloat16,
     ):
