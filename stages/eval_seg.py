@@ -14,6 +14,7 @@ from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regio
 from wsss.evaluation.metrics import confusion_matrix, format_table, scores_from_confusion
 from wsss.io import atomic_directory, write_json, write_text
 from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
+from wsss.progress import track
 from wsss.refine.crf import crf_refine_scores
 from wsss.stage import run_stage
 from wsss.training import load_model_state
@@ -58,7 +59,8 @@ def eval_seg(
     leaks = {mode: LeakCounter(background_of_class) for mode in modes} if regions is not None else None
     start = time.perf_counter()
     with atomic_directory(predictions) as folder:
-        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
+        rows = zip(dataset.ids, dataset.label_matrix())
+        for image_id, row in track(rows, len(dataset), f"eval_seg on {split}"):
             rgb = dataset.read_image(image_id)
             truth = dataset.read_mask(image_id)
             probabilities = predict_probabilities(model, rgb, scales, flip, fusion)

@@ -8,6 +8,7 @@ from wsss.data.label_folder import write_folder_readme
 from wsss.data.manifest import DatasetManifest
 from wsss.io import atomic_directory
 from wsss.parallel import map_in_processes
+from wsss.progress import Progress
 from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_ir_labels
 from wsss.refine.crf import CRFParams
 from wsss.stage import run_stage
@@ -33,7 +34,7 @@ def ir_label(
     with atomic_directory(labels) as folder:
         jobs = cam_label_jobs(root, description, splits, cams, str(folder))
         work = functools.partial(write_ir_labels, fg_threshold=fg_threshold, bg_threshold=bg_threshold, params=params)
-        histograms = map_in_processes(work, jobs, threads)
+        histograms = map_in_processes(work, jobs, threads, progress=Progress(len(jobs), "ir_label"))
         write_folder_readme(
             folder,
             f"IR labels: CAM seeds refined by a dense CRF at background planes {fg_threshold} (confident objects)\n"

@@ -15,6 +15,7 @@ from wsss.device import pick_device
 from wsss.io import atomic_directory
 from wsss.models.cam_net import CAMNet
 from wsss.models.weights import load_checked
+from wsss.progress import Progress
 from wsss.stage import run_stage
 from wsss.training import load_model_state
 
@@ -47,12 +48,14 @@ def make_cam(
         for image_id, row in zip(dataset.ids, labels):
             items[image_id] = (dataset, np.flatnonzero(row))
     start = time.perf_counter()
+    progress = Progress(len(items), "make_cam")
     with atomic_directory(cams) as folder:
         for chunk in batches_by_image_size(
             list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size
         ):
             images = np.stack([items[i][0].read_image(i) for i in chunk])
             full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device))
+            progress.advance(len(chunk))
             for n, image_id in enumerate(chunk):
                 keys = torch.from_numpy(items[image_id][1]).to(device)
                 record = CamRecord(

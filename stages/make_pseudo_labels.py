@@ -15,6 +15,7 @@ from wsss.models.backbone import ResNetBackbone
 from wsss.models.irn import EdgeDisplacementNet, edge_maps
 from wsss.models.weights import load_checked
 from wsss.parallel import map_in_processes
+from wsss.progress import Progress
 from wsss.refine.cam_to_labels import cam_label_jobs, label_histogram_summary, write_crf_pseudo_labels
 from wsss.refine.crf import CRFParams
 from wsss.refine.random_walk import write_walked_labels
@@ -54,11 +55,12 @@ def make_pseudo_labels(
     start = time.perf_counter()
     with atomic_directory(labels) as folder:
         jobs = cam_label_jobs(root, description, splits, cams, str(folder))
+        progress = Progress(len(jobs), "make_pseudo_labels")
         if method == "crf":
             work = functools.partial(
                 write_crf_pseudo_labels, bg_threshold=bg_threshold, params=CRFParams(**(crf or {}))
             )
-            histograms = map_in_processes(work, jobs, threads)
+            histograms = map_in_processes(work, jobs, threads, progress=progress)
             how = f"a dense CRF over the CAMs with a background plane at {bg_threshold}"
         elif method == "irn":
             if not irn:
@@ -88,7 +90,7 @@ def make_pseudo_labels(
                         edges[job.image_id] = edge if device.type == "cuda" else edge.numpy()
                 # On CPU the walks run in worker processes; on CUDA in this one, on the GPU.
                 items = [(job, edges[job.image_id]) for job in chunk]
-                histograms += map_in_processes(walk, items, threads if device.type == "cpu" else 1)
+                histograms += map_in_processes(walk, items, threads if device.type == "cpu" else 1, progress=progress)
             how = (
                 f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}, {path} paths) along IRN's "
                 f"boundaries, background plane {bg_threshold}"

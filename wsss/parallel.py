@@ -7,22 +7,38 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from wsss.progress import Progress
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
 def map_in_processes(
-    function: Callable[[Item], Result], items: Iterable[Item], workers: int, chunksize: int = 8
+    function: Callable[[Item], Result],
+    items: Iterable[Item],
+    workers: int,
+    chunksize: int = 8,
+    progress: Progress | None = None,
 ) -> list[Result]:
     """``[function(i) for i in items]`` in ``workers`` processes (in this one when workers <= 1).
 
     ``function`` must be a module-level function of the library. Workers start from a fork
     server, not a fork of this process, so a parent that already ran torch's thread pools
-    cannot deadlock them. An exception in a worker is raised here.
+    cannot deadlock them. An exception in a worker is raised here. ``progress`` advances per item.
     """
     items = list(items)
+    results = []
     if workers <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
+        mapped = map(function, items)
+        for result in mapped:
+            results.append(result)
+            if progress is not None:
+                progress.advance()
+        return results
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
-        return list(pool.map(function, items, chunksize=chunksize))
+        for result in pool.map(function, items, chunksize=chunksize):
+            results.append(result)
+            if progress is not None:
+                progress.advance()
+    return results

@@ -15,6 +15,7 @@ import torch
 
 from wsss.io import atomic_path, write_json
 from wsss.models.weights import read_checkpoint
+from wsss.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def train_epochs(
     total_steps = epochs * len(loader)
     first_epoch = run.load(model, optimizer)
     records, start = [], time.perf_counter()
+    images_per_step = loader.batch_size or 1
+    progress = Progress((epochs - first_epoch) * len(loader) * images_per_step, f"training ({epochs} epochs)")
     for epoch in range(first_epoch, epochs):
         if hasattr(loader.dataset, "epoch"):
             loader.dataset.epoch = epoch  # a new augmentation draw each epoch
@@ -122,6 +125,7 @@ def train_epochs(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            progress.advance(images_per_step)
             for name, value in {"loss": loss.item(), **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value
         records.append({name: round(value / len(loader), 5) for name, value in sums.items()})

@@ -14,6 +14,7 @@ from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import REGIONS_FILE
 from wsss.evaluation.metrics import confusion_matrix
+from wsss.progress import track
 
 
 def cooccurring_background_regions(
@@ -85,7 +86,8 @@ def evaluate_label_folder(
     confusion = np.zeros((num_labels, num_labels), dtype=np.int64)
     labelled = valid = 0
     leak = LeakCounter(background_of_class) if background_regions is not None else None
-    for image_id, row in zip(dataset.ids, dataset.label_matrix()):
+    rows = zip(dataset.ids, dataset.label_matrix())
+    for image_id, row in track(rows, len(dataset), f"labels on {dataset.split}"):
         truth = dataset.read_mask(image_id)
         prediction = read_label_folder_png(folder, image_id, truth.shape)
         known = prediction != IGNORE_INDEX

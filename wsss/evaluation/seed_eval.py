@@ -12,6 +12,7 @@ from wsss.data.images import read_label_map
 from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.label_eval import LeakCounter
 from wsss.evaluation.metrics import confusion_matrix, format_table, scores_from_confusion
+from wsss.progress import track
 
 
 def threshold_grid(start: float, stop: float, step: float) -> list[float]:
@@ -44,7 +45,7 @@ def evaluate_seeds(
     confusions = {t: np.zeros((num_labels, num_labels), dtype=np.int64) for t in thresholds}
     leaks = {t: LeakCounter(background_of_class) for t in thresholds} if background_regions is not None else None
     labels = dataset.label_matrix()
-    for image_id, row in zip(dataset.ids, labels):
+    for image_id, row in track(zip(dataset.ids, labels), len(dataset), f"seeds on {dataset.split}"):
         record = load_cam(cams, image_id, expected_keys=np.flatnonzero(row))
         truth = dataset.read_mask(image_id)
         if record.cam.shape[1:] != truth.shape:
