@@ -162,5 +162,7 @@ def test_bad_manifests():
         tiny_manifest(classes=["background", "cat"])
     with pytest.raises(ConfigError, match=r"labels_from: 'boxes' is not one of"):
         tiny_manifest(labels_from="boxes")
-    with pytest.raises(ConfigError, match="prompt_template"):
-        tiny_manifest(prompt_template="no placeholder")
+    for template in ("no placeholder", "a {} next to a {}.", "a photo of {name}.", "a {0} photo."):
+        with pytest.raises(ConfigError, match="tiny manifest: invalid configuration\n  - prompt_template"):
+            tiny_manifest(prompt_template=template)
+    assert tiny_manifest(prompt_template="an image of a {}, cropped").class_prompts()[0] == "an image of a cat, cropped"
