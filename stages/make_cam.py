@@ -11,7 +11,7 @@ from wsss.clims.cam_io import CamRecord, save_cam
 from wsss.data.images import batches_by_image_size
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import pick_device
+from wsss.device import pick_device, precision_plan
 from wsss.io import atomic_directory
 from wsss.models.cam_net import CAMNet
 from wsss.models.weights import load_checked
@@ -30,10 +30,12 @@ def make_cam(
     splits: list,
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0),
     batch_size: int = 8,
+    precision: str = "reference",
     threads: int = 1,
 ) -> None:
     """Write ``cams/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for ``splits``."""
     device = pick_device()
+    network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     state = load_model_state(checkpoint)
     meta = state["meta"]
@@ -54,7 +56,7 @@ def make_cam(
             list(items), lambda image_id: items[image_id][0].image_path(image_id), batch_size
         ):
             images = np.stack([items[i][0].read_image(i) for i in chunk])
-            full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device))
+            full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device), network_autocast)
             progress.advance(len(chunk))
             for n, image_id in enumerate(chunk):
                 keys = torch.from_numpy(items[image_id][1]).to(device)

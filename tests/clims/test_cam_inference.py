@@ -94,3 +94,17 @@ def test_normalize_positive_keeps_the_positive_classes_each_peaking_near_one():
 def test_cpu_inference_is_chunked_and_cuda_is_not():
     assert forward_pixel_cap(torch.device("cpu")) > 0
     assert forward_pixel_cap(torch.device("cuda")) is None
+
+
+def test_cam_inference_runs_in_fp32_unless_autocast_is_asked_for(monkeypatch):
+    """The reference's make_cam is fp32: no autocast region unless a dtype is given (CUDA only)."""
+    from wsss.clims import cam_inference
+
+    asked = []
+    original = cam_inference.autocast
+    monkeypatch.setattr(cam_inference, "autocast", lambda device, dtype: asked.append(dtype) or original(device, dtype))
+    model = inference_ready(CAMNet(2, "resnet18", 16), torch.device("cpu"))
+    images = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    multiscale_cams(model, images, [1.0])
+    multiscale_cams(model, images, [1.0], autocast_dtype=torch.bfloat16)
+    assert asked == [None, torch.bfloat16]

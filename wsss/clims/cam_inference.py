@@ -42,7 +42,11 @@ def scaled_input(images: np.ndarray, scale: float, device: torch.device) -> torc
 
 @torch.no_grad()
 def multiscale_cams(
-    model: CAMNet, images: np.ndarray, scales: list[float], pixels_per_forward: int | None = None
+    model: CAMNet,
+    images: np.ndarray,
+    scales: list[float],
+    pixels_per_forward: int | None = None,
+    autocast_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum over scales (each with its horizontal flip) of ReLU CAMs, for uint8 (N, H, W, 3) images of one size.
 
@@ -51,7 +55,8 @@ def multiscale_cams(
     so that feature cells stay aligned with the pixels they cover, as in the reference.
     ``pixels_per_forward`` caps the input pixels of one forward pass (None: the whole batch at
     once); on CPU large batches of large images run slower than small ones (memory traffic), so
-    the stage sets a cap there.
+    the stage sets a cap there. ``autocast_dtype`` (CUDA only) runs the network under autocast;
+    None keeps it in fp32, as the reference.
     """
     n, height, width, _ = images.shape
     device = next(model.parameters()).device
@@ -64,7 +69,7 @@ def multiscale_cams(
         scaled = scaled_input(images, scale, device)
         batch = torch.cat([scaled, scaled.flip(-1)]).contiguous(memory_format=torch.channels_last)
         chunk = len(batch) if pixels_per_forward is None else max(1, pixels_per_forward // scaled[0, 0].numel())
-        with autocast(device):
+        with autocast(device, autocast_dtype):
             cams = torch.cat([model.cams(part).float() for part in batch.split(chunk)])
         cams = cams[:n] + cams[n:].flip(-1)
         full += F.interpolate(cams, size=up_size, mode="bilinear", align_corners=False)[:, :, :height, :width]
