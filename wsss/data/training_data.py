@@ -148,21 +148,6 @@ class AugmentedCrops(torch.utils.data.Dataset):
         return item
 
 
-class WholeImages(torch.utils.data.Dataset):
-    """Unaugmented images in [0, 1] with their labels, for CAM inference."""
-
-    def __init__(self, dataset: VOCDataset):
-        self.dataset = dataset
-        self.labels = torch.from_numpy(dataset.label_matrix().astype(np.float32))
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict:
-        image = torch.from_numpy(self.dataset.read_image(self.dataset.ids[index])).permute(2, 0, 1).float() / 255.0
-        return {"image": image, "labels": self.labels[index], "id": self.dataset.ids[index]}
-
-
 def training_loader(
     data: AugmentedCrops, batch_size: int, seed: int, device: torch.device, threads: int
 ) -> torch.utils.data.DataLoader:
