@@ -162,9 +162,9 @@ def finish_training(
     return rate
 
 
-def load_model_state(path: str | os.PathLike) -> dict:
+def load_model_state(path: str | os.PathLike, meta_keys: tuple[str, ...] = ()) -> dict:
     """Load what :func:`save_model` wrote; a missing, truncated or foreign file is a ConfigError naming it."""
-    return read_checkpoint(path)
+    return read_checkpoint(path, meta_keys)
 
 
 def loss_curve(losses: Sequence[float], first_iteration: int = 1, points: int = 100) -> list[dict]:
