@@ -99,7 +99,9 @@ def train_clims(
         crop_padding=crop_padding,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
-    run = ResumableRun(f"{checkpoint}.resume", settings)
+    run = ResumableRun(
+        f"{checkpoint}.resume", settings, {"manifest": manifest, "baseline": baseline, "clip_model": clip_model}
+    )
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
