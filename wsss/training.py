@@ -86,14 +86,16 @@ def content_fingerprint(path: str | os.PathLike | None) -> str | None:
     return "files:" + digest.hexdigest()
 
 
-def set_aside(path: Path, why: str) -> Path:
-    """Rename a file that must not be used (damaged, foreign) to ``<name>.rejected``, with a warning naming it.
+def set_aside(path: Path, why: str, into: Path | None = None) -> Path:
+    """Rename a file that must not be used (damaged, foreign) to ``<into>/<name>.rejected``, with a warning.
 
-    Kept rather than deleted so it can be looked at; a later rejected file of the same name replaces it.
+    Kept rather than deleted so it can be looked at; ``into`` defaults to the file's own folder,
+    and a later rejected file of the same name replaces the earlier one.
     """
-    target = path.with_name(path.name + ".rejected")
+    target = (into or path.parent) / (path.name + ".rejected")
+    target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, target)
-    log.warning("%s: %s; set aside as %s", path, why, target.name)
+    log.warning("%s: %s; set aside as %s", path, why, target)
     return target
 
 
