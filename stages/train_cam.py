@@ -74,7 +74,7 @@ def train_cam(
         momentum,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
-    run = ResumableRun(f"{checkpoint}.resume", settings)
+    run = ResumableRun(f"{checkpoint}.resume", settings, {"manifest": manifest, "pretrained": pretrained})
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):

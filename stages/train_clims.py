@@ -60,6 +60,7 @@ def train_clims(
     }  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
+    state = load_model_state(baseline, ("num_classes", "backbone", "output_stride"))  # before CLIP: fails fast
     seed_everything(seed)
     device = pick_device()
     plan = precision_plan(precision, device)
@@ -72,7 +73,6 @@ def train_clims(
         weight_dtype=plan.clip_weights,
         autocast_dtype=plan.clip_autocast,
     ).to(device)
-    state = load_model_state(baseline)
     meta = state["meta"]
     model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
     load_checked(model, state["model"], baseline)
@@ -99,7 +99,9 @@ def train_clims(
         crop_padding=crop_padding,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
-    run = ResumableRun(f"{checkpoint}.resume", settings)
+    run = ResumableRun(
+        f"{checkpoint}.resume", settings, {"manifest": manifest, "baseline": baseline, "clip_model": clip_model}
+    )
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:

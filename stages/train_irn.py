@@ -90,7 +90,8 @@ def train_irn(
         crop_padding=crop_padding,
     )
     loader = training_loader(data, batch_size, seed, device, threads)
-    run = ResumableRun(f"{checkpoint}.resume", settings)
+    inputs = {"manifest": manifest, "ir_labels": ir_labels, "cam_checkpoint": cam_checkpoint, "pretrained": pretrained}
+    run = ResumableRun(f"{checkpoint}.resume", settings, inputs)
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):

@@ -1,5 +1,6 @@
 """Stage: train the DeepLab segmenter (mmsegmentation) on the pseudo-labels."""
 
+import json
 import logging
 import shutil
 import time
@@ -14,6 +15,7 @@ from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import write_json
 from wsss.models.cam_net import cam_backbone_state
+from wsss.models.seg_resume import prepare_work_dir
 from wsss.models.segmenter import (
     SegmenterSettings,
     TrainingPlan,
@@ -24,7 +26,7 @@ from wsss.models.segmenter import (
 )
 from wsss.models.weights import check_resnet_weights
 from wsss.stage import run_stage
-from wsss.training import loss_curve, save_model
+from wsss.training import content_fingerprint, loss_curve, save_model
 
 log = logging.getLogger("train_seg")
 
@@ -92,10 +94,13 @@ def train_seg(
 ) -> None:
     """Train on ``split``'s images with ``labels/<id>.png``; the final weights go to ``checkpoint``.
 
-    mmengine keeps its resume state in ``<checkpoint>.work/``, removed once training finishes.
+    mmengine keeps its resume state in ``<checkpoint>.work/``, removed once training finishes; a
+    rerun resumes from it only if its settings and inputs are the same and its checkpoint is the
+    one recorded when saved (see :mod:`wsss.models.seg_resume`), else it starts afresh.
     ``pretrained`` is a torchvision ResNet weights file or URL, ``"cam"`` for the backbone of the
     CAM network in ``cam_checkpoint`` (trained on this dataset's image labels), or None.
     """
+    settings_key = {k: v for k, v in locals().items() if k != "threads"}  # identifies a resumable run
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -130,6 +135,13 @@ def train_seg(
     )
     device = pick_device()
     work_dir = Path(f"{checkpoint}.work")
+    # Resume only a run with the same settings and inputs, from a checkpoint it recorded (seg_resume).
+    inputs = {"manifest": manifest, "labels": labels, "cam_checkpoint": cam_checkpoint, "pretrained": pretrained}
+    key = {
+        "settings": json.loads(json.dumps(settings_key, default=str)),
+        "inputs": {name: content_fingerprint(path) for name, path in inputs.items()},
+    }
+    resumed_from = prepare_work_dir(work_dir, key)
     register_modules()
     trust_own_checkpoints(work_dir)
     if pretrained == "cam":
@@ -154,7 +166,6 @@ def train_seg(
         workers=threads,
         pretrained=initial_weights,
     )
-    resumed = (work_dir / "last_checkpoint").is_file()
     runner = Runner.from_cfg(Config(config))
     for handler in logging.getLogger().handlers:  # mmengine's messages into the rule's log file too
         if isinstance(handler, logging.FileHandler):
@@ -171,9 +182,10 @@ def train_seg(
         history,
         {
             "iterations": iterations,
-            "resumed": resumed,
+            "resumed": resumed_from is not None,
+            "resumed_from_iteration": None if resumed_from is None else resumed_from // accumulation,
             "seconds": round(seconds, 1),
-            "iterations_per_second": None if resumed else round(iterations / seconds, 3),
+            "iterations_per_second": None if resumed_from is not None else round(iterations / seconds, 3),
             "final_loss": round(float(loss), 4),
             "curve": loss_curve(losses.data[0], first_iteration=iterations - len(losses.data[0]) + 1),
             "device": str(device),

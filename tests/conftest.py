@@ -33,6 +33,24 @@ def _tiny_clip_architecture():
 TINY_CLIP = _tiny_clip_architecture()
 
 
+class CodePayload:
+    """Unpickling this runs code: it creates ``marker`` (a stand-in for a hostile file's payload)."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def write_code_payload(path: Path, marker: Path) -> None:
+    """A torch.save'd checkpoint look-alike whose loading with weights_only=False creates ``marker``."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": CodePayload(marker), "meta": {}, "state_dict": {}}, path)
+
+
 def tiny_manifest(**overrides) -> DatasetManifest:
     data = {
         "name": "tiny",

@@ -83,3 +83,57 @@ def test_loss_curve_averages_windows_and_keeps_the_last_iteration():
     curve = loss_curve([4.0, 2.0, 3.0, 1.0, 5.0], first_iteration=11, points=2)
     assert curve == [{"iteration": 13, "loss": 3.0}, {"iteration": 15, "loss": 3.0}]
     assert len(loss_curve(list(range(1000)))) == 100 and loss_curve([]) == []
+
+
+def _linear_and_sgd(lr: float = 0.1) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    model = torch.nn.Linear(2, 2)
+    return model, torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def test_resume_state_is_ignored_when_an_input_file_changed_content(tmp_path, caplog):
+    """train_clims killed after epoch 1, the baseline retrained (same path, new bytes): it starts afresh."""
+    baseline = tmp_path / "baseline_cam.pt"
+    baseline.write_bytes(b"baseline trained at lr 0.1")
+    model, optimizer = _linear_and_sgd()
+    ResumableRun(tmp_path / "clims.pt.resume", {"lr": 0.1}, {"baseline": str(baseline)}).save(model, optimizer, 1)
+    same = ResumableRun(tmp_path / "clims.pt.resume", {"lr": 0.1}, {"baseline": str(baseline)})
+    assert same.load(*_linear_and_sgd()) == 1
+    baseline.write_bytes(b"baseline trained at lr 0.2")
+    caplog.set_level("INFO", logger="wsss.training")
+    changed = ResumableRun(tmp_path / "clims.pt.resume", {"lr": 0.1}, {"baseline": str(baseline)})
+    assert changed.load(*_linear_and_sgd()) == 0
+    assert "training starts afresh: left by a run with other inputs baseline" in caplog.text
+    other_lr = ResumableRun(tmp_path / "clims.pt.resume", {"lr": 0.2}, {"baseline": str(baseline)})
+    assert other_lr.load(*_linear_and_sgd()) == 0
+    assert "other settings lr, inputs baseline" in caplog.text
+
+
+def test_folder_fingerprint_follows_names_sizes_and_mtimes(tmp_path):
+    from wsss.training import content_fingerprint
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.png").write_bytes(b"1")
+    before = content_fingerprint(labels)
+    assert before.startswith("files:") and content_fingerprint(labels) == before
+    (labels / "b.png").write_bytes(b"2")
+    assert content_fingerprint(labels) != before
+    assert content_fingerprint(None) is None and content_fingerprint("ViT-B/16") == "ViT-B/16"
+
+
+def test_damaged_resume_state_is_set_aside_and_the_folder_goes_after_success(tmp_path, caplog):
+    folder = tmp_path / "baseline_cam.pt.resume"
+    model, optimizer = _linear_and_sgd()
+    run = ResumableRun(folder, {})
+    run.save(model, optimizer, 2)
+    state = folder / "last.pt"
+    state.write_bytes(state.read_bytes()[:100])  # killed while the disk filled up, say
+    assert run.load(*_linear_and_sgd()) == 0
+    assert "last.pt: unreadable resume state" in caplog.text and (folder / "last.pt.rejected").is_file()
+    run.save(model, optimizer, 1)
+    run.finish()
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt.rejected"]  # kept to be looked at
+    (folder / "last.pt.rejected").unlink()
+    run.save(model, optimizer, 1)
+    run.finish()
+    assert not folder.exists()  # no empty <checkpoint>.resume/ left behind a finished stage

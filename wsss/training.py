@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -55,29 +57,95 @@ def set_poly_lr(optimizer: torch.optim.Optimizer, step: int, total_steps: int) -
         group["lr"] = group["initial_lr"] * factor
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_fingerprint(path: str | os.PathLike | None) -> str | None:
+    """What identifies an input's content, cheaply enough to check on every start.
+
+    A file: its sha256. A folder (10,582 label PNGs, say): a hash of its files' names, sizes and
+    mtimes, which are only stat-ed, so rewriting a file counts as a change even if its bytes are
+    the same. Anything else (None, a URL, a model name) stands for itself.
+    """
+    if path is None or not Path(path).exists():
+        return None if path is None else str(path)
+    path = Path(path)
+    if path.is_file():
+        return "sha256:" + file_sha256(path)
+    digest = hashlib.sha256()
+    for folder, _, names in sorted(os.walk(path)):
+        for name in sorted(names):
+            stat = os.stat(os.path.join(folder, name))
+            digest.update(f"{os.path.relpath(folder, path)}/{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return "files:" + digest.hexdigest()
+
+
+def set_aside(path: Path, why: str, into: Path | None = None) -> Path:
+    """Rename a file that must not be used (damaged, foreign) to ``<into>/<name>.rejected``, with a warning.
+
+    Kept rather than deleted so it can be looked at; ``into`` defaults to the file's own folder,
+    and a later rejected file of the same name replaces the earlier one.
+    """
+    target = (into or path.parent) / (path.name + ".rejected")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    log.warning("%s: %s; set aside as %s", path, why, target)
+    return target
+
+
 class ResumableRun:
     """Keeps ``<folder>/last.pt`` (model, optimiser, epoch) so an interrupted run continues where it stopped.
 
-    The state records the run's settings (``settings``, any JSON-able dict); a state left by a run
-    with other settings is ignored, so a changed config never resumes someone else's training.
+    The state records the run's settings (``settings``, any JSON-able dict) and the content of its
+    input files (``inputs``, name -> path, see :func:`content_fingerprint`); a state left by a run
+    with other settings or inputs (a retrained baseline, say) is ignored, so a changed config or
+    upstream result never resumes training built on the old one. A damaged state is set aside.
     """
 
-    def __init__(self, folder: str | os.PathLike, settings: dict):
+    def __init__(self, folder: str | os.PathLike, settings: dict, inputs: dict[str, str | None] | None = None):
         self.path = Path(folder) / "last.pt"
-        self.fingerprint = json.dumps(settings, sort_keys=True, default=str)
+        self.key = {
+            "settings": json.loads(json.dumps(settings, default=str)),
+            "inputs": {name: content_fingerprint(path) for name, path in (inputs or {}).items()},
+        }
+        self.fingerprint = json.dumps(self.key, sort_keys=True)
 
     def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        """Restore the last state if there is one from the same settings; return the finished epochs."""
+        """Restore the last state if there is one from the same settings and inputs; return the finished epochs."""
         if not self.path.is_file():
             return 0
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated by a kill, or not ours: never a dead end
+            set_aside(self.path, f"unreadable resume state ({type(exc).__name__}), training starts afresh")
+            return 0
         if state.get("fingerprint") != self.fingerprint:
-            log.info("ignoring %s: it was left by a run with other settings", self.path)
+            log.warning("ignoring %s, training starts afresh: left by a run with %s", self.path, self._changes(state))
             return 0
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         log.info("resuming from %s after epoch %d", self.path, state["epoch"])
         return int(state["epoch"])
+
+    def _changes(self, state: dict) -> str:
+        """Which settings and inputs differ from the state's, for the log."""
+        try:
+            old = json.loads(state.get("fingerprint", "{}"))
+        except (TypeError, json.JSONDecodeError):
+            old = {}
+        changed = [
+            f"{part} {name}"
+            for part in ("settings", "inputs")
+            for name in sorted({*old.get(part, {}), *self.key[part]})
+            if old.get(part, {}).get(name) != self.key[part].get(name)
+        ]
+        return "other " + ", ".join(changed) if changed else "another fingerprint"
 
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
         with atomic_path(self.path) as tmp:
@@ -92,8 +160,11 @@ class ResumableRun:
             )
 
     def finish(self) -> None:
-        """Remove the resume state once the final checkpoint is written."""
+        """Remove the resume state, and its folder unless set-aside files are kept there, once the final
+        checkpoint is written."""
         self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()
 
 
 def train_epochs(
@@ -162,9 +233,9 @@ def finish_training(
     return rate
 
 
-def load_model_state(path: str | os.PathLike) -> dict:
+def load_model_state(path: str | os.PathLike, meta_keys: tuple[str, ...] = ()) -> dict:
     """Load what :func:`save_model` wrote; a missing, truncated or foreign file is a ConfigError naming it."""
-    return read_checkpoint(path)
+    return read_checkpoint(path, meta_keys)
 
 
 def loss_curve(losses: Sequence[float], first_iteration: int = 1, points: int = 100) -> list[dict]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, write_tiny_voc
+from conftest import REPO, write_code_payload, write_tiny_voc
 from PIL import Image
 
 from wsss.config import validate_config
@@ -215,19 +215,64 @@ def test_config_rejects_an_unknown_segmenter_model():
         validate_config({"segmenter": {"model": "unet"}}, "test config")
 
 
-def test_only_checkpoints_inside_the_run_folder_load_with_pickled_objects(tmp_path):
+def test_only_recorded_checkpoints_inside_the_run_folder_load_with_pickled_objects(tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
     from mmengine.runner.checkpoint import CheckpointLoader
+
+    from wsss.models.seg_resume import write_record
 
     own = tmp_path / "work" / "iter_1.pth"
     own.parent.mkdir()
     torch.save({"message_hub": HistoryBuffer([1.0, 2.0], [1, 1]), "weights": torch.ones(2)}, own)
+    unrecorded = tmp_path / "work" / "iter_2.pth"
     elsewhere = tmp_path / "downloaded.pth"
+    shutil.copy(own, unrecorded)
     shutil.copy(own, elsewhere)
+    write_record(own, 1)
     trust_own_checkpoints(tmp_path / "work")
     assert CheckpointLoader.load_checkpoint(str(own))["weights"].sum() == 2
-    with pytest.raises(Exception, match="Weights only load failed"):
-        CheckpointLoader.load_checkpoint(str(elsewhere))
+    for path in (unrecorded, elsewhere):
+        with pytest.raises(Exception, match="Weights only load failed"):
+            CheckpointLoader.load_checkpoint(str(path))
+
+
+def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_labelled, tmp_path, caplog):
+    """A hostile file named by last_checkpoint: training starts afresh, the payload never runs."""
+    root, manifest, labels, ids = pseudo_labelled
+    work, marker = tmp_path / "segmenter.pt.work", tmp_path / "payload-ran"
+    write_code_payload(work / "iter_1.pth", marker)
+    (work / "last_checkpoint").write_text(str(work / "iter_1.pth"))
+    _train(root, manifest, labels, tmp_path / "segmenter.pt")
+    assert not marker.exists()
+    assert "iter_1.pth: no matching integrity record" in caplog.text
+    assert (tmp_path / "segmenter.pt.work.rejected" / "iter_1.pth.rejected").is_file()
+    assert json.loads((tmp_path / "segmenter.pt.json").read_text())["resumed"] is False
+
+
+def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled, tmp_path, monkeypatch, caplog):
+    """The work folder is kept (as if killed after its last checkpoint), then the stage is rerun."""
+    import train_seg
+
+    root, manifest, labels, ids = pseudo_labelled
+    checkpoint = tmp_path / "segmenter.pt"
+    monkeypatch.setattr(train_seg, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
+
+    def history(**overrides):
+        _train(root, manifest, labels, checkpoint, **overrides)
+        return json.loads((tmp_path / "segmenter.pt.json").read_text())
+
+    assert history()["resumed"] is False
+    changed = history(lr=2e-3)  # segmenter.lr changed: the old state is not resumed at the old rate
+    assert changed["resumed"] is False and "left by a run with other settings; training starts afresh" in caplog.text
+    again = history(lr=2e-3)
+    assert again["resumed"] is True and again["resumed_from_iteration"] == 1
+    (labels / f"{ids[0]}.png").touch()  # the pseudo-labels were rewritten
+    caplog.clear()
+    assert history(lr=2e-3)["resumed"] is False and "left by a run with other inputs" in caplog.text
+    saved = checkpoint.with_name("segmenter.pt.work") / "iter_1.pth"
+    saved.write_bytes(saved.read_bytes()[:1000])  # truncated: set aside, never a dead end
+    assert history(lr=2e-3)["resumed"] is False
+    assert "iter_1.pth: no matching integrity record (truncated" in caplog.text
 
 
 def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):

@@ -1,16 +1,19 @@
 """Weight files are checked before training: errors name the file and say what does not fit."""
 
 import importlib.util
+import sys
 
 import pytest
 import torch
 import torchvision
-from conftest import REPO
+from conftest import REPO, write_code_payload
 
 from wsss.errors import ConfigError
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.weights import check_resnet_weights, load_checked
 from wsss.training import load_model_state, save_model
+
+sys.path.insert(0, str(REPO / "stages"))
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,47 @@ def test_convert_tool_writes_the_state_dict_the_configs_read(resnet18_file, tmp_
         ResNetBackbone("resnet18", 16, target)
     with pytest.raises(ConfigError, match=r"resnet18-random\.pth: weights do not fit a torchvision resnet50"):
         tool.main([str(resnet18_file), str(tmp_path / "out.pth"), "--depth", "resnet50"])
+
+
+def test_code_payload_given_between_stages_is_refused_unrun(tmp_path):
+    """A pickle that runs code when unpickled, given as a stage's checkpoint: an error naming it, nothing run."""
+    from train_clims import train_clims
+    from train_irn import irn_backbone
+
+    evil, marker = tmp_path / "baseline_cam.pt", tmp_path / "payload-ran"
+    write_code_payload(evil, marker)
+    refused = r"baseline_cam\.pt: not a weights file or checkpoint of this pipeline: it pickles Python objects"
+    with pytest.raises(ConfigError, match=refused):
+        load_model_state(evil)
+    with pytest.raises(ConfigError, match=refused):
+        train_clims("root", "manifest.yaml", str(evil), "clims.pt", "clims.json", clip_model="ViT-B/16")
+    with pytest.raises(ConfigError, match=refused):
+        irn_backbone("cam", "resnet18", str(evil), None)
+    with pytest.raises(ConfigError, match=refused):
+        ResNetBackbone("resnet18", 16, evil)
+    assert not marker.exists()
+
+
+def test_cam_checkpoint_truncated_of_another_stage_or_architecture_names_the_file(tmp_path):
+    from train_clims import train_clims
+    from train_irn import irn_backbone
+
+    from wsss.models.cam_net import CAMNet
+
+    cam = tmp_path / "cam.pt"
+    save_model(cam, CAMNet(2, "resnet18", 16), {"num_classes": 2, "backbone": "resnet18", "output_stride": 16})
+    truncated = tmp_path / "truncated_cam.pt"
+    truncated.write_bytes(cam.read_bytes()[: cam.stat().st_size // 2])
+    with pytest.raises(ConfigError, match=r"truncated_cam\.pt: not a readable PyTorch weights file"):
+        irn_backbone("cam", "resnet18", str(truncated), None)
+    other = tmp_path / "other_stage.pt"
+    save_model(other, torch.nn.Linear(3, 2), {"num_classes": 2})
+    lacks = r"other_stage\.pt: a checkpoint of another kind: its metadata lacks \['backbone', 'output_stride'\]"
+    with pytest.raises(ConfigError, match=lacks):
+        irn_backbone("cam", "resnet18", str(other), None)
+    with pytest.raises(ConfigError, match=lacks):
+        train_clims("root", "manifest.yaml", str(other), "clims.pt", "clims.json", clip_model="ViT-B/16")
+    mislabelled = tmp_path / "mislabelled.pt"  # resnet18 weights whose metadata says resnet34
+    save_model(mislabelled, CAMNet(2, "resnet18", 16), {"num_classes": 2, "backbone": "resnet34", "output_stride": 16})
+    with pytest.raises(ConfigError, match=r"mislabelled\.pt: weights do not fit a ResNetBackbone: \d+ missing keys"):
+        irn_backbone("cam", "resnet18", str(mislabelled), None)

@@ -58,6 +58,6 @@ def cam_backbone_state(checkpoint: str) -> tuple[dict[str, torch.Tensor], dict]:
     """The trained backbone's state dict (``ResNetBackbone`` keys) and the metadata of a CAM checkpoint."""
     from wsss.training import load_model_state
 
-    saved = load_model_state(checkpoint)
+    saved = load_model_state(checkpoint, ("backbone", "output_stride"))
     backbone = {k.removeprefix("backbone."): v for k, v in saved["model"].items() if k.startswith("backbone.")}
     return backbone, saved["meta"]

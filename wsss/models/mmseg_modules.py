@@ -6,13 +6,17 @@ else imports this module at load time).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from mmengine.hooks import CheckpointHook
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
-from mmseg.registry import MODELS
+from mmseg.registry import HOOKS, MODELS
 from mmseg.utils import add_prefix
 
 from wsss.models.deeplab import balanced_cross_entropy, labels_at, max_fused, scale_pyramid_logits
+from wsss.models.seg_resume import RECORD_SUFFIX, write_record
 
 
 @MODELS.register_module()
@@ -85,3 +89,20 @@ class MultiScaleEncoderDecoder(EncoderDecoder):
             return head.loss_by_feat(logits, data_samples)
         labels = labels_at(torch.stack([sample.gt_sem_seg.data for sample in data_samples]), logits.shape[2:])
         return {head.loss_decode.loss_name: head.loss_decode(logits, labels, ignore_index=head.ignore_index)}
+
+
+@HOOKS.register_module()
+class RecordedCheckpointHook(CheckpointHook):
+    """mmengine's CheckpointHook that records each checkpoint's size and sha256 once saved.
+
+    Only checkpoints with a matching record are resumed from (see :mod:`wsss.models.seg_resume`);
+    records of checkpoints the hook has since deleted go too.
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        super()._save_checkpoint_with_step(runner, step, meta)
+        saved = Path(self.last_ckpt)
+        for record in saved.parent.glob(f"*{RECORD_SUFFIX}"):
+            if not record.with_name(record.name.removesuffix(RECORD_SUFFIX)).exists():
+                record.unlink(missing_ok=True)
+        write_record(saved, step)

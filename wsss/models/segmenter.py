@@ -325,7 +325,7 @@ def training_config(
             },
             "param_scheduler": {"type": "ParamSchedulerHook"},
             "checkpoint": {
-                "type": "CheckpointHook",
+                "type": "RecordedCheckpointHook",
                 "by_epoch": False,
                 "interval": plan.checkpoint_interval * plan.accumulation,
                 "max_keep_ckpts": 1,
@@ -348,14 +348,17 @@ def training_config(
 
 
 def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
-    """Let mmengine resume from the checkpoints it wrote in ``work_dir`` under torch >= 2.6.
+    """Let mmengine resume from the checkpoints this pipeline wrote (and recorded) in ``work_dir``.
 
-    torch now loads with weights_only=True, and mmengine's resume files hold its HistoryBuffer
-    and numpy objects (pickled through builtins.getattr, which must not be allow-listed for
-    every file). So local files inside ``work_dir``, written by this run, load with
-    weights_only=False; every other file (pretrained weights, say) still loads weights-only.
+    mmengine's resume files hold its HistoryBuffer and numpy objects (pickled through
+    builtins.getattr, which must not be allow-listed for every file), so they load with
+    weights_only=False, which runs whatever code a file carries. Only a file inside ``work_dir``
+    whose size and sha256 match the record written when it was saved is loaded so; every other
+    file (pretrained weights, a foreign or damaged file) loads weights-only.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
+
+    from wsss.models.seg_resume import verified_record
 
     trusted = Path(work_dir).resolve()
 
@@ -363,7 +366,7 @@ def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
         path = Path(filename).expanduser().resolve()
         if not path.is_file():
             raise FileNotFoundError(f"{filename} can not be found")
-        own = trusted == path.parent or trusted in path.parents
+        own = trusted == path.parent and verified_record(path) is not None
         return torch.load(path, map_location=map_location, weights_only=not own)
 
     CheckpointLoader.register_scheme(prefixes="", loader=load_local, force=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 
@@ -28,6 +29,12 @@ def read_weights(path: str | os.PathLike) -> object:
     except FileNotFoundError:
         raise ConfigError(f"{path}: weights file is missing") from None
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        found = re.search(r"unsupported global:?\s*(?:GLOBAL\s+)?(\S+)", str(exc), re.IGNORECASE)
+        if found:  # a pickle of other objects (a code payload, say): never unpickled, so nothing in it ran
+            raise ConfigError(
+                f"{path}: not a weights file or checkpoint of this pipeline: it pickles Python objects besides "
+                f"tensors ({found.group(1)}), refused as loading them could run code"
+            ) from None
         raise ConfigError(
             f"{path}: not a readable PyTorch weights file, truncated or of another kind ({type(exc).__name__}: {exc})"
         ) from None
@@ -41,13 +48,20 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """A checkpoint of this project's (``{"model": state dict, "meta": {...}}``, as ``save_model`` writes it)."""
+def read_checkpoint(path: str | os.PathLike, meta_keys: tuple[str, ...] = ()) -> dict:
+    """A checkpoint of this project's (``{"model": state dict, "meta": {...}}``, as ``save_model`` writes it).
+
+    ``meta_keys`` are the metadata the caller rebuilds the network from; a checkpoint of another
+    stage lacks them, which is said here rather than as a bare KeyError later.
+    """
     state = read_weights(path)
     if not isinstance(state, Mapping) or not {"model", "meta"} <= state.keys() or not _is_state_dict(state["model"]):
         raise ConfigError(
             f"{path}: not a checkpoint of this pipeline (a dict with 'model' and 'meta'), found {_describe(state)}"
         )
+    missing = [key for key in meta_keys if key not in state["meta"]]
+    if missing:
+        raise ConfigError(f"{path}: a checkpoint of another kind: its metadata lacks {missing}")
     return dict(state)
 
 
