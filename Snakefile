@@ -10,6 +10,9 @@
 #   rules/report.smk   tables and plots for `snakemake --report results/<run>/report.html`
 #   rules/common.smk   paths, names and the final targets
 #
+# make_cam, ir_label, make_pseudo_labels and eval_seg run as {shard} jobs (config shards), each stage's
+# shards gathered by a gather_* rule into the folder (and report) that the rules after it read.
+#
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.
 

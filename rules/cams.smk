@@ -62,13 +62,14 @@ rule make_cam:
         manifest=DATA["manifest"],
         checkpoint=f"{RESULTS}/models/{{model}}_cam.pt",
     output:
-        cams=directory(f"{RESULTS}/cams/{{model}}"),
+        cams=directory(f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
     log:
-        log_path("make_cam_{model}"),
+        log_path("make_cam_{model}_{shard}"),
     benchmark:
-        benchmark_path("make_cam_{model}")
+        benchmark_path("make_cam_{model}_{shard}")
     wildcard_constraints:
         model="baseline|clims",
+        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -77,8 +78,29 @@ rule make_cam:
     params:
         **config["make_cam"],
         splits=lambda wildcards: CAM_SPLITS[wildcards.model],
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=SHARDS["make_cam"],
     script:
         "../stages/make_cam.py"
+
+
+rule gather_cams:
+    input:
+        shards=shard_paths("make_cam", f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
+    output:
+        folder=directory(f"{RESULTS}/cams/{{model}}"),
+    log:
+        log_path("gather_cams_{model}"),
+    benchmark:
+        benchmark_path("gather_cams_{model}")
+    wildcard_constraints:
+        model="baseline|clims",
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["gather_cams"],
+    script:
+        "../stages/gather_shards.py"
 
 
 rule eval_cam:

@@ -27,6 +27,16 @@ LABEL_FOLDERS = {"irn": ["ir_labels", "pseudo_labels"], "crf": ["pseudo_labels"]
     REFINE["method"]
 ]
 LABEL_TITLES = {"ir_labels": "IR labels", "pseudo_labels": "pseudo-labels"}
+# Per-image stages run as {shard} jobs (config shards), gathered into the stage's usual folder.
+SHARDS = config["shards"]
+SHARD_ROOT = f"{RESULTS}/shards"
+
+
+def shard_paths(stage, pattern):
+    """``pattern`` with ``{shard}`` filled in for each shard of ``stage`` (other wildcards kept)."""
+    return expand(pattern, shard=range(SHARDS[stage]), allow_missing=True)
+
+
 REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[
     REFINE["method"]
 ]
@@ -46,8 +56,10 @@ RESOURCES = {
     "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
     "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": 1},
     "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
+    "gather_cams": SMALL,
     "eval_cam": {"mem_mb": 8000, "runtime": 60},
     "ir_label": {"mem_mb": 8000, "runtime": 240},
+    "gather_ir_labels": SMALL,
     "train_irn": {"mem_mb": 24000, "runtime": 240, "gpu": 1},
     # The IRN route infers edge maps on the GPU; the CRF route is CPU work.
     "make_pseudo_labels": {
@@ -55,10 +67,12 @@ RESOURCES = {
         "runtime": 480,
         "gpu": int(REFINE["method"] == "irn"),
     },
+    "gather_pseudo_labels": SMALL,
     "eval_labels": {"mem_mb": 8000, "runtime": 60},
     "preview_labels": {"mem_mb": 2000, "runtime": 10},
     "train_seg": {"mem_mb": 32000, "runtime": 720, "gpu": 1},
     "eval_seg": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
+    "gather_eval_seg": SMALL,
     "report_results": SMALL,
     "report_resources": SMALL,
 }

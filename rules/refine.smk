@@ -7,11 +7,13 @@ rule ir_label:
         manifest=DATA["manifest"],
         cams=f"{RESULTS}/cams/clims",
     output:
-        labels=directory(f"{RESULTS}/ir_labels"),
+        labels=directory(f"{SHARD_ROOT}/ir_labels/{{shard}}"),
     log:
-        log_path("ir_label"),
+        log_path("ir_label_{shard}"),
     benchmark:
-        benchmark_path("ir_label")
+        benchmark_path("ir_label_{shard}")
+    wildcard_constraints:
+        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -21,8 +23,27 @@ rule ir_label:
         **config["ir_label"],
         splits=CAM_SPLITS["clims"],
         crf=config["crf"],
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=SHARDS["ir_label"],
     script:
         "../stages/ir_label.py"
+
+
+rule gather_ir_labels:
+    input:
+        shards=shard_paths("ir_label", f"{SHARD_ROOT}/ir_labels/{{shard}}"),
+    output:
+        folder=directory(f"{RESULTS}/ir_labels"),
+    log:
+        log_path("gather_ir_labels"),
+    benchmark:
+        benchmark_path("gather_ir_labels")
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["gather_ir_labels"],
+    script:
+        "../stages/gather_shards.py"
 
 
 rule train_irn:
@@ -57,11 +78,13 @@ rule make_pseudo_labels:
         manifest=DATA["manifest"],
         cams=f"{RESULTS}/cams/clims",
     output:
-        labels=directory(f"{RESULTS}/pseudo_labels"),
+        labels=directory(f"{SHARD_ROOT}/pseudo_labels/{{shard}}"),
     log:
-        log_path("make_pseudo_labels"),
+        log_path("make_pseudo_labels_{shard}"),
     benchmark:
-        benchmark_path("make_pseudo_labels")
+        benchmark_path("make_pseudo_labels_{shard}")
+    wildcard_constraints:
+        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -71,8 +94,29 @@ rule make_pseudo_labels:
         **REFINE,
         splits=CAM_SPLITS["clims"],
         crf=config["crf"],
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=SHARDS["make_pseudo_labels"],
     script:
         "../stages/make_pseudo_labels.py"
+
+
+rule gather_pseudo_labels:
+    input:
+        shards=shard_paths(
+            "make_pseudo_labels", f"{SHARD_ROOT}/pseudo_labels/{{shard}}"
+        ),
+    output:
+        folder=directory(f"{RESULTS}/pseudo_labels"),
+    log:
+        log_path("gather_pseudo_labels"),
+    benchmark:
+        benchmark_path("gather_pseudo_labels")
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["gather_pseudo_labels"],
+    script:
+        "../stages/gather_shards.py"
 
 
 rule eval_labels:

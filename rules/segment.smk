@@ -32,13 +32,14 @@ rule eval_seg:
         manifest=DATA["manifest"],
         checkpoint=rules.train_seg.output.checkpoint,
     output:
-        report=f"{RESULTS}/evaluation/segmenter.json",
-        table=f"{RESULTS}/evaluation/segmenter.txt",
-        predictions=directory(f"{RESULTS}/segmenter_predictions"),
+        predictions=directory(f"{SHARD_ROOT}/segmenter_predictions/{{shard}}"),
+        counts=f"{SHARD_ROOT}/segmenter_counts/{{shard}}.npz",
     log:
-        log_path("eval_seg"),
+        log_path("eval_seg_{shard}"),
     benchmark:
-        benchmark_path("eval_seg")
+        benchmark_path("eval_seg_{shard}")
+    wildcard_constraints:
+        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -47,5 +48,32 @@ rule eval_seg:
     params:
         **config["eval_seg"],
         split=DATA["eval_split"],
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=SHARDS["eval_seg"],
     script:
         "../stages/eval_seg.py"
+
+
+# The shards' confusion matrices summed into one report, their predictions into one folder.
+rule gather_eval_seg:
+    input:
+        shard_predictions=shard_paths(
+            "eval_seg", f"{SHARD_ROOT}/segmenter_predictions/{{shard}}"
+        ),
+        shard_counts=shard_paths(
+            "eval_seg", f"{SHARD_ROOT}/segmenter_counts/{{shard}}.npz"
+        ),
+    output:
+        report=f"{RESULTS}/evaluation/segmenter.json",
+        table=f"{RESULTS}/evaluation/segmenter.txt",
+        predictions=directory(f"{RESULTS}/segmenter_predictions"),
+    log:
+        log_path("gather_eval_seg"),
+    benchmark:
+        benchmark_path("gather_eval_seg")
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["gather_eval_seg"],
+    script:
+        "../stages/gather_eval_seg.py"

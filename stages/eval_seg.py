@@ -1,4 +1,7 @@
-"""Stage: evaluate the segmenter on the evaluation split: single scale, multi-scale, optional CRF (one the headline)."""
+"""Stage: the segmenter on (a shard of) the evaluation split: single scale, multi-scale, optional CRF (one headline).
+
+Its predictions and counts are gathered into the report by stages/gather_eval_seg.py.
+"""
 
 import logging
 import time
@@ -11,11 +14,13 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import pick_device
 from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regions
-from wsss.evaluation.metrics import confusion_matrix, format_table, scores_from_confusion
-from wsss.io import atomic_directory, write_json, write_text
+from wsss.evaluation.metrics import confusion_matrix
+from wsss.evaluation.segmenter_counts import counts_from, save_counts
+from wsss.io import atomic_directory
 from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
 from wsss.progress import track
 from wsss.refine.crf import crf_refine_scores
+from wsss.sharding import select_shard
 from wsss.stage import run_stage
 from wsss.training import load_model_state
 
@@ -27,21 +32,24 @@ def eval_seg(
     root: str,
     manifest: str,
     checkpoint: str,
-    report: str,
-    table: str,
     predictions: str,
+    counts: str,
     split: str = "val",
     scales: tuple[float, ...] = (1.0, 0.5, 0.75),
     fusion: str = "max",
     flip: bool = False,
     crf: bool = True,
     headline: str = "crf",
+    shard: int = 0,
+    shards: int = 1,
     threads: int = 1,
 ) -> None:
-    """Score each test mode against ground truth; keep the ``headline`` mode's label maps in ``predictions``.
+    """Predict each test mode and count it against ground truth; keep the ``headline`` mode's label maps.
 
     The modes are the single-scale test, the multi-scale test (``scales`` fused by ``fusion``,
-    with h-flips if ``flip``) and, with ``crf``, the dense CRF over the multi-scale test.
+    with h-flips if ``flip``) and, with ``crf``, the dense CRF over the multi-scale test. Only the
+    images of shard ``shard`` of ``shards`` (:func:`wsss.sharding.shard_members`); their confusion
+    matrices and leak counts go to ``counts`` (.npz), which gather_eval_seg sums into the report.
     """
     if headline not in HEADLINES or (headline == "crf" and not crf):
         raise ValueError(f"eval_seg.headline must be one of {HEADLINES} (crf only with eval_seg.crf), got {headline!r}")
@@ -57,10 +65,10 @@ def eval_seg(
     regions, background_of_class = cooccurring_background_regions(root, description.class_names)
     confusions = {mode: np.zeros((len(names), len(names)), dtype=np.int64) for mode in modes}
     leaks = {mode: LeakCounter(background_of_class) for mode in modes} if regions is not None else None
+    rows = select_shard(list(zip(dataset.ids, dataset.label_matrix())), dataset.ids, shard, shards)
     start = time.perf_counter()
     with atomic_directory(predictions) as folder:
-        rows = zip(dataset.ids, dataset.label_matrix())
-        for image_id, row in track(rows, len(dataset), f"eval_seg on {split}"):
+        for image_id, row in track(rows, len(rows), f"eval_seg on {split} (shard {shard} of {shards})"):
             rgb = dataset.read_image(image_id)
             truth = dataset.read_mask(image_id)
             probabilities = predict_probabilities(model, rgb, scales, flip, fusion)
@@ -80,33 +88,19 @@ def eval_seg(
             folder, f"Segmenter predictions on {split} ({headline_mode}).", list(description.class_names), unsure=False
         )
     seconds = time.perf_counter() - start
-    result = {
+    meta = {
         "split": split,
-        "images": len(dataset),
+        "images": len(rows),
+        "seconds": seconds,
         "checkpoint": checkpoint,
         "backbone_init": state["meta"].get("pretrained") or "random",
         "headline": headline_mode,
-        "modes": {},
+        "modes": modes,
+        "title": f"{state['meta']['model']}-{state['meta']['backbone']}",
+        "class_names": list(description.class_names),
     }
-    text = ""
-    for mode in modes:
-        scores = scores_from_confusion(confusions[mode], names)
-        result["modes"][mode] = scores
-        text += format_table(
-            scores,
-            f"{state['meta']['model']}-{state['meta']['backbone']} on {split} ({len(dataset)} images), {mode}"
-            + (" [headline]" if mode == headline_mode else ""),
-        )
-        if leaks is not None:
-            leak = leaks[mode].report(list(description.class_names))
-            scores["cooccurring_background_labelled_as_object"] = leak
-            text += f"co-occurring background labelled as the object: {leak['overall']:.2%}\n"
-        text += "\n"
-        log.info("%s: mIoU %.2f", mode, scores["summary"]["mIoU"])
-    result["seconds"] = round(seconds, 1)
-    write_json(report, result)
-    write_text(table, text)
-    log.info("evaluated %d images in %.1f s -> %s", len(dataset), seconds, report)
+    save_counts(counts, counts_from(meta, confusions, leaks))
+    log.info("predicted %d images (shard %d of %d) in %.1f s -> %s", len(rows), shard, shards, seconds, counts)
 
 
 if __name__ == "__main__":

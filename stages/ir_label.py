@@ -25,14 +25,17 @@ def ir_label(
     fg_threshold: float = 0.30,
     bg_threshold: float = 0.10,
     crf: dict | None = None,
+    shard: int = 0,
+    shards: int = 1,
     threads: int = 1,
 ) -> None:
-    """Write ``labels/<id>.png`` (0 background, 1..C classes, 255 unsure) for every image of ``splits``."""
+    """Write ``labels/<id>.png`` (0 background, 1..C classes, 255 unsure) for every image of ``splits``
+    (of shard ``shard`` of ``shards``: :func:`wsss.sharding.shard_members`)."""
     description = DatasetManifest.load(manifest)
     params = CRFParams(**(crf or {}))
     start = time.perf_counter()
     with atomic_directory(labels) as folder:
-        jobs = cam_label_jobs(root, description, splits, cams, str(folder))
+        jobs = cam_label_jobs(root, description, splits, cams, str(folder), shard, shards)
         work = functools.partial(write_ir_labels, fg_threshold=fg_threshold, bg_threshold=bg_threshold, params=params)
         histograms = map_in_processes(work, jobs, threads, progress=Progress(len(jobs), "ir_label"))
         write_folder_readme(
@@ -47,7 +50,7 @@ def ir_label(
         "IR labels of %d images in %.1f s (%.1f images/s, %d workers) -> %s",
         len(jobs),
         seconds,
-        len(jobs) / seconds,
+        len(jobs) / max(seconds, 1e-9),
         threads,
         labels,
     )

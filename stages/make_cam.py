@@ -16,6 +16,7 @@ from wsss.io import atomic_directory
 from wsss.models.cam_net import CAMNet
 from wsss.models.weights import load_checked
 from wsss.progress import Progress
+from wsss.sharding import shard_members
 from wsss.stage import run_stage
 from wsss.training import load_model_state
 
@@ -31,9 +32,14 @@ def make_cam(
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0),
     batch_size: int = 8,
     precision: str = "reference",
+    shard: int = 0,
+    shards: int = 1,
     threads: int = 1,
 ) -> None:
-    """Write ``cams/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for ``splits``."""
+    """Write ``cams/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for ``splits``.
+
+    With ``shards`` > 1, only for the ids of shard ``shard`` (:func:`wsss.sharding.shard_members`).
+    """
     device = pick_device()
     network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
@@ -49,6 +55,8 @@ def make_cam(
         labels = dataset.label_matrix()
         for image_id, row in zip(dataset.ids, labels):
             items[image_id] = (dataset, np.flatnonzero(row))
+    members = shard_members(items, shard, shards)
+    items = {image_id: item for image_id, item in items.items() if image_id in members}
     start = time.perf_counter()
     progress = Progress(len(items), "make_cam")
     with atomic_directory(cams) as folder:
@@ -68,11 +76,13 @@ def make_cam(
                 save_cam(folder, image_id, record)
     seconds = time.perf_counter() - start
     log.info(
-        "CAMs of %d images at %d scales in %.1f s (%.1f images/s) -> %s",
+        "CAMs of %d images (shard %d of %d) at %d scales in %.1f s (%.1f images/s) -> %s",
         len(items),
+        shard,
+        shards,
         len(scales),
         seconds,
-        len(items) / seconds,
+        len(items) / max(seconds, 1e-9),
         cams,
     )
 

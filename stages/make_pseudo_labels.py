@@ -48,13 +48,16 @@ def make_pseudo_labels(
     bg_threshold: float = 0.2,
     crf: dict | None = None,
     batch_size: int = 16,
+    shard: int = 0,
+    shards: int = 1,
     threads: int = 1,
 ) -> None:
-    """Write ``labels/<id>.png`` (0 background, 1..C classes) for every image of ``splits``."""
+    """Write ``labels/<id>.png`` (0 background, 1..C classes) for every image of ``splits``
+    (of shard ``shard`` of ``shards``: :func:`wsss.sharding.shard_members`)."""
     description = DatasetManifest.load(manifest)
     start = time.perf_counter()
     with atomic_directory(labels) as folder:
-        jobs = cam_label_jobs(root, description, splits, cams, str(folder))
+        jobs = cam_label_jobs(root, description, splits, cams, str(folder), shard, shards)
         progress = Progress(len(jobs), "make_pseudo_labels")
         if method == "crf":
             work = functools.partial(
@@ -109,7 +112,7 @@ def make_pseudo_labels(
         method,
         len(jobs),
         seconds,
-        len(jobs) / seconds,
+        len(jobs) / max(seconds, 1e-9),
         labels,
     )
     log.info("pixel shares: %s", label_histogram_summary(histograms, list(description.class_names)))

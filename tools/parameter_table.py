@@ -25,8 +25,17 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS = ("voc12", "coco14")
 REFERENCE_FILE = REPO / "docs" / "reference_parameters.yaml"
 TABLE_FILE = REPO / "docs" / "parameters.md"
-# Keys whose values are not hyperparameters of the method: where things are, and the demo.
-NOT_HYPERPARAMETERS = ("run_name", "results_dir", "voc_sbd.", "coco.", "dataset.", "demo_world.", "demo_clip.")
+# Keys whose values are not hyperparameters of the method: where things are, the demo, how work is sharded.
+NOT_HYPERPARAMETERS = (
+    "run_name",
+    "results_dir",
+    "shards.",
+    "voc_sbd.",
+    "coco.",
+    "dataset.",
+    "demo_world.",
+    "demo_clip.",
+)
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, object]:

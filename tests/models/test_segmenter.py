@@ -134,20 +134,27 @@ def test_one_training_iteration_then_evaluation_and_prediction(
     assert not (tmp_path / "segmenter.pt.work").exists()  # the resume state goes once training is done
 
     from eval_seg import eval_seg
+    from gather_eval_seg import gather_eval_seg
 
     eval_seg(
         str(root),
         str(manifest),
         str(checkpoint),
-        str(tmp_path / "eval.json"),
-        str(tmp_path / "eval.txt"),
-        str(tmp_path / "predictions"),
+        str(tmp_path / "shard_predictions"),
+        str(tmp_path / "counts.npz"),
         split="train",
         scales=[1.0, 0.5],
         fusion=fusion,
         flip=True,
         crf=True,
         headline=headline,
+    )
+    gather_eval_seg(
+        [str(tmp_path / "shard_predictions")],
+        [str(tmp_path / "counts.npz")],
+        str(tmp_path / "predictions"),
+        str(tmp_path / "eval.json"),
+        str(tmp_path / "eval.txt"),
     )
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["modes"]) == set(modes)  # the JSON's keys are sorted
@@ -207,7 +214,7 @@ def test_a_crf_headline_needs_the_crf_mode(tmp_path):
     with pytest.raises(
         ValueError, match=r"eval_seg.headline must be one of .* \(crf only with eval_seg.crf\), got 'crf'"
     ):
-        eval_seg("root", "manifest", "checkpoint", "r.json", "t.txt", str(tmp_path / "p"), crf=False, headline="crf")
+        eval_seg("root", "manifest", "checkpoint", str(tmp_path / "p"), "c.npz", crf=False, headline="crf")
 
 
 def test_config_rejects_an_unknown_segmenter_model():

@@ -22,12 +22,15 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
         "train_cam": 1,
         "train_clims": 1,
         "make_cam": 2,
+        "gather_cams": 2,
         "eval_cam": 2,
         "make_pseudo_labels": 1,
+        "gather_pseudo_labels": 1,
         "eval_labels": 1,
         "preview_labels": 1,
         "train_seg": 1,
         "eval_seg": 1,
+        "gather_eval_seg": 1,
         "write_config": 1,
         "report_demo_clip": 1,
         **REPORT,
@@ -40,7 +43,24 @@ def test_irn_refinement_adds_ir_labels_and_irn(tmp_path):
     config["refine"]["method"] = "irn"
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
     assert jobs["ir_label"] == 1 and jobs["train_irn"] == 1 and jobs["make_pseudo_labels"] == 1
+    assert jobs["gather_ir_labels"] == 1 and jobs["gather_pseudo_labels"] == 1
     assert jobs["eval_labels"] == 2 and jobs["preview_labels"] == 2
+
+
+def test_sharded_stages_plan_one_job_per_shard_and_one_gather(tmp_path):
+    config = shipped("demo")
+    config["refine"]["method"] = "irn"
+    config["eval_cam"]["compare_baseline"] = True
+    config["shards"] = {"make_cam": 3, "ir_label": 3, "make_pseudo_labels": 3, "eval_seg": 3}
+    result = snakemake(tmp_path, config, "-n")
+    jobs = planned_jobs(result)
+    assert jobs["make_cam"] == 6 and jobs["gather_cams"] == 2  # 3 shards of each CAM model
+    assert jobs["ir_label"] == 3 and jobs["gather_ir_labels"] == 1
+    assert jobs["make_pseudo_labels"] == 3 and jobs["gather_pseudo_labels"] == 1
+    assert jobs["eval_seg"] == 3 and jobs["gather_eval_seg"] == 1
+    text = result.stdout + result.stderr
+    for shard in range(3):
+        assert f"results/demo/shards/cams/clims/{shard}" in text and f"results/demo/shards/ir_labels/{shard}" in text
 
 
 def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
@@ -91,16 +111,20 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
     after_cams = {
         "ir_label": 1,
+        "gather_ir_labels": 1,
         "train_irn": 1,
         "make_pseudo_labels": 1,
+        "gather_pseudo_labels": 1,
         "eval_labels": 2,
         "preview_labels": 2,
         "train_seg": 1,
         "eval_seg": 1,
+        "gather_eval_seg": 1,
     }
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
         "train_clims": 1,
         "make_cam": 1,
+        "gather_cams": 1,
         "eval_cam": 2,
         **after_cams,
         "write_config": 1,
@@ -111,17 +135,25 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
     config["refine"]["bg_threshold"] = 0.3  # the walk's background plane: pseudo-labels only
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
         "make_pseudo_labels": 1,
+        "gather_pseudo_labels": 1,
         "eval_labels": 1,
         "preview_labels": 1,
         "train_seg": 1,
         "eval_seg": 1,
+        "gather_eval_seg": 1,
         "write_config": 1,
         **REPORT,
         "all": 1,
     }
     config = shipped("micro")
     config["eval_seg"]["scales"] = [1.0]  # a test-time setting: the segmenter's evaluation only
-    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_seg": 1, "write_config": 1, **REPORT, "all": 1}
+    assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
+        "eval_seg": 1,
+        "gather_eval_seg": 1,
+        "write_config": 1,
+        **REPORT,
+        "all": 1,
+    }
 
 
 CUDA_RULES = {"train_demo_clip", "train_cam", "train_clims", "make_cam", "train_irn", "train_seg", "eval_seg"}

@@ -18,6 +18,7 @@ from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
 from wsss.errors import DatasetError
 from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
+from wsss.sharding import shard_members
 
 
 def _labels_with_background(cam: np.ndarray, threshold: float) -> np.ndarray:
@@ -93,9 +94,16 @@ def write_crf_pseudo_labels(job: CamLabelJob, bg_threshold: float, params: CRFPa
 
 
 def cam_label_jobs(
-    dataset_root: str, manifest: DatasetManifest, splits: list[str], cams: str, output: str
+    dataset_root: str,
+    manifest: DatasetManifest,
+    splits: list[str],
+    cams: str,
+    output: str,
+    shard: int = 0,
+    shards: int = 1,
 ) -> list[CamLabelJob]:
-    """One job per image id of ``splits`` (each id once), with its positive classes as the expected CAM keys."""
+    """One job per image id of ``splits`` (each id once), with its positive classes as the expected CAM keys;
+    only shard ``shard`` of ``shards`` of them (:func:`wsss.sharding.shard_members`)."""
     jobs: dict[str, CamLabelJob] = {}
     for split in dict.fromkeys(splits):
         dataset = VOCDataset(dataset_root, manifest, split)
@@ -104,11 +112,12 @@ def cam_label_jobs(
             jobs.setdefault(
                 image_id, CamLabelJob(image_id, str(dataset.image_path(image_id)), keys, str(cams), str(output))
             )
-    return list(jobs.values())
+    members = shard_members(jobs, shard, shards)
+    return [job for image_id, job in jobs.items() if image_id in members]
 
 
 def label_histogram_summary(histograms: list[np.ndarray], class_names: list[str]) -> dict:
     """Share of pixels per label value (background, classes, unsure) over a folder, for the logs."""
-    total = np.sum(histograms, axis=0)
+    total = np.sum(histograms, axis=0) if len(histograms) else np.zeros(256, dtype=np.int64)
     names = {0: "background", **{k + 1: n for k, n in enumerate(class_names)}, IGNORE_INDEX: "unsure"}
     return {name: round(float(total[value] / max(1, total.sum())), 4) for value, name in names.items()}
