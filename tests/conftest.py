@@ -110,3 +110,26 @@ def micro_run(tmp_path_factory):
     config = shipped("micro")
     snakemake(workdir, config)
     return workdir, config
+
+
+def train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides) -> None:
+    """One iteration of a tiny DeepLabV2-R18 through the train_seg stage (history beside the checkpoint)."""
+    sys.path.insert(0, str(REPO / "stages"))
+    from train_seg import train_seg
+
+    settings = dict(
+        model="deeplabv2",
+        backbone="resnet18",
+        iterations=1,
+        batch_size=2,
+        accumulation=1,
+        crop_size=32,
+        base_size=32,
+        optimizer="adamw",
+        lr=1e-3,
+        checkpoint_interval=1,
+    )
+    settings.update(overrides)
+    train_seg(
+        str(root), str(manifest), str(labels), str(checkpoint), str(checkpoint) + ".json", split="train", **settings
+    )

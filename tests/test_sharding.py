@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, write_tiny_voc
+from conftest import REPO, train_tiny_segmenter, write_tiny_voc
 
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import CAMNet
@@ -127,28 +127,10 @@ def test_cams_labels_and_pseudo_labels_in_three_shards_equal_one(tiny_run):
 def test_segmenter_evaluation_in_three_shards_equals_one(tiny_run):
     from eval_seg import eval_seg
     from gather_eval_seg import gather_eval_seg
-    from train_seg import train_seg
 
     tmp, root, manifest = tiny_run
     checkpoint = tmp / "segmenter.pt"
-    train_seg(
-        str(root),
-        str(manifest),
-        str(root / "SegmentationClass"),
-        str(checkpoint),
-        str(tmp / "segmenter.json"),
-        split="train",
-        model="deeplabv2",
-        backbone="resnet18",
-        iterations=1,
-        batch_size=2,
-        accumulation=1,
-        crop_size=32,
-        base_size=32,
-        optimizer="adamw",
-        lr=1e-3,
-        checkpoint_interval=1,
-    )
+    train_tiny_segmenter(root, manifest, root / "SegmentationClass", checkpoint)
     reports = {}
     for count in (1, 3):
         out = tmp / f"eval_{count}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, write_code_payload, write_tiny_voc
+from conftest import REPO, train_tiny_segmenter, write_code_payload, write_tiny_voc
 from PIL import Image
 
 from wsss.config import validate_config
@@ -85,27 +85,6 @@ def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_
     assert 255 in values and set(values) <= {0, 1, 2, 255}
 
 
-def _train(root, manifest, labels, checkpoint, **overrides):
-    from train_seg import train_seg
-
-    settings = dict(
-        model="deeplabv2",
-        backbone="resnet18",
-        iterations=1,
-        batch_size=2,
-        accumulation=1,
-        crop_size=32,
-        base_size=32,
-        optimizer="adamw",
-        lr=1e-3,
-        checkpoint_interval=1,
-    )
-    settings.update(overrides)
-    train_seg(
-        str(root), str(manifest), str(labels), str(checkpoint), str(checkpoint) + ".json", split="train", **settings
-    )
-
-
 @pytest.mark.parametrize(
     "model, fusion, headline, modes",
     [
@@ -128,7 +107,7 @@ def test_one_training_iteration_then_evaluation_and_prediction(
 ):
     root, manifest, labels, ids = pseudo_labelled
     checkpoint = tmp_path / "segmenter.pt"
-    _train(root, manifest, labels, checkpoint, model=model)
+    train_tiny_segmenter(root, manifest, labels, checkpoint, model=model)
     history = json.loads((tmp_path / "segmenter.pt.json").read_text())
     assert history["iterations"] == 1 and np.isfinite(history["final_loss"]) and history["backbone_init"] == "random"
     assert not (tmp_path / "segmenter.pt.work").exists()  # the resume state goes once training is done
@@ -193,10 +172,10 @@ def test_one_training_iteration_then_evaluation_and_prediction(
 def test_training_refuses_a_missing_pseudo_label_folder(pseudo_labelled, tmp_path):
     root, manifest, labels, ids = pseudo_labelled
     with pytest.raises(DatasetError, match="nowhere: pseudo-label folder is missing"):
-        _train(root, manifest, tmp_path / "nowhere", tmp_path / "segmenter.pt")
+        train_tiny_segmenter(root, manifest, tmp_path / "nowhere", tmp_path / "segmenter.pt")
     (labels / f"{ids[2]}.png").unlink()
     with pytest.raises(DatasetError, match=rf"no pseudo-label for 1 of 4 train images, e.g. \['{ids[2]}'\]"):
-        _train(root, manifest, labels, tmp_path / "segmenter.pt")
+        train_tiny_segmenter(root, manifest, labels, tmp_path / "segmenter.pt")
 
 
 def test_crop_larger_than_the_images_ever_get_is_refused():
@@ -249,7 +228,7 @@ def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_lab
     work, marker = tmp_path / "segmenter.pt.work", tmp_path / "payload-ran"
     write_code_payload(work / "iter_1.pth", marker)
     (work / "last_checkpoint").write_text(str(work / "iter_1.pth"))
-    _train(root, manifest, labels, tmp_path / "segmenter.pt")
+    train_tiny_segmenter(root, manifest, labels, tmp_path / "segmenter.pt")
     assert not marker.exists()
     assert "iter_1.pth: no matching integrity record" in caplog.text
     assert (tmp_path / "segmenter.pt.work.rejected" / "iter_1.pth.rejected").is_file()
@@ -265,7 +244,7 @@ def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled
     monkeypatch.setattr(train_seg, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
 
     def history(**overrides):
-        _train(root, manifest, labels, checkpoint, **overrides)
+        train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides)
         return json.loads((tmp_path / "segmenter.pt.json").read_text())
 
     assert history()["resumed"] is False
