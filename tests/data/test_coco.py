@@ -13,38 +13,9 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts_from_string
 from wsss.data.voc_dataset import VOCDataset
 from wsss.errors import DatasetError
+from wsss.rehearsal.coco import rle_counts, rle_string
 
 CLASSES = ["person", "traffic light", "dog"]  # category ids 1, 10, 18 below: labels 1, 2, 3
-
-
-def rle_string(counts: list[int]) -> str:
-    """COCO's compressed RLE string of run lengths (the mask API's rleToString, written from its spec)."""
-    out = []
-    for i, value in enumerate(counts):
-        if i > 2:
-            value -= counts[i - 2]
-        more = True
-        while more:
-            code = value & 0x1F
-            value >>= 5
-            more = value != -1 if code & 0x10 else value != 0
-            if more:
-                code |= 0x20
-            out.append(chr(code + 48))
-    return "".join(out)
-
-
-def column_major_counts(mask: np.ndarray) -> list[int]:
-    flat = mask.T.ravel()
-    counts, current, run = [], False, 0
-    for value in flat:
-        if value == current:
-            run += 1
-        else:
-            counts.append(run)
-            current, run = value, 1
-    counts.append(run)
-    return counts
 
 
 def block(height, width, top, left, bottom, right):
@@ -84,7 +55,7 @@ def coco(tmp_path):
                 "image_id": 100,
                 "category_id": 18,
                 "iscrowd": 0,
-                "segmentation": {"counts": rle_string(column_major_counts(block(h, w, 5, 8, 12, 16))), "size": [h, w]},
+                "segmentation": {"counts": rle_string(rle_counts(block(h, w, 5, 8, 12, 16))), "size": [h, w]},
                 "bbox": [8, 5, 8, 7],
             },
             {
@@ -92,7 +63,7 @@ def coco(tmp_path):
                 "image_id": 100,
                 "category_id": 1,
                 "iscrowd": 1,
-                "segmentation": {"counts": column_major_counts(block(h, w, 14, 0, 20, 30)), "size": [h, w]},
+                "segmentation": {"counts": rle_counts(block(h, w, 14, 0, 20, 30)), "size": [h, w]},
                 "bbox": [0, 14, 30, 6],
             },
             # image 101: a small dog, then a traffic light as uncompressed RLE that covers it completely
@@ -109,7 +80,7 @@ def coco(tmp_path):
                 "image_id": 101,
                 "category_id": 10,
                 "iscrowd": 0,
-                "segmentation": {"counts": column_major_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]},
+                "segmentation": {"counts": rle_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]},
                 "bbox": [20, 0, 5, 10],
             },
             # image 102: its only person is a crowd; image 103: no annotation at all (left out)
@@ -118,7 +89,7 @@ def coco(tmp_path):
                 "image_id": 102,
                 "category_id": 1,
                 "iscrowd": 1,
-                "segmentation": {"counts": column_major_counts(block(h, w, 0, 0, 5, 5)), "size": [h, w]},
+                "segmentation": {"counts": rle_counts(block(h, w, 0, 0, 5, 5)), "size": [h, w]},
                 "bbox": [0, 0, 5, 5],
             },
         ]
@@ -133,7 +104,7 @@ def test_rle_strings_decode_to_their_counts():
     counts = [0, 5, 300, 2, 70000, 1, 3]
     assert rle_counts_from_string(rle_string(counts)) == counts
     mask = block(7, 9, 1, 2, 6, 5)
-    decoded = decode_segmentation({"counts": rle_string(column_major_counts(mask)), "size": [7, 9]}, 7, 9)
+    decoded = decode_segmentation({"counts": rle_string(rle_counts(mask)), "size": [7, 9]}, 7, 9)
     assert np.array_equal(decoded, mask)
 
 

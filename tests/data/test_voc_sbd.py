@@ -15,24 +15,10 @@ from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_annotation, write_split
 from wsss.errors import DatasetError
 from wsss.io import save_label_png
+from wsss.rehearsal.voc_sbd import write_sbd_mat
 
 VOC_TRAIN, VOC_VAL = ["2007_000001", "2007_000002"], ["2007_000003", "2007_000004"]
 SBD_TRAIN, SBD_VAL = ["2007_000002", "2008_000001", "2007_000003"], ["2008_000002"]  # 2007_000003 is VOC val
-
-
-def write_sbd_mask(path, segmentation):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    classes = np.unique(segmentation[(segmentation > 0) & (segmentation < 255)]).astype(np.uint8)
-    scipy.io.savemat(
-        path,
-        {
-            "GTcls": {
-                "Segmentation": segmentation,
-                "Boundaries": np.zeros((1, 1), dtype=object),
-                "CategoriesPresent": classes,
-            }
-        },
-    )
 
 
 def mask_for(index: int) -> np.ndarray:
@@ -53,7 +39,7 @@ def devkits(tmp_path):
         if image_id in VOC_TRAIN + VOC_VAL:
             save_label_png(voc / "SegmentationClass" / f"{image_id}.png", mask_for(index))
         else:
-            write_sbd_mask(sbd / "cls" / f"{image_id}.mat", mask_for(index))
+            write_sbd_mat(sbd / "cls" / f"{image_id}.mat", mask_for(index), 20)
     write_split(voc / "ImageSets" / "Segmentation" / "train.txt", VOC_TRAIN)
     write_split(voc / "ImageSets" / "Segmentation" / "val.txt", VOC_VAL)
     write_split(sbd / "train.txt", SBD_TRAIN)
@@ -87,7 +73,7 @@ def test_train_aug_is_voc_train_plus_sbd_minus_voc_val(devkits, tmp_path):
 
 def test_sbd_mat_files_are_read_as_label_maps(tmp_path):
     segmentation = np.array([[0, 15], [255, 3]], dtype=np.uint8)
-    write_sbd_mask(tmp_path / "a.mat", segmentation)
+    write_sbd_mat(tmp_path / "a.mat", segmentation, 20)
     assert np.array_equal(read_sbd_mask(tmp_path / "a.mat"), segmentation)
     scipy.io.savemat(tmp_path / "b.mat", {"something": np.zeros(3)})
     with pytest.raises(DatasetError, match="b.mat: not an SBD class mask"):

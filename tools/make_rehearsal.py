@@ -1,0 +1,56 @@
+"""Write the rehearsal's inputs: miniature VOC 2012 + SBD and COCO 2014 at real image sizes, and
+random-init weights in the real formats (torchvision ResNet-50/101 files, OpenAI CLIP archives).
+
+    python tools/make_rehearsal.py --data data/rehearsal --weights weights/rehearsal
+
+The ResNet files are written as torchvision publishes them; `make rehearse` then converts them with
+tools/convert_imagenet_weights.py, as the README tells users to do with the real ones. Existing
+outputs are kept (delete the folders to write them again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from wsss.data.manifest import DatasetManifest
+from wsss.io import atomic_directory
+from wsss.rehearsal.coco import write_coco
+from wsss.rehearsal.voc_sbd import write_voc_sbd
+from wsss.rehearsal.weights import write_openai_clip, write_torchvision_resnet
+
+MANIFESTS = {"voc": "data_manifest/voc12.yaml", "coco": "data_manifest/coco14.yaml"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/rehearsal", help="folder for the miniature datasets")
+    parser.add_argument("--weights", default="weights/rehearsal", help="folder for the weight files")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    data, weights = Path(args.data), Path(args.weights)
+    writers = {
+        data / "voc": lambda out: write_voc_sbd(
+            out, list(DatasetManifest.load(MANIFESTS["voc"]).class_names), args.seed
+        ),
+        data / "coco": lambda out: write_coco(
+            out, list(DatasetManifest.load(MANIFESTS["coco"]).class_names), args.seed
+        ),
+        weights / "torchvision": lambda out: [
+            write_torchvision_resnet(out / f"{depth}.pth", depth, args.seed) for depth in ("resnet50", "resnet101")
+        ],
+        weights / "clip": lambda out: write_openai_clip(out / "ViT-B-32.pt", "ViT-B/32", args.seed),
+    }
+    for output, write in writers.items():
+        if output.exists():
+            print(f"{output}: exists, kept")
+            continue
+        start = time.perf_counter()
+        with atomic_directory(output) as folder:
+            write(folder)
+        print(f"{output}: written in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
