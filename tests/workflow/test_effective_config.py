@@ -20,7 +20,30 @@ SHIPPED_RUNS = [
     ("voc12",),
     ("voc12", "voc12_strong"),
     ("coco14",),
+    ("voc12", "rehearse_voc12"),
+    ("coco14", "rehearse_coco14"),
 ]
+# What a rehearsal overlay may change: the run's name, data roots and counts, weight files, run lengths.
+REHEARSAL_KEYS = {
+    "run_name",
+    "voc_sbd.voc_root",
+    "voc_sbd.sbd_root",
+    "voc_sbd.root",
+    "voc_sbd.expected_counts.train",
+    "voc_sbd.expected_counts.val",
+    "voc_sbd.expected_counts.train_aug",
+    "coco.coco_root",
+    "coco.root",
+    "dataset.root",
+    "clip.model",
+    "train_cam.pretrained",
+    "irn.pretrained",
+    "segmenter.pretrained",
+    "train_cam.epochs",
+    "clims.epochs",
+    "irn.epochs",
+    "segmenter.iterations",
+}
 
 
 def files_plus_defaults(names: tuple[str, ...]) -> dict:
@@ -77,3 +100,14 @@ def test_real_runs_take_no_demo_setting(effective_configs):
     assert {voc[stage]["crop_padding"] for stage in ("train_cam", "clims", "irn")} == {"reference"}
     assert voc["eval_cam"]["compare_baseline"] is False
     assert effective_configs[()]["run_name"] == "demo" and effective_configs[()]["clims"]["logit_offset"] == -3.0
+
+
+@pytest.mark.parametrize("real", ["voc12", "coco14"])
+def test_rehearsal_changes_only_data_weights_and_lengths(effective_configs, real):
+    """The rehearsal runs the real config: only roots, counts, weight paths and epochs/iterations differ."""
+    changed = {
+        line.split(":")[0]
+        for line in differences(effective_configs[(real,)], effective_configs[(real, f"rehearse_{real}")])
+    }
+    assert changed - REHEARSAL_KEYS == set()
+    assert {"dataset.root", "train_cam.pretrained", "segmenter.iterations"} <= changed
