@@ -20,7 +20,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from wsss.config import validate_config
+from wsss.config import config_source, validate_config
 
 min_version("9.0")
 
@@ -33,7 +33,13 @@ if not workflow.overwrite_configfiles:
     configfile: Path(workflow.basedir) / "configs" / "demo.yaml"
 
 
-config.update(validate_config(config, "run config"))
+# Errors name the config files (and --config) that the values came from.
+config.update(
+    validate_config(
+        config,
+        config_source(workflow.configfiles, bool(workflow.config_settings.config)),
+    )
+)
 
 
 report: "report/workflow.rst"

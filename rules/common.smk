@@ -99,7 +99,37 @@ TRAINING_HISTORIES = [
     ]
 ]
 
+# Every stage's output is a target too, not only the tables: Snakemake deletes a job's outputs when
+# the job starts and makes a missing file again only when a target or a job that runs needs it, so
+# after a killed `-R train_clims` it would find "Nothing to be done" with the CAM network gone. As
+# targets, outputs lost to a kill are made again, and then everything made from them.
+STAGE_OUTPUTS = [
+    (
+        [DEMO_CLIP["checkpoint"], f"{RESULTS}/demo_clip/evaluation.json"]
+        if USES_DEMO_CLIP
+        else []
+    ),
+    [history.removesuffix(".json") + ".pt" for history in TRAINING_HISTORIES],
+    TRAINING_HISTORIES,
+    expand(
+        shard_paths("make_cam", f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
+        model=SEED_MODELS,
+    ),
+    expand(f"{RESULTS}/cams/{{model}}", model=SEED_MODELS),
+    (
+        shard_paths("ir_label", f"{SHARD_ROOT}/ir_labels/{{shard}}")
+        if REFINE["method"] == "irn"
+        else []
+    ),
+    shard_paths("make_pseudo_labels", f"{SHARD_ROOT}/pseudo_labels/{{shard}}"),
+    expand(f"{RESULTS}/{{labels}}", labels=LABEL_FOLDERS),
+    shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_predictions/{{shard}}"),
+    shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_counts/{{shard}}.npz"),
+    f"{RESULTS}/segmenter_predictions",
+]
+
 FINAL_TARGETS = [
+    STAGE_OUTPUTS,
     f"{RESULTS}/config.yaml",
     f"{RESULTS}/demo_world/contact_sheet.png" if IS_DEMO_WORLD else [],
     f"{RESULTS}/dataset/summary.json",

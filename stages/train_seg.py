@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from wsss.data.images import image_size
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_split
@@ -32,7 +33,8 @@ log = logging.getLogger("train_seg")
 
 
 def _check_labels(dataset: VOCDataset, labels: Path) -> None:
-    """Fail before training, naming the folder or the first ids, when pseudo-labels are missing."""
+    """Fail before training, naming the folder, the first ids or the file, when pseudo-labels are
+    missing or not the size of their (EXIF-turned) image: mmseg would crop them out of register silently."""
     if not labels.is_dir():
         raise DatasetError(f"{labels}: pseudo-label folder is missing (run make_pseudo_labels first)")
     missing = [i for i in dataset.ids if not (labels / f"{i}.png").is_file()]
@@ -40,6 +42,13 @@ def _check_labels(dataset: VOCDataset, labels: Path) -> None:
         raise DatasetError(
             f"{labels}: no pseudo-label for {len(missing)} of {len(dataset)} {dataset.split} images, e.g. {missing[:3]}"
         )
+    for image_id in dataset.ids:
+        label_size, expected = image_size(labels / f"{image_id}.png"), image_size(dataset.image_path(image_id))
+        if label_size != expected:
+            raise DatasetError(
+                f"{labels / f'{image_id}.png'}: pseudo-label is {label_size[1]}x{label_size[0]} "
+                f"but its image is {expected[1]}x{expected[0]} (as read, turned by its EXIF orientation)"
+            )
 
 
 def _cam_backbone_weights(cam_checkpoint: str, path: Path) -> str:

@@ -80,6 +80,17 @@ def write_tiny_voc(root: Path, n: int = 3, size: tuple[int, int] = (20, 30)) -> 
     return ids
 
 
+def write_turned_jpeg(path: Path, displayed: np.ndarray, orientation: int) -> np.ndarray:
+    """Save ``displayed`` (H, W, 3) as a JPEG stored a quarter turn away, with the EXIF ``orientation``
+    (6 or 8) that turns it back; return the pixels as decoded and turned (what a viewer shows)."""
+    stored = np.rot90(displayed, k=1 if orientation == 6 else -1)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif, quality=95)
+    decoded = np.asarray(Image.open(path).convert("RGB"))
+    return np.rot90(decoded, k=-1 if orientation == 6 else 1)
+
+
 @pytest.fixture
 def tiny_voc(tmp_path):
     root = tmp_path / "VOC"

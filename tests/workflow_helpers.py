@@ -8,10 +8,11 @@ import yaml
 from conftest import REPO, SNAKEMAKE
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+def snakemake_command(workdir: Path, config: dict, *args: str) -> list[str]:
+    """The command line of a Snakemake run of ``config`` (written into ``workdir``) on 2 cores."""
     config_path = workdir / "run_config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    command = [
+    return [
         SNAKEMAKE,
         "-s",
         str(REPO / "Snakefile"),
@@ -23,6 +24,10 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
         "2",
         *args,
     ]
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    command = snakemake_command(workdir, config, *args)
     result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result

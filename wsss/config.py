@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -16,6 +17,12 @@ CONFIG_SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
 def validate_config(config: dict, source: str = "<config>") -> dict:
     """Return the validated config with every default filled; raise ConfigError naming ``source``."""
     return validate_with_defaults(config, CONFIG_SCHEMA, source)
+
+
+def config_source(files: Sequence[str | os.PathLike], command_line: bool = False) -> str:
+    """Where a run's config came from, for its errors: the config files (later ones override earlier
+    ones), then ``--config`` values when given."""
+    return " + ".join([*map(str, files), *(["--config"] if command_line else [])]) or "<config>"
 
 
 def load_config(path: str | os.PathLike) -> dict:

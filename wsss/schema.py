@@ -33,12 +33,18 @@ def load_schema(path: str) -> dict:
 
 
 def read_yaml(path: str | os.PathLike, what: str) -> Any:
-    """Parse a YAML file; a missing file or a syntax error raises ConfigError naming the file."""
+    """Parse a YAML file; a missing, unreadable or binary file or a syntax error raises ConfigError naming the file."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a YAML text file (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
 

@@ -2,12 +2,16 @@
 
 import numpy as np
 import pytest
-from conftest import tiny_manifest
+from conftest import tiny_manifest, write_turned_jpeg
 from PIL import Image
 
-from wsss.data.images import read_label_map, read_rgb
+from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.data.images import batches_by_image_size, image_size, read_label_map, read_rgb
 from wsss.data.voc_dataset import VOCDataset
 from wsss.errors import ConfigError, DatasetError
+from wsss.io import save_label_png
+from wsss.refine.cam_to_labels import CamLabelJob, write_crf_pseudo_labels
+from wsss.refine.crf import CRFParams
 
 
 def test_reads_ids_images_masks_and_labels(tiny_voc):
@@ -166,3 +170,42 @@ def test_bad_manifests():
         with pytest.raises(ConfigError, match="tiny manifest: invalid configuration\n  - prompt_template"):
             tiny_manifest(prompt_template=template)
     assert tiny_manifest(prompt_template="an image of a {}, cropped").class_prompts()[0] == "an image of a cat, cropped"
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_a_turned_jpeg_is_read_as_displayed_by_every_reader(tiny_voc, tmp_path, orientation):
+    """Images are read turned by their EXIF orientation (height and width swapped here), by the
+    dataset, the header-only size that batches make_cam, the CRF / IR-label jobs and the masks' check."""
+    root, ids = tiny_voc  # 20x30 (H x W) images, masks and annotations
+    rng = np.random.default_rng(1)
+    displayed = rng.integers(0, 255, (30, 20, 3), dtype=np.uint8)  # a portrait photo stored as landscape
+    shown = write_turned_jpeg(root / "JPEGImages" / f"{ids[0]}.jpg", displayed, orientation)
+    assert Image.open(root / "JPEGImages" / f"{ids[0]}.jpg").size == (30, 20)  # stored landscape
+    mask = np.zeros((30, 20), np.uint8)
+    mask[5:25, 5:15] = 1
+    save_label_png(root / "SegmentationClass" / f"{ids[0]}.png", mask)  # drawn on the photo as displayed
+
+    dataset = VOCDataset(root, tiny_manifest(), "train")
+    np.testing.assert_array_equal(read_rgb(dataset.image_path(ids[0])), shown)
+    np.testing.assert_array_equal(dataset.read_image(ids[0]), shown)
+    assert image_size(dataset.image_path(ids[0])) == (30, 20)
+    np.testing.assert_array_equal(dataset.read_mask(ids[0]), mask)
+
+    Image.fromarray(np.zeros((30, 20, 3), np.uint8)).save(root / "JPEGImages" / f"{ids[1]}.jpg")  # portrait, no tag
+    batches = batches_by_image_size(dataset.ids, dataset.image_path, 4)
+    assert sorted(map(sorted, batches)) == [sorted(ids[:2]), [ids[2]]]
+
+    cams = tmp_path / "cams"
+    cam = np.zeros((1, 30, 20), np.float16)
+    cam[0, 5:25, 5:15] = 1.0
+    save_cam(cams, ids[0], CamRecord(np.array([0]), cam, cam[:, ::4, ::4].copy()))
+    job = CamLabelJob(ids[0], str(dataset.image_path(ids[0])), (0,), str(cams), str(tmp_path / "labels"))
+    write_crf_pseudo_labels(job, 0.5, CRFParams())
+    assert read_label_map(tmp_path / "labels" / f"{ids[0]}.png").shape == (30, 20)
+
+    save_label_png(root / "SegmentationClass" / f"{ids[0]}.png", np.zeros((20, 30), np.uint8))  # drawn as stored
+    expect_error(
+        rf"{ids[0]}\.png: mask is 30x20 but its image is 20x30 \(images are read turned by their EXIF orientation\)",
+        root,
+        action=lambda d: d.read_mask(ids[0]),
+    )

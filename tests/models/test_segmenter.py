@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, train_tiny_segmenter, write_code_payload, write_tiny_voc
+from conftest import REPO, train_tiny_segmenter, write_code_payload, write_tiny_voc, write_turned_jpeg
 from PIL import Image
 
 from wsss.config import validate_config
@@ -59,8 +59,8 @@ def pseudo_labelled(tmp_path):
     return root, manifest, labels, ids
 
 
-def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_labelled, tmp_path):
-    root, manifest, labels, ids = pseudo_labelled
+def training_dataset(root, labels, ids, tmp_path):
+    """mmseg's training dataset of a tiny DeepLabV2 run on ``ids``, as train_seg configures it."""
     register_modules()
     from mmseg.registry import DATASETS
 
@@ -79,10 +79,41 @@ def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_
         device=torch.device("cpu"),
         workers=0,
     )
-    dataset = DATASETS.build(config["train_dataloader"]["dataset"])
+    return DATASETS.build(config["train_dataloader"]["dataset"])
+
+
+def test_training_dataset_reads_pseudo_labels_with_255_kept_for_the_loss(pseudo_labelled, tmp_path):
+    root, manifest, labels, ids = pseudo_labelled
+    dataset = training_dataset(root, labels, ids, tmp_path)
     assert len(dataset) == 4
     values = np.unique(dataset[0]["data_samples"].gt_sem_seg.data.numpy())
     assert 255 in values and set(values) <= {0, 1, 2, 255}
+
+
+def test_train_seg_reads_a_turned_jpeg_as_its_pseudo_label_was_made(pseudo_labelled, tmp_path):
+    """A portrait photo stored landscape with an EXIF orientation: mmseg's pipeline loads it turned
+    through the project's reader, the same shape as its pseudo-label, and train_seg trains on it;
+    a pseudo-label of the stored shape is refused before training, naming the file."""
+    root, manifest, labels, ids = pseudo_labelled  # 32x40 (H x W) images and pseudo-labels
+    rng = np.random.default_rng(2)
+    shown = write_turned_jpeg(root / "JPEGImages" / f"{ids[0]}.jpg", rng.integers(0, 255, (32, 40, 3), np.uint8), 6)
+    assert Image.open(root / "JPEGImages" / f"{ids[0]}.jpg").size == (32, 40)  # stored 40 high, 32 wide
+
+    dataset = training_dataset(root, labels, ids, tmp_path)
+    paths = [dataset.get_data_info(i)["img_path"] for i in range(len(dataset))]
+    index = paths.index(str(root / "JPEGImages" / f"{ids[0]}.jpg"))
+    load_image, load_labels = dataset.pipeline.transforms[:2]
+    loaded = load_labels(load_image(dataset.get_data_info(index)))
+    assert loaded["img"].shape == (32, 40, 3) and loaded["gt_seg_map"].shape == (32, 40)
+    np.testing.assert_array_equal(loaded["img"], shown[:, :, ::-1].astype(np.float32))  # BGR, as mmcv loads
+    assert dataset[index]["data_samples"].ori_shape == (32, 40)
+
+    train_tiny_segmenter(root, manifest, labels, tmp_path / "segmenter.pt")
+    assert json.loads((tmp_path / "segmenter.pt.json").read_text())["iterations"] == 1
+
+    write_label_png(labels, ids[0], np.zeros((40, 32), np.uint8))  # made from the image as stored
+    with pytest.raises(DatasetError, match=rf"{ids[0]}\.png: pseudo-label is 32x40 but its image is 40x32"):
+        train_tiny_segmenter(root, manifest, labels, tmp_path / "again.pt")
 
 
 @pytest.mark.parametrize(

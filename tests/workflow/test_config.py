@@ -1,10 +1,13 @@
 """Config schema: every key documented with a default; shipped configs valid; bad ones rejected."""
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, SNAKEMAKE
 
 from wsss.config import CONFIG_SCHEMA, load_config, validate_config
 from wsss.errors import ConfigError
@@ -90,3 +93,47 @@ def test_overlay_configs_change_only_what_they_name(base, overlay):
     original = validate_config(yaml.safe_load((REPO / "configs" / f"{base}.yaml").read_text()), base)
     changed = {section for section in config if config[section] != original[section]}
     assert changed == set(layer)
+
+
+def test_a_binary_or_unreadable_yaml_file_is_named(tmp_path):
+    path = tmp_path / "weights.yaml"
+    path.write_bytes(b"PK\x03\x04\x9b\xff\x00binary")  # a checkpoint given as a config by mistake
+    with pytest.raises(ConfigError, match=rf"{path}: not a YAML text file \(byte 0x9b at offset 4 is not UTF-8\)"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=rf"{tmp_path}: cannot read config file"):
+        load_config(tmp_path)  # a folder
+
+
+def test_snakemake_names_the_config_file_whose_values_are_invalid(tmp_path):
+    path = tmp_path / "my_run.yaml"
+    path.write_text(yaml.safe_dump({"clims": {"epochs": 0}}))
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--configfile", str(path)]
+    result = subprocess.run([*command, "--cores", "1"], capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{path}: invalid configuration\n  - clims.epochs: 0 is less than the minimum of 1" in output
+    result = subprocess.run(
+        [*command, "--config", "run_name=x", "--cores", "1"], capture_output=True, text=True, timeout=300
+    )
+    assert f"{path} + --config: invalid configuration" in result.stdout + result.stderr
+
+
+def check_config(*paths):
+    command = [sys.executable, str(REPO / "tools" / "check_config.py"), *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_check_config_names_the_file_snakemake_does_not(tmp_path):
+    """Snakemake reads --configfile files before the workflow starts and names none of these; the checker does."""
+    micro = REPO / "configs" / "micro.yaml"
+    result = check_config(micro)
+    assert result.returncode == 0 and yaml.safe_load(result.stdout)["run_name"] == "micro"
+    path = tmp_path / "overlay.yaml"
+    for content, problem in [
+        (b"\x89PNG\r\n\x1a\n\x00\xff", r"not a YAML text file \(byte 0x89 at offset 0 is not UTF-8\)"),
+        (b"clims: [unclosed\n", r"not valid YAML"),
+        (b"- a list\n", r"expected a mapping of config keys at the top level, got list"),
+    ]:
+        path.write_bytes(content)
+        result = check_config(micro, path)
+        assert result.returncode == 1 and re.search(rf"^error: {re.escape(str(path))}: {problem}", result.stderr)

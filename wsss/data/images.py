@@ -1,4 +1,9 @@
-"""Reading images and label maps with clear errors and uniform RGB / uint8 outputs."""
+"""Reading images and label maps with clear errors and uniform RGB / uint8 outputs.
+
+Images are read as they are displayed: a JPEG's EXIF orientation is applied (as image viewers,
+OpenCV and mmcv do), in every stage, so CAMs, pseudo-labels and the segmenter's training crops
+all see the same pixels. Label maps are PNGs read as stored; they must match the turned image.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from wsss.errors import DatasetError
 
 Item = TypeVar("Item")
+
+# EXIF orientations that turn the picture a quarter (transpose, 90 or 270 degrees): height and width swap.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 
 def _open(path: Path, what: str) -> Image.Image:
@@ -40,10 +48,23 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     return values.astype(np.uint8)
 
 
+def _orientation(image: Image.Image, path: Path) -> int:
+    """The EXIF orientation tag (1 = as stored), read from the header."""
+    try:
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except (OSError, SyntaxError, ValueError, TypeError) as exc:
+        raise DatasetError(f"{path}: cannot read the image's EXIF data ({exc})") from None
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read any image as an (H, W, 3) uint8 RGB array (grey, RGBA, palette and 16-bit converted)."""
+    """Read any image as an (H, W, 3) uint8 RGB array, turned by its EXIF orientation.
+
+    Grey, RGBA, palette and 16-bit images are converted.
+    """
     path = Path(path)
     image = _open(path, "image")
+    if _orientation(image, path) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         grey = _to_uint8(np.asarray(image))
         return np.repeat(grey[:, :, None], 3, axis=2)
@@ -51,16 +72,17 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """Return (height, width) from the image header without decoding the pixels."""
+    """Return (height, width) of the image as :func:`read_rgb` turns it, from the header alone."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
+            turned = _orientation(image, path) in _QUARTER_TURNS
     except FileNotFoundError:
         raise DatasetError(f"{path}: image file is missing") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(f"{path}: cannot read image ({exc})") from None
-    return height, width
+    return (width, height) if turned else (height, width)
 
 
 def batches_by_image_size(

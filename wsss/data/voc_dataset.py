@@ -88,8 +88,9 @@ class VOCDataset:
         mask = read_label_map(path)
         expected = image_size(self.image_path(image_id))
         if mask.shape != expected:
+            turned = " (images are read turned by their EXIF orientation)" if mask.shape == expected[::-1] else ""
             raise DatasetError(
-                f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {expected[1]}x{expected[0]}"
+                f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {expected[1]}x{expected[0]}{turned}"
             )
         invalid = (mask > self.manifest.num_classes) & (mask != IGNORE_INDEX)
         if invalid.any():

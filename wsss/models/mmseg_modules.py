@@ -1,4 +1,5 @@
-"""The project's mmseg modules, registered on import: DeepLabV2's head, its balanced loss and its MSC training.
+"""The project's mmseg modules, registered on import: DeepLabV2's head, its balanced loss, its MSC
+training, and the image loader that reads through the project's reader.
 
 Imported by :func:`wsss.models.segmenter.register_modules` (mmseg is slow to import, so nothing
 else imports this module at load time).
@@ -8,15 +9,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+from mmcv.transforms import BaseTransform
 from mmengine.hooks import CheckpointHook
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
-from mmseg.registry import HOOKS, MODELS
+from mmseg.registry import HOOKS, MODELS, TRANSFORMS
 from mmseg.utils import add_prefix
 
+from wsss.data.images import read_rgb
 from wsss.models.deeplab import balanced_cross_entropy, labels_at, max_fused, scale_pyramid_logits
 from wsss.models.seg_resume import RECORD_SUFFIX, write_record
+
+
+@TRANSFORMS.register_module()
+class LoadImageWithProjectReader(BaseTransform):
+    """mmcv's LoadImageFromFile through :func:`wsss.data.images.read_rgb`, the reader of every other stage.
+
+    The segmenter then trains on exactly the pixels its pseudo-labels were made from: the same
+    EXIF orientation, grey / RGBA / palette / 16-bit conversions and errors naming the file.
+    The image is handed on in BGR order, as mmcv loads it and the pipeline expects.
+    """
+
+    def __init__(self, to_float32: bool = False):
+        self.to_float32 = to_float32
+
+    def transform(self, results: dict) -> dict:
+        image = np.ascontiguousarray(read_rgb(results["img_path"])[:, :, ::-1])
+        if self.to_float32:
+            image = image.astype(np.float32)
+        results["img"] = image
+        results["img_shape"] = image.shape[:2]
+        results["ori_shape"] = image.shape[:2]
+        return results
 
 
 @MODELS.register_module()

@@ -1,7 +1,8 @@
 """The final segmenter: DeepLab (v2 or v3+) built and trained with mmsegmentation / mmengine.
 
 The mmengine config is generated here from the project's settings, so there is no mmseg config
-file to keep in sync. Training reads the images and a pseudo-label folder (255 ignored); by
+file to keep in sync. Training reads the images (through the project's reader, as every stage)
+and a pseudo-label folder (255 ignored); by
 default it is CLIMS' DeepLabV2 (balanced loss, MSC inputs, the reference's augmentation and
 parameter groups), and mmseg's usual recipe where configured. Inference (single or multi-scale,
 max of logits or mean of probabilities, flips, optional dense CRF) is plain torch over the model.
@@ -203,7 +204,7 @@ def train_pipeline(plan: TrainingPlan) -> list[dict]:
     crop = (plan.crop_size, plan.crop_size)
     if plan.augmentation == "deeplabv2":
         return [
-            {"type": "LoadImageFromFile", "to_float32": True},
+            {"type": "LoadImageWithProjectReader", "to_float32": True},
             {"type": "LoadAnnotations"},
             {
                 "type": "RandomChoice",
@@ -217,7 +218,7 @@ def train_pipeline(plan: TrainingPlan) -> list[dict]:
             {"type": "PackSegInputs"},
         ]
     return [
-        {"type": "LoadImageFromFile"},
+        {"type": "LoadImageWithProjectReader"},
         {"type": "LoadAnnotations"},
         {
             "type": "RandomResize",
