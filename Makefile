@@ -7,7 +7,7 @@ CORES ?= all
 STAMP := $(VENV)/.setup-complete
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup demo test lint dry-run clean-results
+.PHONY: setup demo test lint dry-run rehearse clean-results
 
 setup: $(STAMP)
 
@@ -23,6 +23,18 @@ dry-run: $(STAMP)
 
 test: $(STAMP)
 	python -m pytest
+
+# The real VOC and COCO configs end to end at real image and model sizes, on a few generated images
+# and random-init weights in the real formats (configs/rehearse_*.yaml, docs/rehearsal.md).
+REHEARSAL_WEIGHTS := weights/rehearsal
+rehearse: $(STAMP)
+	python tools/make_rehearsal.py --data data/rehearsal --weights $(REHEARSAL_WEIGHTS)
+	for depth in resnet50 resnet101; do \
+	  python tools/convert_imagenet_weights.py $(REHEARSAL_WEIGHTS)/torchvision/$$depth.pth \
+	    $(REHEARSAL_WEIGHTS)/$$depth-imagenet.pth --depth $$depth; done
+	snakemake --cores $(CORES) --configfile configs/voc12.yaml configs/rehearse_voc12.yaml
+	snakemake --cores $(CORES) --configfile configs/coco14.yaml configs/rehearse_coco14.yaml
+	python tools/rehearsal_table.py results/rehearse_voc12 results/rehearse_coco14
 
 # Style and workflow checks: ruff (lint + import order), snakefmt, Snakemake's own linter.
 lint: $(STAMP)

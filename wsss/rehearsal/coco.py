@@ -20,7 +20,7 @@ from wsss.rehearsal.scenes import paint_scene
 # COCO's 80 category ids: 1-90 without the 10 ids its label list skips.
 CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 COCO_SIZES = [(640, 480), (480, 640), (640, 427), (612, 612), (640, 360), (427, 640), (500, 375), (640, 478)]
-DEFAULT_COUNTS = {"train": 6, "val": 4}
+DEFAULT_COUNTS = {"train": 4, "val": 2}
 SPLIT_FOLDERS = {"train": "train2014", "val": "val2014"}
 
 

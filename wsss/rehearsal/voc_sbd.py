@@ -22,7 +22,7 @@ from wsss.rehearsal.scenes import Scene, paint_scene, with_void_boundaries
 # (width, height) of real VOC 2012 images: the longer side is 500, portraits and odd sizes included.
 VOC_SIZES = [(500, 375), (500, 333), (375, 500), (500, 281), (334, 500), (500, 366), (486, 500), (500, 497)]
 # How many ids of each kind; train_aug = voc_train + sbd_only (the shared ids are VOC train ids).
-DEFAULT_COUNTS = {"voc_train": 4, "voc_val": 3, "sbd_only": 6}
+DEFAULT_COUNTS = {"voc_train": 3, "voc_val": 2, "sbd_only": 4}
 
 
 def voc_id(index: int) -> str:
@@ -105,11 +105,11 @@ def write_voc_sbd(
     sbd_only = ids[counts["voc_train"] + counts["voc_val"] :]
     rng = np.random.default_rng(seed)
     next_class = 0
-    # Classes are dealt over train_aug first, two or three per image, so that training sees them all.
+    # Classes are dealt over train_aug first, three per image, so that training sees them all.
     for index, image_id in enumerate(voc_train + sbd_only + voc_val):
         width, height = VOC_SIZES[index % len(VOC_SIZES)]
         labels = []
-        for _ in range(int(rng.integers(1 if image_id in voc_val else 2, 4))):
+        for _ in range(int(rng.integers(1, 4)) if image_id in voc_val else 3):
             labels.append(next_class % len(class_names) + 1)
             next_class += 1
         scene = paint_scene(rng, height, width, labels)
