@@ -22,6 +22,7 @@ rule train_cam:
         **RESOURCES["train_cam"],
     params:
         **config["train_cam"],
+        devices=DEVICES["train_cam"],
         split=DATA["train_split"],
     script:
         "../stages/train_cam.py"
@@ -47,6 +48,7 @@ rule train_clims:
         **RESOURCES["train_clims"],
     params:
         **config["clims"],
+        devices=DEVICES["train_clims"],
         split=DATA["train_split"],
         # A name or a path; given as a function because, as a path, it repeats the clip_weights input.
         clip_model=lambda wildcards: CLIP["model"],

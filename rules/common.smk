@@ -37,13 +37,17 @@ def shard_paths(stage, pattern):
     return expand(pattern, shard=range(SHARDS[stage]), allow_missing=True)
 
 
+# Training stages on several devices (config devices): one torchrun process per GPU.
+DEVICES = config["devices"]
+
 REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[
     REFINE["method"]
 ]
 
 # Memory (MB), wall time (minutes) and GPUs that each job asks of a machine or a scheduler (GPUs
-# for the stages that use CUDA). Sized for a VOC run on one GPU: estimates until the rehearsal at real
-# shapes measures them. A profile overrides any of them (set-resources), no rule needs editing.
+# for the stages that use CUDA: config devices for the training stages). Sized for a VOC run on one
+# GPU: estimates until the rehearsal at real shapes measures them. A profile overrides any of them
+# (set-resources), no rule needs editing.
 SMALL = {"mem_mb": 1000, "runtime": 10}
 RESOURCES = {
     "write_config": SMALL,
@@ -53,14 +57,14 @@ RESOURCES = {
     "check_dataset": {"mem_mb": 2000, "runtime": 30},
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,
-    "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
-    "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": 1},
+    "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": DEVICES["train_cam"]},
+    "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": DEVICES["train_clims"]},
     "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
     "gather_cams": SMALL,
     "eval_cam": {"mem_mb": 8000, "runtime": 60},
     "ir_label": {"mem_mb": 8000, "runtime": 240},
     "gather_ir_labels": SMALL,
-    "train_irn": {"mem_mb": 24000, "runtime": 240, "gpu": 1},
+    "train_irn": {"mem_mb": 24000, "runtime": 240, "gpu": DEVICES["train_irn"]},
     # The IRN route infers edge maps on the GPU; the CRF route is CPU work.
     "make_pseudo_labels": {
         "mem_mb": 16000,
@@ -70,7 +74,7 @@ RESOURCES = {
     "gather_pseudo_labels": SMALL,
     "eval_labels": {"mem_mb": 8000, "runtime": 60},
     "preview_labels": {"mem_mb": 2000, "runtime": 10},
-    "train_seg": {"mem_mb": 32000, "runtime": 720, "gpu": 1},
+    "train_seg": {"mem_mb": 32000, "runtime": 720, "gpu": DEVICES["train_seg"]},
     "eval_seg": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
     "gather_eval_seg": SMALL,
     "report_results": SMALL,

@@ -66,6 +66,7 @@ rule train_irn:
         **RESOURCES["train_irn"],
     params:
         **config["irn"],
+        devices=DEVICES["train_irn"],
         split=DATA["train_split"],
     script:
         "../stages/train_irn.py"

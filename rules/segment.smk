@@ -21,6 +21,7 @@ rule train_seg:
         **RESOURCES["train_seg"],
     params:
         **config["segmenter"],
+        devices=DEVICES["train_seg"],
         split=DATA["train_split"],
     script:
         "../stages/train_seg.py"

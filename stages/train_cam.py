@@ -11,6 +11,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, pick_device, precision_plan
+from wsss.distributed import parallel
 from wsss.models.cam_net import CAMNet
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
@@ -41,14 +42,16 @@ def train_cam(
     precision: str = "reference",
     seed: int = 0,
     dataset_summary: str | None = None,
+    devices: int = 1,
     threads: int = 1,
 ) -> None:
     """Train on image-level labels of ``split``; write the model to ``checkpoint`` and losses to ``history``.
 
     ``dataset_summary`` (from check_dataset, which decodes every file first) is only logged.
+    ``devices`` > 1 trains in that many processes (torchrun, DDP) on the same global batch.
     """
     settings = {
-        k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")
+        k: v for k, v in locals().items() if k not in ("threads", "devices", "dataset_summary")
     }  # identifies a resumable run
     if dataset_summary:
         counts = json.loads(Path(dataset_summary).read_text())["splits"][split]["images_per_class"]
@@ -66,6 +69,7 @@ def train_cam(
     )
     model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn).to(device)
     model.backbone.freeze_stem()
+    classify = parallel(model, "logits", device)
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
         optimizer,
@@ -78,7 +82,7 @@ def train_cam(
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
-            logits = model.logits(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
+            logits = classify(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)

@@ -9,6 +9,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, pick_device, precision_plan
+from wsss.distributed import parallel
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.models.weights import load_checked
@@ -48,16 +49,17 @@ def train_clims(
     classifier_scale: float | None = 1.0,
     logit_offset: float = 0.0,
     seed: int = 0,
+    devices: int = 1,
     threads: int = 1,
 ) -> None:
     """Initialise from the baseline CAM checkpoint and train with the CLIMS losses.
 
     ``clip_model`` is an OpenAI model name or a checkpoint path; in the latter case the workflow
     also passes the same path as ``clip_weights`` so that Snakemake orders the rules.
+    ``devices`` > 1 trains in that many processes (torchrun, DDP, SyncBatchNorm on GPUs) on the
+    same global batch.
     """
-    settings = {
-        k: v for k, v in locals().items() if k not in ("threads", "dataset_summary")
-    }  # identifies a resumable run
+    settings = {k: v for k, v in locals().items() if k not in ("threads", "devices")}  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
     state = load_model_state(baseline, ("num_classes", "backbone", "output_stride"))  # before CLIP: fails fast
@@ -84,6 +86,7 @@ def train_clims(
     model.to(device)
     # As the reference's CLIMS network: plain BatchNorm (batch statistics, updated) and a frozen stem.
     model.backbone.freeze_stem()
+    probabilities_of = parallel(model, "probabilities", device)
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
         optimizer,
@@ -107,7 +110,7 @@ def train_clims(
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(device, non_blocking=True)
         with autocast(device, plan.network_autocast):
-            probabilities = model.probabilities(normalize_imagenet(images), logit_offset).float()
+            probabilities = probabilities_of(normalize_imagenet(images), logit_offset).float()
         image_index, class_index = positive_pairs(batch["labels"].to(device))
         masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
         scores = scorer.score(images[image_index], masks, class_index)

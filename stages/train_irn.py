@@ -9,6 +9,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, training_loader
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, pick_device, precision_plan
+from wsss.distributed import parallel
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import cam_backbone_state
 from wsss.models.irn import EdgeDisplacementNet, irn_losses
@@ -63,16 +64,21 @@ def train_irn(
     momentum: float = 1e-4,
     precision: str = "reference",
     seed: int = 0,
+    devices: int = 1,
     threads: int = 1,
 ) -> None:
-    """Train on the IR labels of ``split``; write the branches and backbone to ``checkpoint``."""
-    settings = {k: v for k, v in locals().items() if k != "threads"}
+    """Train on the IR labels of ``split``; write the branches and backbone to ``checkpoint``.
+
+    ``devices`` > 1 trains in that many processes (torchrun, DDP) on the same global batch.
+    """
+    settings = {k: v for k, v in locals().items() if k not in ("threads", "devices")}
     seed_everything(seed)
     device = pick_device()
     network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     trunk, meta = irn_backbone(backbone_init, backbone, cam_checkpoint, pretrained)
     model = EdgeDisplacementNet(trunk).to(device)
+    branches = parallel(model, "forward", device)
     edge_params, displacement_params = model.branch_parameters()
     opt = make_optimizer(
         optimizer,
@@ -95,7 +101,7 @@ def train_irn(
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
-            edge_logits, displacement = model(batch["image"].to(device, non_blocking=True))
+            edge_logits, displacement = branches(batch["image"].to(device, non_blocking=True))
         # IR labels at the branches' stride 4, nearest neighbour as IRN does.
         labels = (
             F.interpolate(batch["label"][:, None].float(), size=edge_logits.shape[-2:], mode="nearest")[:, 0]

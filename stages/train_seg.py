@@ -13,6 +13,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_split
 from wsss.device import pick_device
+from wsss.distributed import is_main
 from wsss.errors import DatasetError
 from wsss.io import write_json
 from wsss.models.cam_net import cam_backbone_state
@@ -99,6 +100,7 @@ def train_seg(
     checkpoint_interval: int = 1000,
     amp: bool = True,
     seed: int = 0,
+    devices: int = 1,
     threads: int = 1,
 ) -> None:
     """Train on ``split``'s images with ``labels/<id>.png``; the final weights go to ``checkpoint``.
@@ -108,9 +110,11 @@ def train_seg(
     one recorded when saved (see :mod:`wsss.models.seg_resume`), else it starts afresh.
     ``pretrained`` is a torchvision ResNet weights file or URL, ``"cam"`` for the backbone of the
     CAM network in ``cam_checkpoint`` (trained on this dataset's image labels), or None.
+    ``devices`` > 1 trains in that many processes through mmengine's pytorch launcher.
     """
-    settings_key = {k: v for k, v in locals().items() if k != "threads"}  # identifies a resumable run
+    settings_key = {k: v for k, v in locals().items() if k not in ("threads", "devices")}  # identifies a resumable run
     from mmengine.config import Config
+    from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
 
     description = DatasetManifest.load(manifest)
@@ -150,19 +154,25 @@ def train_seg(
         "settings": json.loads(json.dumps(settings_key, default=str)),
         "inputs": {name: content_fingerprint(path) for name, path in inputs.items()},
     }
-    resumed_from = prepare_work_dir(work_dir, key)
+    # Rank 0 prepares the work folder (set-aside files, initial weights, id list); the others wait.
+    resumed_from = prepare_work_dir(work_dir, key) if is_main() else None
     register_modules()
     trust_own_checkpoints(work_dir)
     if pretrained == "cam":
         if not cam_checkpoint:
             raise ValueError("segmenter.pretrained 'cam' needs the CAM checkpoint (input cam_checkpoint)")
-        initial_weights = _cam_backbone_weights(cam_checkpoint, work_dir / "cam_backbone.pth")
+        initial_weights = str(work_dir / "cam_backbone.pth")
+        if is_main():
+            _cam_backbone_weights(cam_checkpoint, work_dir / "cam_backbone.pth")
     else:
         initial_weights = pretrained
-    if initial_weights and "://" not in initial_weights:  # mmseg would load it leniently, mid-run
+    if initial_weights and "://" not in initial_weights and is_main():  # mmseg would load it leniently, mid-run
         check_resnet_weights(initial_weights, backbone)
     id_file = work_dir / f"{split}.txt"  # the id list mmseg's dataset reads
-    write_split(id_file, dataset.ids)
+    if is_main():
+        write_split(id_file, dataset.ids)
+    if devices > 1:
+        torch.distributed.barrier()
     config = training_config(
         settings,
         plan,
@@ -182,9 +192,10 @@ def train_seg(
     start = time.perf_counter()
     runner.train()
     seconds = time.perf_counter() - start
-    save_model(
-        checkpoint, runner.model, {**settings_to_meta(settings), "pretrained": pretrained, "iterations": iterations}
-    )
+    if not is_main():
+        return
+    trained = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    save_model(checkpoint, trained, {**settings_to_meta(settings), "pretrained": pretrained, "iterations": iterations})
     losses = runner.message_hub.get_scalar("train/loss")
     loss = losses.current()
     write_json(

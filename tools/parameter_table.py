@@ -25,11 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS = ("voc12", "coco14")
 REFERENCE_FILE = REPO / "docs" / "reference_parameters.yaml"
 TABLE_FILE = REPO / "docs" / "parameters.md"
-# Keys whose values are not hyperparameters of the method: where things are, the demo, how work is sharded.
+# Keys whose values are not hyperparameters of the method: where things are, the demo, how work is
+# sharded and on how many devices it trains.
 NOT_HYPERPARAMETERS = (
     "run_name",
     "results_dir",
     "shards.",
+    "devices.",
     "voc_sbd.",
     "coco.",
     "dataset.",

@@ -1,6 +1,7 @@
 """Device choice and precision: the reference's dtypes, or bf16 autocast on CUDA; the CPU runs fp32."""
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
@@ -9,8 +10,11 @@ PRECISIONS = ("reference", "bf16-autocast")
 
 
 def pick_device() -> torch.device:
-    """The first CUDA device if one is available, else the CPU."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    """The process's CUDA device if one is available (the first, or under torchrun the one of its
+    LOCAL_RANK), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ["LOCAL_RANK"])) if "LOCAL_RANK" in os.environ else torch.device("cuda")
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None = torch.bfloat16):

@@ -3,7 +3,8 @@
 A stage file defines one entry function with explicit keyword arguments. Under Snakemake its
 named inputs, outputs and params (and ``threads`` if the function takes it) become those
 arguments and logging goes to the rule's log file; from a shell, ``--name value`` pairs do,
-each value read as YAML (so ``--split-sizes '{train: 8}'`` works).
+each value read as YAML (so ``--split-sizes '{train: 8}'`` works). A stage given ``devices`` > 1
+re-executes itself under torchrun, one process per device (:mod:`wsss.distributed`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from typing import Any
 import torch
 import yaml
 
+from wsss import distributed
 from wsss.provenance import run_record
 
 
 def _setup_logging(log_file: str | None) -> None:
+    """Log to stderr and ``log_file``; under torchrun only rank 0 logs (appending to the launcher's
+    lines), the other ranks report warnings and errors to stderr."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
+    if log_file and distributed.is_main():
+        handlers.append(logging.FileHandler(log_file, mode="a" if distributed.launched() else "w"))
+    level = logging.INFO if distributed.is_main() else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
 
 
 def _snakemake_kwargs(entry: Callable, smk: Any) -> dict[str, Any]:
@@ -54,9 +59,9 @@ def _cli_kwargs(entry: Callable, argv: list[str] | None) -> dict[str, Any]:
             default=None if required else param.default,
             help=f"(YAML value){'' if required else f' default: {param.default!r}'}",
         )
-    parser.add_argument("--log", dest="_log", default=None, help="also write the log to this file")
+    parser.add_argument("--log-file", dest="_log", default=None, help="also write the log to this file")
     args = vars(parser.parse_args(argv))
-    _setup_logging(args.pop("_log"))
+    _setup_logging(args["_log"])
     return args
 
 
@@ -66,12 +71,21 @@ def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -
     torch uses the stage's ``threads`` (Snakemake's, or the CLI default), and the log starts with
     what besides the config decides the numbers (versions, CPU, threads, commit).
     """
+    log_file = None
     if smk is not None:
-        _setup_logging(smk.log[0] if len(smk.log) else None)
+        log_file = smk.log[0] if len(smk.log) else None
+        _setup_logging(log_file)
         kwargs = _snakemake_kwargs(entry, smk)
     else:
         kwargs = _cli_kwargs(entry, argv)
+        log_file = kwargs.pop("_log")
+    devices = int(kwargs.get("devices", 1))
+    if devices > 1 and not distributed.launched():
+        # Snakemake runs a copy of the script; __file__ of its module names the original.
+        distributed.relaunch(sys.modules[entry.__module__].__file__, kwargs, devices, log_file)
+        return None
     if "threads" in kwargs:
         torch.set_num_threads(max(1, int(kwargs["threads"])))
     logging.getLogger("run").info("%s: %s", entry.__name__, json.dumps(run_record(), sort_keys=True))
-    return entry(**kwargs)
+    with distributed.process_group(devices):
+        return entry(**kwargs)

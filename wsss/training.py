@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsss import distributed
 from wsss.io import atomic_path, write_json
 from wsss.models.weights import read_checkpoint
 from wsss.progress import Progress
@@ -178,16 +179,19 @@ def train_epochs(
     """The shared epoch loop: poly LR per step, resume from ``run``, a resume state after every epoch.
 
     ``batch_loss(batch)`` returns the loss to minimise and named float terms to average per
-    epoch. Returns the per-epoch records, the epoch it started from and the seconds it took.
+    epoch (and, under several processes, over the processes; only rank 0 saves the state).
+    Returns the per-epoch records, the epoch it started from and the seconds it took.
     """
     total_steps = epochs * len(loader)
     first_epoch = run.load(model, optimizer)
     records, start = [], time.perf_counter()
-    images_per_step = loader.batch_size or 1
+    images_per_step = (loader.batch_size or 1) * distributed.world_size()
     progress = Progress((epochs - first_epoch) * len(loader) * images_per_step, f"training ({epochs} epochs)")
     for epoch in range(first_epoch, epochs):
         if hasattr(loader.dataset, "epoch"):
             loader.dataset.epoch = epoch  # a new augmentation draw each epoch
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)  # and a new order
         model.train()
         sums: dict[str, float] = {}
         for step, batch in enumerate(loader):
@@ -199,9 +203,11 @@ def train_epochs(
             progress.advance(images_per_step)
             for name, value in {"loss": loss.item(), **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value
+        sums = distributed.average(sums)
         records.append({name: round(value / len(loader), 5) for name, value in sums.items()})
         log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
-        run.save(model, optimizer, epoch + 1)
+        if distributed.is_main():
+            run.save(model, optimizer, epoch + 1)
     return records, first_epoch, time.perf_counter() - start
 
 
@@ -222,13 +228,21 @@ def finish_training(
     seconds: float,
     device: torch.device,
 ) -> float:
-    """Save the final model, drop the resume state, write the history JSON; return images/s."""
+    """Save the final model, drop the resume state, write the history JSON (rank 0 only); return images/s."""
+    rate = images / max(seconds, 1e-9)
+    if not distributed.is_main():
+        return rate
     save_model(checkpoint, model, meta)
     run.finish()
-    rate = images / max(seconds, 1e-9)
     write_json(
         history,
-        {"epochs": epochs, "seconds": round(seconds, 1), "images_per_second": round(rate, 1), "device": str(device)},
+        {
+            "epochs": epochs,
+            "seconds": round(seconds, 1),
+            "images_per_second": round(rate, 1),
+            "device": str(device),
+            "processes": distributed.world_size(),
+        },
     )
     return rate
 

@@ -2,13 +2,16 @@
 
 Notation: for a positive pair (image n, class k), s(fg_k, t_k) is the cosine similarity
 between CLIP's features of P_k * X and of the text "a photo of {class k}."; bg_k is
-(1 - P_k) * X; t_b are the co-occurring background prompts.
+(1 - P_k) * X; t_b are the co-occurring background prompts. Under several processes
+(:mod:`wsss.distributed`) the means and sums run over the whole global batch.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from wsss.distributed import mean_over_processes, sum_over_processes
 
 CLAMP_MIN, CLAMP_MAX = 1e-4, 0.9999
 
@@ -25,12 +28,12 @@ def positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def otm_loss(foreground_class: torch.Tensor) -> torch.Tensor:
     """Object-text matching: OTM = -mean log(clamp(s(fg_k, t_k), 1e-4, 0.9999))."""
-    return -torch.log(foreground_class.clamp(CLAMP_MIN, CLAMP_MAX)).mean()
+    return mean_over_processes(-torch.log(foreground_class.clamp(CLAMP_MIN, CLAMP_MAX)))
 
 
 def btm_loss(background_class: torch.Tensor) -> torch.Tensor:
     """Background-text matching: BTM = -mean log(1 - clamp(s(bg_k, t_k), 1e-4, 0.9999))."""
-    return -torch.log(1 - background_class.clamp(CLAMP_MIN, CLAMP_MAX)).mean()
+    return mean_over_processes(-torch.log(1 - background_class.clamp(CLAMP_MIN, CLAMP_MAX)))
 
 
 def cbs_loss(foreground_backgrounds: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -42,7 +45,7 @@ def cbs_loss(foreground_backgrounds: torch.Tensor, threshold: float) -> torch.Te
     active = foreground_backgrounds > threshold
     if not active.any():
         return foreground_backgrounds.sum() * 0.0
-    return -torch.log(1 - foreground_backgrounds[active].clamp(max=CLAMP_MAX)).sum()
+    return sum_over_processes(-torch.log(1 - foreground_backgrounds[active].clamp(max=CLAMP_MAX)).sum())
 
 
 def area_regularization(probabilities: torch.Tensor) -> torch.Tensor:

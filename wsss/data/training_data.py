@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from wsss import distributed
 from wsss.data.images import pil_rescale
 from wsss.data.label_folder import read_label_folder_png
 from wsss.data.palette import IGNORE_INDEX
@@ -151,13 +152,13 @@ class AugmentedCrops(torch.utils.data.Dataset):
 def training_loader(
     data: AugmentedCrops, batch_size: int, seed: int, device: torch.device, threads: int
 ) -> torch.utils.data.DataLoader:
-    """Shuffled, seeded batches; worker processes only on GPU machines (on CPU the cores compute)."""
+    """Batches of ``batch_size`` images shuffled per epoch by ``seed + epoch``, whole batches only
+    (:class:`wsss.distributed.EpochShuffle`); under several processes each loads its share of
+    every batch. Worker processes only on GPU machines (on CPU the cores compute)."""
     return torch.utils.data.DataLoader(
         data,
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=len(data) > batch_size,
+        batch_size=distributed.per_process_batch(batch_size),
+        sampler=distributed.EpochShuffle(len(data), batch_size, seed),
         num_workers=threads if device.type == "cuda" else 0,
         pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(seed),
     )

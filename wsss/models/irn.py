@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.data.training_data import normalize_imagenet
+from wsss.distributed import mean_over_processes
 from wsss.models.backbone import ResNetBackbone
 from wsss.refine.affinity import PathRule, affinity_labels, half_offsets, pair_affinities, pair_partners
 
@@ -69,10 +70,6 @@ class EdgeDisplacementNet(torch.nn.Module):
         return self.edge_head(read(self.edge_readers)), self.displacement_head(read(self.displacement_readers))
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (values * mask).sum() / mask.sum().clamp_min(1)
-
-
 def irn_losses(
     edge_logits: torch.Tensor,
     displacement: torch.Tensor,
@@ -91,9 +88,9 @@ def irn_losses(
     same_bg, same_fg, different = affinity_labels(labels, radius)
     affinity, _ = pair_affinities(torch.sigmoid(edge_logits[:, 0].float()), radius, path)
     losses = {
-        "bg_affinity": _masked_mean(-torch.log(affinity + 1e-5), same_bg),
-        "fg_affinity": _masked_mean(-torch.log(affinity + 1e-5), same_fg),
-        "different_affinity": _masked_mean(-torch.log(1 + 1e-5 - affinity), different),
+        "bg_affinity": mean_over_processes(-torch.log(affinity + 1e-5), same_bg),
+        "fg_affinity": mean_over_processes(-torch.log(affinity + 1e-5), same_fg),
+        "different_affinity": mean_over_processes(-torch.log(1 + 1e-5 - affinity), different),
     }
     offsets = displacement.new_tensor(half_offsets(radius)).float()  # (O, 2) as (dy, dx)
     pair_difference = displacement.float().unsqueeze(2) - pair_partners(
@@ -102,8 +99,8 @@ def irn_losses(
     fg_error = (
         (pair_difference - offsets.T.reshape(1, 2, -1, 1, 1)).abs().sum(dim=1)
     )  # same object: p + D(p) = q + D(q)
-    losses["fg_displacement"] = _masked_mean(fg_error, same_fg)
-    losses["bg_displacement"] = _masked_mean(pair_difference.abs().sum(dim=1), same_bg)
+    losses["fg_displacement"] = mean_over_processes(fg_error, same_fg)
+    losses["bg_displacement"] = mean_over_processes(pair_difference.abs().sum(dim=1), same_bg)
     losses["total"] = (
         (losses["bg_affinity"] + losses["fg_affinity"]) / 4
         + losses["different_affinity"] / 2

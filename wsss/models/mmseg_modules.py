@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
+from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
@@ -127,6 +128,8 @@ class RecordedCheckpointHook(CheckpointHook):
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         super()._save_checkpoint_with_step(runner, step, meta)
+        if not is_main_process():  # only rank 0 saved the checkpoint
+            return
         saved = Path(self.last_ckpt)
         for record in saved.parent.glob(f"*{RECORD_SUFFIX}"):
             if not record.with_name(record.name.removesuffix(RECORD_SUFFIX)).exists():

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsss import distributed
 from wsss.data.palette import IGNORE_INDEX, voc_palette
 from wsss.models.deeplab import max_fused, scale_pyramid_logits
 from wsss.refine.crf import CRFParams, crf_refine_scores
@@ -278,7 +279,12 @@ def training_config(
     workers: int,
     pretrained: str | None = None,
 ) -> dict:
-    """The whole mmengine config of a training run (iteration-based, resumable, no validation loop)."""
+    """The whole mmengine config of a training run (iteration-based, resumable, no validation loop).
+
+    Under torchrun (several processes, :mod:`wsss.distributed`) mmengine's pytorch launcher runs it:
+    each process loads ``batch_size / processes`` images of every batch, DDP averages the
+    gradients, and trained BatchNorm becomes SyncBatchNorm on GPUs.
+    """
     palette = voc_palette(len(settings.class_names) + 1).tolist()
     dataset = {
         "type": "BaseSegDataset",
@@ -292,10 +298,17 @@ def training_config(
         "pipeline": train_pipeline(plan),
     }
     cuda = device.type == "cuda"
+    several = distributed.world_size() > 1
     return {
         "model": model_config(settings, plan.crop_size, pretrained, plan),
+        "launcher": "pytorch" if several else "none",
+        # The process group is already joined (wsss.stage.run_stage); CPU processes take no device ids.
+        "model_wrapper_cfg": {"type": "MMDistributedDataParallel", "device_ids": [device.index] if cuda else None}
+        if several
+        else None,
+        **({"sync_bn": "torch"} if several and cuda and not settings.freeze_bn else {}),
         "train_dataloader": {
-            "batch_size": plan.batch_size,
+            "batch_size": distributed.per_process_batch(plan.batch_size),
             "num_workers": workers if cuda else 0,
             "persistent_workers": cuda and workers > 0,
             "sampler": {"type": "InfiniteSampler", "shuffle": True, "seed": plan.seed},
@@ -337,7 +350,7 @@ def training_config(
         "env_cfg": {
             "cudnn_benchmark": cuda,
             "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
-            "dist_cfg": {"backend": "nccl"},
+            "dist_cfg": {"backend": "nccl" if cuda else "gloo"},
         },
         "randomness": {"seed": plan.seed},
         "log_level": "INFO",
