@@ -25,6 +25,7 @@ from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchsc
 from wsss.device import autocast
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip, prepare_clip_input
+from wsss.rehearsal.weights import VIT_B_32
 
 SCALES = {
     "demo": {"depth": "resnet18", "crop": 128, "batch": 32, "classes": 6, "clip": DemoClipArchitecture()},
@@ -33,16 +34,7 @@ SCALES = {
         "crop": 512,
         "batch": 16,
         "classes": 20,
-        "clip": DemoClipArchitecture(
-            embed_dim=512,
-            image_resolution=224,
-            vision_layers=12,
-            vision_width=768,
-            vision_patch_size=32,
-            context_length=77,
-            text_width=512,
-            text_layers=12,
-        ),
+        "clip": VIT_B_32,
     },
 }
 WEIGHTS = {"alpha": 10.0, "beta": 24.0, "gamma": 1.0, "delta": 0.2, "cbs_threshold": 0.0}

@@ -15,19 +15,11 @@ import torch
 
 from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
 from wsss.models.clip_scorer import ClipScorer, load_clip
+from wsss.rehearsal.weights import VIT_B_32
 
 SIZES = {
     "demo": DemoClipArchitecture(),
-    "vit-b-32": DemoClipArchitecture(
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        vision_patch_size=32,
-        context_length=77,
-        text_width=512,
-        text_layers=12,
-    ),
+    "vit-b-32": VIT_B_32,
 }
 CLASSES = [f"a photo of class {i}." for i in range(20)]
 BACKGROUNDS = [f"a photo of background {i}." for i in range(10)]

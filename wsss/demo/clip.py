@@ -287,8 +287,9 @@ def train_demo_clip(
     }
 
 
-def export_torchscript(model: torch.nn.Module, path: str) -> None:
-    """Save ``model`` as a traced TorchScript archive, the format of OpenAI's CLIP checkpoints."""
+def export_torchscript(model: torch.nn.Module, path: str, dtype: torch.dtype = torch.float32) -> None:
+    """Save ``model`` as a traced TorchScript archive, the format of OpenAI's CLIP checkpoints
+    (OpenAI's files hold fp16 weights: ``dtype=torch.float16``)."""
     clip = _clip_module()
     model = model.float().cpu().eval()
     resolution = model.visual.input_resolution
@@ -299,7 +300,7 @@ def export_torchscript(model: torch.nn.Module, path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, example)
-    torch.jit.save(traced, path)
+    torch.jit.save(traced.to(dtype), path)
 
 
 def _stats(values: list[float]) -> dict:

@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import os
-import warnings
-from pathlib import Path
+from dataclasses import replace
 
 import torch
 import torchvision
 
+from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
 from wsss.io import atomic_path
 
-# clip.model.CLIP's arguments for OpenAI's published architectures (their state dicts imply these).
-CLIP_ARCHITECTURES = {
-    "ViT-B/32": dict(
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        vision_patch_size=32,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=512,
-        transformer_heads=8,
-        transformer_layers=12,
-    ),
-    "ViT-B/16": dict(
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        vision_patch_size=16,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=512,
-        transformer_heads=8,
-        transformer_layers=12,
-    ),
-}
+# OpenAI's published CLIP architectures (their state dicts imply these sizes).
+VIT_B_32 = DemoClipArchitecture(
+    embed_dim=512,
+    image_resolution=224,
+    vision_layers=12,
+    vision_width=768,
+    vision_patch_size=32,
+    context_length=77,
+    text_width=512,
+    text_layers=12,
+)
+OPENAI_CLIP = {"ViT-B/32": VIT_B_32, "ViT-B/16": replace(VIT_B_32, vision_patch_size=16)}
 
 
 def write_torchvision_resnet(path: str | os.PathLike, depth: str, seed: int = 0) -> None:
@@ -53,16 +38,7 @@ def write_torchvision_resnet(path: str | os.PathLike, depth: str, seed: int = 0)
 
 def write_openai_clip(path: str | os.PathLike, architecture: str = "ViT-B/32", seed: int = 0) -> None:
     """A traced TorchScript archive of a random-init CLIP with fp16 weights, the form of OpenAI's files."""
-    import clip
-
     torch.manual_seed(seed)
-    model = clip.model.CLIP(**CLIP_ARCHITECTURES[architecture]).eval()
-    resolution = model.visual.input_resolution
-    example = (torch.zeros(1, 3, resolution, resolution), clip.tokenize(["a photo of a boat."]))
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(model, example)
-    traced = traced.half()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    model = build_demo_clip(OPENAI_CLIP[architecture])
     with atomic_path(path) as tmp:
-        torch.jit.save(traced, str(tmp))
+        export_torchscript(model, str(tmp), dtype=torch.float16)
