@@ -21,20 +21,26 @@ import torch.nn.functional as F
 
 from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.training_data import normalize_imagenet
-from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
+from wsss.demo.clip import DemoClipArchitecture, build_demo_clip
 from wsss.device import autocast
 from wsss.models.cam_net import CAMNet
-from wsss.models.clip_scorer import ClipScorer, load_clip, prepare_clip_input
-from wsss.rehearsal.weights import VIT_B_32
+from wsss.models.clip_scorer import ClipScorer, export_torchscript, load_clip, prepare_clip_input
+from wsss.rehearsal.weights import build_openai_clip
 
 SCALES = {
-    "demo": {"depth": "resnet18", "crop": 128, "batch": 32, "classes": 6, "clip": DemoClipArchitecture()},
+    "demo": {
+        "depth": "resnet18",
+        "crop": 128,
+        "batch": 32,
+        "classes": 6,
+        "clip": lambda: build_demo_clip(DemoClipArchitecture()),
+    },
     "voc": {
         "depth": "resnet50",
         "crop": 512,
         "batch": 16,
         "classes": 20,
-        "clip": VIT_B_32,
+        "clip": lambda: build_openai_clip("ViT-B/32"),
     },
 }
 WEIGHTS = {"alpha": 10.0, "beta": 24.0, "gamma": 1.0, "delta": 0.2, "cbs_threshold": 0.0}
@@ -109,7 +115,7 @@ def run_variant(scale: str, variant: str, repeats: int) -> tuple:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
-        export_torchscript(build_demo_clip(setting["clip"]), f"{folder}/clip.pt")
+        export_torchscript(setting["clip"](), f"{folder}/clip.pt")
         clip_model = load_clip(f"{folder}/clip.pt", device=device).float()
     classes = [f"a photo of class {i}." for i in range(setting["classes"])]
     backgrounds = [f"a photo of background {i}." for i in range(10)]

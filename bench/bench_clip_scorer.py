@@ -13,13 +13,13 @@ import time
 
 import torch
 
-from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
-from wsss.models.clip_scorer import ClipScorer, load_clip
-from wsss.rehearsal.weights import VIT_B_32
+from wsss.demo.clip import DemoClipArchitecture, build_demo_clip
+from wsss.models.clip_scorer import ClipScorer, export_torchscript, load_clip
+from wsss.rehearsal.weights import build_openai_clip
 
 SIZES = {
-    "demo": DemoClipArchitecture(),
-    "vit-b-32": VIT_B_32,
+    "demo": lambda: build_demo_clip(DemoClipArchitecture()),
+    "vit-b-32": lambda: build_openai_clip("ViT-B/32"),
 }
 CLASSES = [f"a photo of class {i}." for i in range(20)]
 BACKGROUNDS = [f"a photo of background {i}." for i in range(10)]
@@ -41,7 +41,7 @@ def run(model_size: str, pairs: int, repeats: int, device: torch.device) -> None
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/clip.pt"
-        export_torchscript(build_demo_clip(SIZES[model_size]), path)
+        export_torchscript(SIZES[model_size](), path)
         scorer = ClipScorer(load_clip(path, device=device), CLASSES, BACKGROUNDS, "clip").to(device)
     images = torch.rand(pairs, 3, 128, 128, device=device)
     masks = torch.rand(pairs, 1, 16, 16, device=device, requires_grad=True)

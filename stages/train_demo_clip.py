@@ -9,14 +9,13 @@ from wsss.demo.clip import (
     DemoClipArchitecture,
     build_demo_clip,
     evaluate_demo_clip,
-    export_torchscript,
     make_view_pool,
     train_demo_clip,
 )
 from wsss.demo.world import WorldSettings
 from wsss.device import pick_device
 from wsss.io import atomic_path, write_json
-from wsss.models.clip_scorer import load_clip
+from wsss.models.clip_scorer import export_torchscript, load_clip
 from wsss.stage import run_stage
 
 log = logging.getLogger("train_demo_clip")

@@ -103,7 +103,8 @@ def tiny_clip_checkpoint(tmp_path_factory):
     """A randomly initialised, very small CLIP saved like an OpenAI checkpoint."""
     import torch
 
-    from wsss.demo.clip import build_demo_clip, export_torchscript
+    from wsss.demo.clip import build_demo_clip
+    from wsss.models.clip_scorer import export_torchscript
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"

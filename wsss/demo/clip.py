@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -285,22 +284,6 @@ def train_demo_clip(
         "loss_first": history[0],
         "loss_last": float(np.mean(history[-20:])),
     }
-
-
-def export_torchscript(model: torch.nn.Module, path: str, dtype: torch.dtype = torch.float32) -> None:
-    """Save ``model`` as a traced TorchScript archive, the format of OpenAI's CLIP checkpoints
-    (OpenAI's files hold fp16 weights: ``dtype=torch.float16``)."""
-    clip = _clip_module()
-    model = model.float().cpu().eval()
-    resolution = model.visual.input_resolution
-    example = (
-        torch.zeros(2, 3, resolution, resolution),
-        clip.tokenize(["a photo of boat.", BLANK_CAPTION], context_length=model.context_length),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(model, example)
-    torch.jit.save(traced.to(dtype), path)
 
 
 def _stats(values: list[float]) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,6 @@ class ClipLoadError(RuntimeError):
 
 
 def _clip_module():
-    import warnings
-
     with warnings.catch_warnings():  # openai-clip imports pkg_resources, which warns on import
         warnings.simplefilter("ignore")
         import clip
@@ -70,6 +69,22 @@ def load_clip(model: str, device: str | torch.device = "cpu", download_root: str
             f"{target} is not a readable CLIP TorchScript checkpoint ({type(exc).__name__}: {exc}): {hint}"
         ) from None
     return loaded
+
+
+def export_torchscript(model: torch.nn.Module, path: str, dtype: torch.dtype = torch.float32) -> None:
+    """Save ``model`` as a traced TorchScript archive, the format of OpenAI's CLIP checkpoints
+    (OpenAI's files hold fp16 weights: ``dtype=torch.float16``)."""
+    clip = _clip_module()
+    model = model.float().cpu().eval()
+    resolution = model.visual.input_resolution
+    example = (
+        torch.zeros(2, 3, resolution, resolution),
+        clip.tokenize(["a photo.", "a photo of nothing."], context_length=model.context_length),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, example)
+    torch.jit.save(traced.to(dtype), path)
 
 
 def cast_clip(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:

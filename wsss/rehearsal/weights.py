@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import torch
 import torchvision
 
-from wsss.demo.clip import DemoClipArchitecture, build_demo_clip, export_torchscript
 from wsss.io import atomic_path
+from wsss.models.clip_scorer import _clip_module, export_torchscript
 
-# OpenAI's published CLIP architectures (their state dicts imply these sizes).
-VIT_B_32 = DemoClipArchitecture(
+# clip.model.CLIP's arguments for OpenAI's published architectures (their state dicts imply these).
+VIT_B_32 = dict(
     embed_dim=512,
     image_resolution=224,
     vision_layers=12,
     vision_width=768,
     vision_patch_size=32,
     context_length=77,
-    text_width=512,
-    text_layers=12,
+    vocab_size=49408,
+    transformer_width=512,
+    transformer_heads=8,
+    transformer_layers=12,
 )
-OPENAI_CLIP = {"ViT-B/32": VIT_B_32, "ViT-B/16": replace(VIT_B_32, vision_patch_size=16)}
+OPENAI_CLIP = {"ViT-B/32": VIT_B_32, "ViT-B/16": {**VIT_B_32, "vision_patch_size": 16}}
+
+
+def build_openai_clip(architecture: str = "ViT-B/32") -> torch.nn.Module:
+    """A randomly initialised ``clip.model.CLIP`` of one of OpenAI's architectures (fp32)."""
+    return _clip_module().model.CLIP(**OPENAI_CLIP[architecture])
 
 
 def write_torchvision_resnet(path: str | os.PathLike, depth: str, seed: int = 0) -> None:
@@ -39,6 +45,6 @@ def write_torchvision_resnet(path: str | os.PathLike, depth: str, seed: int = 0)
 def write_openai_clip(path: str | os.PathLike, architecture: str = "ViT-B/32", seed: int = 0) -> None:
     """A traced TorchScript archive of a random-init CLIP with fp16 weights, the form of OpenAI's files."""
     torch.manual_seed(seed)
-    model = build_demo_clip(OPENAI_CLIP[architecture])
+    model = build_openai_clip(architecture)
     with atomic_path(path) as tmp:
         export_torchscript(model, str(tmp), dtype=torch.float16)
