@@ -11,28 +11,13 @@ prints the effective config, or the file and what is wrong with it:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 import yaml
-from snakemake.utils import update_config
 
-from wsss.config import config_source, validate_config
+from wsss.config import effective_config
 from wsss.errors import ConfigError
-from wsss.schema import read_yaml
-
-
-def effective_config(paths: Sequence[str | os.PathLike]) -> dict:
-    """The run config of ``--configfile paths...``: each file a mapping, merged in order, validated."""
-    config: dict = {}
-    for path in paths:
-        data = read_yaml(path, "config file")
-        if not isinstance(data, dict):
-            found = "nothing" if data is None else type(data).__name__
-            raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {found}")
-        update_config(config, data)
-    return validate_config(config, config_source(paths))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

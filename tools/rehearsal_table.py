@@ -12,6 +12,7 @@ few rehearsal units, so short rules are over-estimated. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -19,18 +20,17 @@ from pathlib import Path
 
 import yaml
 
-from wsss.config import validate_config
+from wsss.config import load_config
 from wsss.report import read_benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
 # Images with at least one annotation in COCO 2014 (82,783 train / 40,504 val images in all); the
 # VOC counts are voc12.yaml's voc_sbd.expected_counts.
 COCO_SPLITS = {"train": 82081, "val": 40137}
-FIXED = {"write_config", "report_results", "report_resources", "preview_labels", "report_demo_clip"}
 
 
 def split_sizes(run: Path) -> dict[str, int]:
-    summary = yaml.safe_load((run / "dataset" / "summary.json").read_text())
+    summary = json.loads((run / "dataset" / "summary.json").read_text())
     return {name: split["images"] for name, split in summary["splits"].items()}
 
 
@@ -61,11 +61,10 @@ def work_units(rule: str, config: dict, splits: dict[str, int]) -> tuple[str, fl
     return "run", 1
 
 
-def real_config(run: Path) -> tuple[str, dict, dict[str, int]]:
-    """The real config a rehearsal stands for (run name minus ``rehearse_``) and its full split sizes."""
-    name = yaml.safe_load((run / "config.yaml").read_text())["run_name"].removeprefix("rehearse_")
-    path = REPO / "configs" / f"{name}.yaml"
-    config = validate_config(yaml.safe_load(path.read_text()), str(path))
+def real_config(rehearsal: dict) -> tuple[str, dict, dict[str, int]]:
+    """The real config a rehearsal config stands for (run name minus ``rehearse_``) and its full split sizes."""
+    name = rehearsal["run_name"].removeprefix("rehearse_")
+    config = load_config(REPO / "configs" / f"{name}.yaml")
     from_coco = config["dataset"]["root"] == config["coco"]["root"]
     sizes = COCO_SPLITS if from_coco else config["voc_sbd"]["expected_counts"]
     return name, config, dict(sizes)
@@ -74,7 +73,7 @@ def real_config(run: Path) -> tuple[str, dict, dict[str, int]]:
 def projection_rows(run: Path) -> tuple[str, list[dict]]:
     config = yaml.safe_load((run / "config.yaml").read_text())
     splits = split_sizes(run)
-    name, full_config, full_splits = real_config(run)
+    name, full_config, full_splits = real_config(config)
     rows = []
     for rule, measured in read_benchmarks(run / "benchmarks").items():
         unit, units = work_units(rule, config, splits)
@@ -89,9 +88,7 @@ def projection_rows(run: Path) -> tuple[str, list[dict]]:
                 "per_unit": per_unit,
                 "rss_gib": measured["max_rss_mb"] / 1024,
                 "full_units": full_units,
-                "full_hours": measured["seconds"] / 3600
-                if rule in FIXED or unit == "run"
-                else per_unit * full_units / 3600,
+                "full_hours": per_unit * full_units / 3600,
             }
         )
     return name, sorted(rows, key=lambda r: -r["full_hours"])

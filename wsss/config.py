@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from wsss.errors import ConfigError
 from wsss.io import write_text
 from wsss.schema import read_yaml, validate_with_defaults
 
@@ -29,6 +30,21 @@ def load_config(path: str | os.PathLike) -> dict:
     """Read and validate a run config file."""
     data = read_yaml(path, "config file")
     return validate_config(data if data is not None else {}, str(path))
+
+
+def effective_config(paths: Sequence[str | os.PathLike]) -> dict:
+    """The run config of ``--configfile paths...``: each file a mapping, merged in order as Snakemake
+    merges them, validated with the schema's defaults."""
+    from snakemake.utils import update_config  # Snakemake's own merge; imported only where needed
+
+    config: dict = {}
+    for path in paths:
+        data = read_yaml(path, "config file")
+        if not isinstance(data, dict):
+            found = "nothing" if data is None else type(data).__name__
+            raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {found}")
+        update_config(config, data)
+    return validate_config(config, config_source(paths))
 
 
 def write_config(path: str | os.PathLike, config: dict) -> None:

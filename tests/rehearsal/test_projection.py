@@ -6,9 +6,8 @@ import sys
 import pytest
 import yaml
 from conftest import REPO
-from snakemake.utils import update_config
 
-from wsss.config import validate_config
+from wsss.config import effective_config
 
 sys.path.insert(0, str(REPO / "tools"))
 import rehearsal_table  # noqa: E402
@@ -17,11 +16,10 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 
 
 def fake_rehearsal(folder, overlay, real, splits, seconds):
-    merged = yaml.safe_load((REPO / "configs" / f"{real}.yaml").read_text())
-    update_config(merged, yaml.safe_load((REPO / "configs" / f"{overlay}.yaml").read_text()))
     (folder / "benchmarks").mkdir(parents=True)
     (folder / "dataset").mkdir()
-    (folder / "config.yaml").write_text(yaml.safe_dump(validate_config(merged, overlay)))
+    config = effective_config([REPO / "configs" / f"{name}.yaml" for name in (real, overlay)])
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
     (folder / "dataset" / "summary.json").write_text(
         json.dumps({"splits": {name: {"images": count} for name, count in splits.items()}})
     )

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE
-from snakemake.utils import update_config
 
-from wsss.config import validate_config
+from wsss.config import effective_config
 
 # Every shipped config and overlay, as users layer them (later files override earlier ones).
 SHIPPED_RUNS = [
@@ -48,10 +47,7 @@ REHEARSAL_KEYS = {
 
 def files_plus_defaults(names: tuple[str, ...]) -> dict:
     """What the run config must be: the named files merged in order, then the schema's defaults."""
-    merged: dict = {}
-    for name in names or ("demo",):
-        update_config(merged, yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text()))
-    return validate_config(merged, " + ".join(names))
+    return effective_config([REPO / "configs" / f"{name}.yaml" for name in names or ("demo",)])
 
 
 def snakemake_effective_config(names: tuple[str, ...], workdir: Path) -> dict:

@@ -70,7 +70,9 @@ def _annotation(mask: np.ndarray, outline, kind: str) -> dict:
     }
 
 
-def write_split(root: Path, split: str, count: int, class_names: list[str], rng: np.random.Generator, first_id: int):
+def write_coco_split(
+    root: Path, split: str, count: int, class_names: list[str], rng: np.random.Generator, first_id: int
+) -> int:
     """Images and the instances JSON of one split; ``count`` annotated images plus one without annotations."""
     folder = SPLIT_FOLDERS[split]
     (root / folder).mkdir(parents=True, exist_ok=True)
@@ -102,9 +104,7 @@ def write_split(root: Path, split: str, count: int, class_names: list[str], rng:
         "annotations": annotations,
         "categories": categories,
     }
-    path = root / "annotations" / f"instances_{folder}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(root / "annotations" / f"instances_{folder}.json") as tmp:
         tmp.write_text(json.dumps(data))
     return len(images)
 
@@ -118,5 +118,5 @@ def write_coco(
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     rng = np.random.default_rng(seed)
     for offset, split in enumerate(SPLIT_FOLDERS):
-        write_split(Path(output), split, counts[split], class_names, rng, first_id=9 + 500_000 * offset)
+        write_coco_split(Path(output), split, counts[split], class_names, rng, first_id=9 + 500_000 * offset)
     return dict(counts)

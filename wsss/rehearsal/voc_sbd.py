@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import savemat
 
+from wsss.data.voc_writer import write_split
 from wsss.io import atomic_path, save_label_png, save_rgb
 from wsss.rehearsal.scenes import Scene, paint_scene, with_void_boundaries
 
@@ -128,5 +129,5 @@ def write_voc_sbd(
         sbd / "val.txt": in_sbd[half:],
     }
     for path, split_ids in writes.items():
-        path.write_text("".join(f"{i}\n" for i in split_ids))
+        write_split(path, split_ids)
     return {"train": len(voc_train), "val": len(voc_val), "train_aug": len(voc_train) + len(sbd_only)}
