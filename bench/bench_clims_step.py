@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.training_data import normalize_imagenet
 from wsss.demo.clip import DemoClipArchitecture, build_demo_clip
-from wsss.device import autocast
+from wsss.device import autocast, fast_bf16
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, export_torchscript, load_clip, prepare_clip_input
 from wsss.rehearsal.weights import build_openai_clip
@@ -67,7 +67,7 @@ def straightforward_step(probabilities_of, clip_model, class_prompts, background
             clip_model.encode_image(prepare_clip_input(x, m, clip_model.visual.input_resolution, mode)).float(), dim=-1
         )
 
-    with autocast(images.device):
+    with autocast(images.device, fast_bf16(images.device)):
         class_text = encode_text(class_prompts)  # every step
         background_text = encode_text(background_prompts)
         probabilities = probabilities_of()
@@ -125,12 +125,12 @@ def run_variant(scale: str, variant: str, repeats: int) -> tuple:
     labels[labels.sum(1) == 0, 0] = 1.0
 
     def network() -> torch.Tensor:
-        with autocast(device):
+        with autocast(device, fast_bf16(device)):
             return model.probabilities(normalize_imagenet(images)).float()
 
     fixed = network().detach().requires_grad_()  # for timing the CLIMS part without the CAM network
     if variant == "optimized":
-        scorer = ClipScorer(clip_model, classes, backgrounds, "clip").to(device)
+        scorer = ClipScorer(clip_model, classes, backgrounds, "clip", autocast_dtype=fast_bf16(device)).to(device)
         step = lambda probabilities_of: optimized_step(probabilities_of, scorer, images, labels)  # noqa: E731
     else:
         for parameter in clip_model.parameters():  # the straightforward step leaves CLIP's weights trainable

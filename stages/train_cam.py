@@ -10,7 +10,7 @@ from wsss.clims.losses import multilabel_soft_margin_loss
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device, precision_plan
+from wsss.device import autocast, channels_last, pick_device, precision_plan
 from wsss.distributed import parallel
 from wsss.models.cam_net import CAMNet
 from wsss.stage import run_stage
@@ -67,7 +67,8 @@ def train_cam(
         seed,
         crop_padding=crop_padding,
     )
-    model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn).to(device)
+    model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn)
+    model = channels_last(model.to(device))
     model.backbone.freeze_stem()
     classify = parallel(model, "logits", device)
     backbone_params, head_params = model.parameter_groups()
@@ -82,7 +83,7 @@ def train_cam(
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
-            logits = classify(normalize_imagenet(batch["image"].to(device, non_blocking=True)))
+            logits = classify(channels_last(normalize_imagenet(batch["image"].to(device, non_blocking=True))))
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)

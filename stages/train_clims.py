@@ -8,7 +8,7 @@ from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device, precision_plan
+from wsss.device import autocast, channels_last, pick_device, precision_plan
 from wsss.distributed import parallel
 from wsss.models.cam_net import CAMNet
 from wsss.models.clip_scorer import ClipScorer, load_clip
@@ -83,7 +83,7 @@ def train_clims(
             torch.nn.init.normal_(model.classifier.weight, std=0.01)
         else:
             model.classifier.weight.mul_(classifier_scale)
-    model.to(device)
+    channels_last(model.to(device))
     # As the reference's CLIMS network: plain BatchNorm (batch statistics, updated) and a frozen stem.
     model.backbone.freeze_stem()
     probabilities_of = parallel(model, "probabilities", device)
@@ -110,7 +110,7 @@ def train_clims(
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(device, non_blocking=True)
         with autocast(device, plan.network_autocast):
-            probabilities = probabilities_of(normalize_imagenet(images), logit_offset).float()
+            probabilities = probabilities_of(channels_last(normalize_imagenet(images)), logit_offset).float()
         image_index, class_index = positive_pairs(batch["labels"].to(device))
         masks = probabilities[image_index, class_index].unsqueeze(1)  # only positive classes are resized
         scores = scorer.score(images[image_index], masks, class_index)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, training_loader
 from wsss.data.voc_dataset import VOCDataset
-from wsss.device import autocast, pick_device, precision_plan
+from wsss.device import autocast, channels_last, pick_device, precision_plan
 from wsss.distributed import parallel
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import cam_backbone_state
@@ -77,7 +77,7 @@ def train_irn(
     network_autocast = precision_plan(precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     trunk, meta = irn_backbone(backbone_init, backbone, cam_checkpoint, pretrained)
-    model = EdgeDisplacementNet(trunk).to(device)
+    model = channels_last(EdgeDisplacementNet(trunk).to(device))
     branches = parallel(model, "forward", device)
     edge_params, displacement_params = model.branch_parameters()
     opt = make_optimizer(
@@ -101,7 +101,7 @@ def train_irn(
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
-            edge_logits, displacement = branches(batch["image"].to(device, non_blocking=True))
+            edge_logits, displacement = branches(channels_last(batch["image"].to(device, non_blocking=True)))
         # IR labels at the branches' stride 4, nearest neighbour as IRN does.
         labels = (
             F.interpolate(batch["label"][:, None].float(), size=edge_logits.shape[-2:], mode="nearest")[:, 0]

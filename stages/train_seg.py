@@ -12,7 +12,7 @@ from wsss.data.images import image_size
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_split
-from wsss.device import pick_device
+from wsss.device import channels_last, pick_device
 from wsss.distributed import is_main
 from wsss.errors import DatasetError
 from wsss.io import write_json
@@ -186,6 +186,7 @@ def train_seg(
         pretrained=initial_weights,
     )
     runner = Runner.from_cfg(Config(config))
+    channels_last(runner.model)  # before train() loads the initial weights and builds the optimiser
     for handler in logging.getLogger().handlers:  # mmengine's messages into the rule's log file too
         if isinstance(handler, logging.FileHandler):
             runner.logger.addHandler(handler)
@@ -209,7 +210,7 @@ def train_seg(
             "final_loss": round(float(loss), 4),
             "curve": loss_curve(losses.data[0], first_iteration=iterations - len(losses.data[0]) + 1),
             "device": str(device),
-            "amp": bool(amp and device.type == "cuda"),
+            "amp": config["optim_wrapper"]["type"] != "OptimWrapper",
             "backbone_init": pretrained or "random",
             "peak_cuda_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
             if device.type == "cuda"

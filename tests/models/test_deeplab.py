@@ -15,6 +15,7 @@ from wsss.models.segmenter import (
     SegmenterSettings,
     TrainingPlan,
     build_model,
+    optim_wrapper_config,
     predict_probabilities,
     register_modules,
     training_config,
@@ -204,6 +205,29 @@ def test_parameter_groups_backbone_1x_aspp_weights_10x_aspp_biases_20x_without_d
     before = bn.running_mean.clone()
     model.extract_feat(torch.rand(2, 3, 32, 32))
     assert not bn.training and torch.equal(bn.running_mean, before)
+
+
+@pytest.mark.parametrize(
+    "native, amp, wrapper",
+    [(True, True, "CPUAutocastOptimWrapper"), (True, False, "OptimWrapper"), (False, True, "OptimWrapper")],
+)
+def test_the_cpu_trains_the_segmenter_under_bf16_autocast_only_with_amp_and_native_bf16(
+    native, amp, wrapper, monkeypatch
+):
+    from mmengine.optim import build_optim_wrapper
+
+    import wsss.device
+
+    monkeypatch.setattr(wsss.device, "cpu_has_native_bf16", lambda: native)
+    settings = SegmenterSettings("deeplabv3plus", "resnet18", 3, ("a", "b"), freeze_bn=False, output_stride=16)
+    config = optim_wrapper_config(settings, TrainingPlan(amp=amp), torch.device("cpu"))
+    assert config["type"] == wrapper
+    register_modules()
+    model = build_model(settings, crop_size=32).train()
+    built = build_optim_wrapper(model, config)
+    with built.optim_context(model):
+        logits = model._logits(torch.rand(2, 3, 32, 32))
+    assert logits.dtype == (torch.bfloat16 if wrapper == "CPUAutocastOptimWrapper" else torch.float32)
 
 
 class _ConstantLogits(torch.nn.Module):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from wsss.data.palette import IGNORE_INDEX
 from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, image_rng, render_scene, sample_scene
-from wsss.device import autocast
+from wsss.device import autocast, channels_last, fast_bf16
 from wsss.models.clip_scorer import _clip_module, prepare_clip_input
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def train_demo_clip(
     caption as target 1 and captions naming part of the view as ``subset_weight``.
     """
     clip = _clip_module()
-    model.to(device).train()
+    channels_last(model.to(device)).train()
     texts = sorted(set(pool.captions))
     tokens = clip.tokenize(texts, context_length=model.context_length, truncate=True).to(device)
     caption_index = torch.tensor([texts.index(c) for c in pool.captions])
@@ -245,7 +245,7 @@ def train_demo_clip(
     masks = torch.from_numpy(pool.masks)
     soft = torch.from_numpy(pool.soft)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, fused=True)  # one kernel, not per tensor
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / steps))
     )
@@ -260,7 +260,7 @@ def train_demo_clip(
         # A caption naming part of a view is a weaker match than the view's own caption, so that
         # "a photo of boat." prefers the boat alone to the whole boat-on-water scene (as real CLIP does).
         targets = (exact.float() + subset_weight * partial.float()).to(device)
-        with autocast(device):
+        with autocast(device, fast_bf16(device)):
             image_features = model.encode_image(prepare_clip_input(x, m, model.visual.input_resolution, "clip"))
             text_features = model.encode_text(tokens[used.to(device)])
             image_features, text_features = image_features.float(), text_features.float()

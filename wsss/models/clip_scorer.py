@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.data.training_data import normalize_imagenet
-from wsss.device import autocast
+from wsss.device import autocast, channels_last
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -148,8 +148,9 @@ class ClipScorer(torch.nn.Module):
       ImageNet statistics, resized with ``align_corners=True`` and then masked, so masked-out
       pixels are the ImageNet mean grey; CLIP's own normalisation is not applied.
 
-    ``weight_dtype`` and ``autocast_dtype`` (CUDA only) set CLIP's precision; the defaults are fp32
-    weights under bf16 autocast, the reference's are fp16 weights without autocast on CUDA.
+    ``weight_dtype`` and ``autocast_dtype`` set CLIP's precision; the defaults are fp32 weights without
+    autocast, the reference's are fp16 weights without autocast on CUDA (train_clims takes both from
+    :func:`wsss.device.precision_plan`).
 
     Crop padding reaches CLIP in the colour the training crops were padded with (the stages'
     ``crop_padding``): the reference's mean colour is 0 here in the ``"reference"`` mode.
@@ -162,15 +163,15 @@ class ClipScorer(torch.nn.Module):
         background_prompts: list[str],
         input_mode: str = "reference",
         weight_dtype: torch.dtype = torch.float32,
-        autocast_dtype: torch.dtype | None = torch.bfloat16,
+        autocast_dtype: torch.dtype | None = None,
     ):
         super().__init__()
         if input_mode not in ("clip", "reference"):
             raise ValueError(f"input_mode must be 'clip' or 'reference', got {input_mode!r}")
         # Features and scores keep the weights' dtype: fp16 weights give fp16 similarities, as in the reference.
-        self.model = freeze(cast_clip(model, weight_dtype))
+        self.model = freeze(channels_last(cast_clip(model, weight_dtype)))
         self.weight_dtype = weight_dtype
-        self.autocast_dtype = autocast_dtype  # applies on CUDA only
+        self.autocast_dtype = autocast_dtype
         self.input_mode = input_mode
         self.resolution = int(model.visual.input_resolution)
         self.register_buffer("class_features", self.encode_texts(class_prompts), persistent=False)

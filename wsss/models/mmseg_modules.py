@@ -1,5 +1,5 @@
 """The project's mmseg modules, registered on import: DeepLabV2's head, its balanced loss, its MSC
-training, and the image loader that reads through the project's reader.
+training, the image loader that reads through the project's reader, and bf16 autocast on the CPU.
 
 Imported by :func:`wsss.models.segmenter.register_modules` (mmseg is slow to import, so nothing
 else imports this module at load time).
@@ -7,6 +7,7 @@ else imports this module at load time).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import HOOKS, MODELS, TRANSFORMS
@@ -112,6 +115,7 @@ class MultiScaleEncoderDecoder(EncoderDecoder):
 
     def _output_loss(self, logits: torch.Tensor, data_samples: list) -> dict:
         head = self.decode_head
+        logits = logits.float()  # under bf16 autocast the loss is still computed in fp32
         if not self.loss_at_logits:
             return head.loss_by_feat(logits, data_samples)
         labels = labels_at(torch.stack([sample.gt_sem_seg.data for sample in data_samples]), logits.shape[2:])
@@ -135,3 +139,17 @@ class RecordedCheckpointHook(CheckpointHook):
             if not record.with_name(record.name.removesuffix(RECORD_SUFFIX)).exists():
                 record.unlink(missing_ok=True)
         write_record(saved, step)
+
+
+@OPTIM_WRAPPERS.register_module()
+class CPUAutocastOptimWrapper(OptimWrapper):
+    """mmengine's OptimWrapper with the forward pass under bf16 autocast on the CPU.
+
+    mmengine's AmpOptimWrapper is for accelerators only; bf16 keeps fp32's exponent range, so it
+    needs no loss scaling. Used on CPUs that compute bf16 natively (:func:`wsss.device.fast_bf16`).
+    """
+
+    @contextmanager
+    def optim_context(self, model: torch.nn.Module):
+        with super().optim_context(model), torch.autocast("cpu", dtype=torch.bfloat16):
+            yield

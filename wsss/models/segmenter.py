@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from wsss import distributed
 from wsss.data.palette import IGNORE_INDEX, voc_palette
+from wsss.device import channels_last, fast_bf16
 from wsss.models.deeplab import max_fused, scale_pyramid_logits
 from wsss.refine.crf import CRFParams, crf_refine_scores
 
@@ -247,16 +248,17 @@ def optim_wrapper_config(settings: SegmenterSettings, plan: TrainingPlan, device
     BatchNorm parameters (``freeze_bn``) are in no group at all.
     """
     cuda = device.type == "cuda"
+    cpu_bf16 = device.type == "cpu" and plan.amp and fast_bf16(device) is not None
     optimizer = (
         {"type": "SGD", "lr": plan.lr, "momentum": plan.momentum, "weight_decay": plan.weight_decay}
         if plan.optimizer == "sgd"
-        else {"type": "AdamW", "lr": plan.lr, "weight_decay": plan.weight_decay}
+        else {"type": "AdamW", "lr": plan.lr, "weight_decay": plan.weight_decay, "fused": True}
     )
     bias_group = {"lr_mult": plan.head_bias_lr_mult, "decay_mult": 1.0 if plan.head_bias_weight_decay else 0.0}
     custom_keys = {"decode_head": {"lr_mult": plan.head_lr_mult}}  # longer (bias) keys win in mmengine
     custom_keys.update({name: dict(bias_group) for name in head_bias_names(settings)})
     wrapper = {
-        "type": "AmpOptimWrapper" if cuda and plan.amp else "OptimWrapper",
+        "type": "AmpOptimWrapper" if cuda and plan.amp else "CPUAutocastOptimWrapper" if cpu_bf16 else "OptimWrapper",
         "optimizer": optimizer,
         "accumulative_counts": plan.accumulation,
         "paramwise_cfg": {"custom_keys": custom_keys},
@@ -402,7 +404,7 @@ def build_model(
     model = MMSEG_MODELS.build(model_config(settings, crop_size))
     if state is not None:
         model.load_state_dict(state)
-    return model.to(device).eval()
+    return channels_last(model.to(device)).eval()
 
 
 def settings_from_meta(meta: dict) -> SegmenterSettings:
