@@ -23,8 +23,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from wsss.models.backbone import FixedBatchNorm2d
-
 log = logging.getLogger(__name__)
 
 
@@ -153,6 +151,8 @@ def sync_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
 
     Parameters are kept (the same objects), so an optimiser built before still holds them.
     """
+    from wsss.models.backbone import FixedBatchNorm2d  # torchvision; every stage imports this module
+
     for name, child in model.named_children():
         if isinstance(child, torch.nn.BatchNorm2d) and not isinstance(child, FixedBatchNorm2d):
             setattr(model, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
