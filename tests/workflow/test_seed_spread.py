@@ -27,9 +27,11 @@ def fake_run(folder, baseline, clims, labels, segmenter, seconds):
             "cooccurring_background_labelled_as_object": {"best_of_sweep": {"overall": miou / 1000}},
         }
         (folder / "seeds" / f"{method}.json").write_text(json.dumps(report))
-    pseudo = {"train": {"summary": {"mIoU": 99.0}}, "val": {"summary": {"mIoU": labels}}}
+    leak = {"cooccurring_background_labelled_as_object": {"overall": labels / 1000}}
+    pseudo = {"train": {"summary": {"mIoU": 99.0}}, "val": {"summary": {"mIoU": labels}, **leak}}
     (folder / "evaluation" / "pseudo_labels.json").write_text(json.dumps(pseudo))
-    modes = {"single_scale": {"summary": {"mIoU": 0.0}}, "multi_scale": {"summary": {"mIoU": segmenter}}}
+    leak = {"cooccurring_background_labelled_as_object": {"overall": segmenter / 1000}}
+    modes = {"single_scale": {"summary": {"mIoU": 0.0}}, "multi_scale": {"summary": {"mIoU": segmenter}, **leak}}
     (folder / "evaluation" / "segmenter.json").write_text(json.dumps({"headline": "multi_scale", "modes": modes}))
     for rule, wall in seconds.items():
         (folder / "benchmarks" / f"{rule}.tsv").write_text(HEADER + f"{wall}\t0:00:00\t100\t0\t0\t0\t0\t0\t0\t0\n")
@@ -55,6 +57,8 @@ def test_the_table_gives_mean_and_sample_sd_of_each_figure_and_rule(tmp_path):
     assert row(text, "pseudo-labels mIoU")[1] == "55.00 ± 1.00"  # val, not train's 99
     assert row(text, "segmenter - pseudo-labels mIoU")[2:] == ["5.00", "1.00", "9.00 |"]
     assert row(text, "baseline seeds leak %")[2] == "4.00"
+    assert row(text, "pseudo-labels leak %")[2:] == ["5.50", "5.60", "5.40 |"]
+    assert row(text, "segmenter leak %")[1] == "6.00 ± 0.30"
     assert row(text, "train_seg")[1] == "300.00 ± 10.00"
     assert row(text, "all rules")[2:] == ["400.00", "420.00", "380.00 |"]
 
