@@ -43,5 +43,5 @@ def test_snakemake_arguments_must_match_the_signature():
 
 def test_the_run_record_names_what_decides_the_numbers():
     record = run_record()
-    assert set(record) == {"commit", "python", "torch", "numpy", "cpu", "torch_threads", "cuda"}
-    assert record["torch"] == torch.__version__ and record["cpu"]
+    assert set(record) == {"commit", "python", "torch", "numpy", "cpu", "cpu_native_bf16", "torch_threads", "cuda"}
+    assert record["torch"] == torch.__version__ and record["cpu"] and isinstance(record["cpu_native_bf16"], bool)

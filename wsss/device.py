@@ -38,7 +38,7 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def channels_last(tensor_or_model):
+def channels_last(tensor_or_model: torch.nn.Module | torch.Tensor) -> torch.nn.Module | torch.Tensor:
     """A module or a 4-d batch in the channels-last layout, which oneDNN's and cuDNN's convolutions prefer
     (on the demo's CPU about 3x faster per ResNet training step with bf16, bench/bench_cpu_training.py)."""
     if isinstance(tensor_or_model, torch.nn.Module):

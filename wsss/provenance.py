@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsss.device import cpu_has_native_bf16
+
 
 def cpu_model() -> str:
     """The CPU's model name (floating-point results differ between CPU types)."""
@@ -44,6 +46,7 @@ def run_record() -> dict:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "cpu": cpu_model(),
+        "cpu_native_bf16": cpu_has_native_bf16(),  # decides whether 'bf16-autocast' runs bf16 on this CPU
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
