@@ -43,6 +43,14 @@ class CodePayload:
         return (open, (self.marker, "w"))
 
 
+BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def write_benchmark(folder: Path, rule: str, seconds: float, max_rss_mb: float) -> None:
+    """A Snakemake benchmark file ``folder/<rule>.tsv`` with this wall time and peak RSS (the rest 0)."""
+    (folder / f"{rule}.tsv").write_text(BENCHMARK_HEADER + f"{seconds}\t0:00:00\t{max_rss_mb}\t0\t0\t0\t0\t0\t0\t0\n")
+
+
 def write_code_payload(path: Path, marker: Path) -> None:
     """A torch.save'd checkpoint look-alike whose loading with weights_only=False creates ``marker``."""
     import torch

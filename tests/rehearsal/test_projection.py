@@ -5,14 +5,12 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, write_benchmark
 
 from wsss.config import effective_config
 
 sys.path.insert(0, str(REPO / "tools"))
 import rehearsal_table  # noqa: E402
-
-HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
 def fake_rehearsal(folder, overlay, real, splits, seconds):
@@ -24,7 +22,7 @@ def fake_rehearsal(folder, overlay, real, splits, seconds):
         json.dumps({"splits": {name: {"images": count} for name, count in splits.items()}})
     )
     for rule, wall in seconds.items():
-        (folder / "benchmarks" / f"{rule}.tsv").write_text(HEADER + f"{wall}\t0:00:00\t2048\t0\t0\t0\t0\t0\t0\t0\n")
+        write_benchmark(folder / "benchmarks", rule, wall, 2048)
 
 
 def test_training_projects_over_images_and_epochs_and_the_segmenter_over_iterations(tmp_path):

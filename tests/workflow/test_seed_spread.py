@@ -6,14 +6,12 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, write_benchmark
 
 from wsss.config import effective_config
 
 sys.path.insert(0, str(REPO / "tools"))
 import seed_spread  # noqa: E402
-
-HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
 def fake_run(folder, baseline, clims, labels, segmenter, seconds):
@@ -34,7 +32,7 @@ def fake_run(folder, baseline, clims, labels, segmenter, seconds):
     modes = {"single_scale": {"summary": {"mIoU": 0.0}}, "multi_scale": {"summary": {"mIoU": segmenter}, **leak}}
     (folder / "evaluation" / "segmenter.json").write_text(json.dumps({"headline": "multi_scale", "modes": modes}))
     for rule, wall in seconds.items():
-        (folder / "benchmarks" / f"{rule}.tsv").write_text(HEADER + f"{wall}\t0:00:00\t100\t0\t0\t0\t0\t0\t0\t0\n")
+        write_benchmark(folder / "benchmarks", rule, wall, 100)
     return folder
 
 
