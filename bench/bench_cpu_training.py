@@ -14,23 +14,26 @@ import time
 
 import torch
 
+from wsss.device import autocast, channels_last
 from wsss.models.cam_net import CAMNet
+
+CPU = torch.device("cpu")
 
 
 def cam_step(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, bf16: bool) -> None:
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with autocast(CPU, torch.bfloat16 if bf16 else None):
         logits = model.logits(images)
     loss = torch.nn.functional.multilabel_soft_margin_loss(logits.float(), targets)
     loss.backward()
 
 
-def time_variant(channels_last: bool, bf16: bool, batch: int, size: int, steps: int) -> list[float]:
+def time_variant(last: bool, bf16: bool, batch: int, size: int, steps: int) -> list[float]:
+    """Seconds per step of each of three rounds; ``last``: channels-last model and batch."""
     torch.manual_seed(0)
     model = CAMNet(6, "resnet18", 16)
     images = torch.randn(batch, 3, size, size)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
+    if last:
+        model, images = channels_last(model), channels_last(images)
     targets = (torch.rand(batch, 6) > 0.7).float()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     model.train()
@@ -60,11 +63,11 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {args.threads} threads, CAMNet resnet18 OS16, batch {args.batch} at {args.size} px"
     )
-    for channels_last in (False, True):
+    for last in (False, True):
         for bf16 in (False, True):
-            rounds = time_variant(channels_last, bf16, args.batch, args.size, args.steps)
+            rounds = time_variant(last, bf16, args.batch, args.size, args.steps)
             print(
-                f"channels_last={channels_last!s:5} bf16={bf16!s:5} "
+                f"channels_last={last!s:5} bf16={bf16!s:5} "
                 f"{statistics.median(rounds):.3f} s/step (rounds {min(rounds):.3f}-{max(rounds):.3f})"
             )
 

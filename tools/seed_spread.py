@@ -17,7 +17,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def _pseudo_label_scores(run: Path) -> dict:
     try:
         return _read(path)[split]
     except KeyError:
-        raise SystemExit(f"{path}: no mIoU for split {split!r}") from None
+        raise SystemExit(f"{path}: no scores for split {split!r}") from None
 
 
 def spread(values: list[float]) -> str:
@@ -139,7 +138,6 @@ def main() -> None:
     args = parser.parse_args()
     runs = run_seeds(args.seeds, args.config, args.cores, args.snakemake_args) if args.command == "run" else args.runs
     print(table(runs))
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

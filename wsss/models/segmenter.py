@@ -248,7 +248,7 @@ def optim_wrapper_config(settings: SegmenterSettings, plan: TrainingPlan, device
     BatchNorm parameters (``freeze_bn``) are in no group at all.
     """
     cuda = device.type == "cuda"
-    cpu_bf16 = device.type == "cpu" and plan.amp and fast_bf16(device) is not None
+    mixed = plan.amp and fast_bf16(device) is not None  # CUDA, or a CPU with native bf16
     optimizer = (
         {"type": "SGD", "lr": plan.lr, "momentum": plan.momentum, "weight_decay": plan.weight_decay}
         if plan.optimizer == "sgd"
@@ -258,12 +258,12 @@ def optim_wrapper_config(settings: SegmenterSettings, plan: TrainingPlan, device
     custom_keys = {"decode_head": {"lr_mult": plan.head_lr_mult}}  # longer (bias) keys win in mmengine
     custom_keys.update({name: dict(bias_group) for name in head_bias_names(settings)})
     wrapper = {
-        "type": "AmpOptimWrapper" if cuda and plan.amp else "CPUAutocastOptimWrapper" if cpu_bf16 else "OptimWrapper",
+        "type": ("AmpOptimWrapper" if cuda else "CPUAutocastOptimWrapper") if mixed else "OptimWrapper",
         "optimizer": optimizer,
         "accumulative_counts": plan.accumulation,
         "paramwise_cfg": {"custom_keys": custom_keys},
     }
-    if cuda and plan.amp:
+    if cuda and mixed:
         wrapper["dtype"] = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return wrapper
 
