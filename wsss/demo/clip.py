@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,6 +24,7 @@ from wsss.data.palette import IGNORE_INDEX
 from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, image_rng, render_scene, sample_scene
 from wsss.device import autocast, channels_last, fast_bf16
 from wsss.models.clip_scorer import _clip_module, prepare_clip_input
+from wsss.parallel import map_in_processes
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,7 @@ def make_view_pool(
 ) -> ViewPool:
     """Render the views of ``scenes`` scenes from the generator's ``stream`` (deterministic)."""
     tasks = [(seed, stream, i, settings, resolution) for i in range(scenes)]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            per_scene = list(pool.map(_scene_views, tasks, chunksize=32))
-    else:
-        per_scene = [_scene_views(t) for t in tasks]
+    per_scene = map_in_processes(_scene_views, tasks, workers, chunksize=32)
     views = [v for scene_views in per_scene for v in scene_views]
     return ViewPool(
         images=np.stack([v[0] for v in views]),

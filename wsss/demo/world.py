@@ -11,10 +11,8 @@ seed gives byte-identical files.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from wsss.data.palette import IGNORE_INDEX
+from wsss.parallel import map_in_processes
 
 # Object classes in label order (a subset of VOC, VOC order) and their co-occurring background.
 CLASSES: tuple[str, ...] = ("aeroplane", "bird", "boat", "car", "cow", "train")
@@ -776,11 +775,9 @@ def write_demo_world(
     root = Path(root)
     records: dict[str, list[dict]] = {}
     tasks = {split: [(str(root), seed, split, i, settings) for i in range(size)] for split, size in split_sizes.items()}
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
-        mapper = pool.map if pool is not None else map
-        for split, split_tasks in tasks.items():
-            records[split] = list(mapper(_write_one, split_tasks, **({"chunksize": 16} if pool else {})))
-            write_split(root / "ImageSets" / "Segmentation" / f"{split}.txt", [r["id"] for r in records[split]])
+    for split, split_tasks in tasks.items():
+        records[split] = map_in_processes(_write_one, split_tasks, workers, chunksize=16)
+        write_split(root / "ImageSets" / "Segmentation" / f"{split}.txt", [r["id"] for r in records[split]])
     write_background_regions(root / "SegmentationBackground", list(BACKGROUNDS), dict(BACKGROUND_OF))
     return {"seed": seed, "settings": asdict(settings), "splits": {s: _split_statistics(r) for s, r in records.items()}}
 
