@@ -13,9 +13,9 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_split
 from wsss.device import channels_last, pick_device
-from wsss.distributed import is_main
 from wsss.errors import DatasetError
 from wsss.io import write_json
+from wsss.launch import is_main
 from wsss.models.cam_net import cam_backbone_state
 from wsss.models.seg_resume import prepare_work_dir
 from wsss.models.segmenter import (

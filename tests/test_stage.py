@@ -1,5 +1,9 @@
 """The stage command line: YAML values, defaults, required arguments, threads and the run record."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -12,7 +16,9 @@ def entry(root: str, split_sizes: dict, scales: list | None = None, threads: int
     return {"root": root, "split_sizes": split_sizes, "scales": scales, "threads": torch.get_num_threads()}
 
 
-def test_cli_values_are_yaml_and_defaults_apply(capsys):
+def test_cli_values_are_yaml_and_defaults_apply(capsys, monkeypatch):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(variable, "2")  # restored afterwards: run_stage sets them for its process
     before = torch.get_num_threads()
     try:
         got = run_stage(entry, argv=["--root", "data/x", "--split-sizes", "{train: 8}", "--threads", "1"])
@@ -21,6 +27,7 @@ def test_cli_values_are_yaml_and_defaults_apply(capsys):
     assert got == {"root": "data/x", "split_sizes": {"train": 8}, "scales": None, "threads": 1}
     logged = capsys.readouterr().err
     assert "run: entry: {" in logged and '"commit"' in logged and '"torch_threads": 1' in logged
+    assert [os.environ[v] for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")] == ["1"] * 3
 
 
 def test_a_missing_required_argument_stops_with_usage(capsys):
@@ -45,3 +52,20 @@ def test_the_run_record_names_what_decides_the_numbers():
     record = run_record()
     assert set(record) == {"commit", "python", "torch", "numpy", "cpu", "cpu_native_bf16", "torch_threads", "cuda"}
     assert record["torch"] == torch.__version__ and record["cpu"] and isinstance(record["cpu_native_bf16"], bool)
+
+
+TORCH_FREE_STAGE = """
+import sys
+from wsss.stage import run_stage
+
+def entry(root: str, threads: int = 1) -> None:
+    assert "torch" not in sys.modules, "torch was imported"
+
+run_stage(entry, argv=["--root", "x", "--threads", "2"])
+"""
+
+
+def test_a_stage_that_does_not_use_torch_starts_without_it():
+    done = subprocess.run([sys.executable, "-c", TORCH_FREE_STAGE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"torch": null' in done.stderr and '"torch_threads": null' in done.stderr

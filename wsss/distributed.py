@@ -1,7 +1,7 @@
 """Data-parallel training on several devices: one process per device under torchrun, rank 0 writes.
 
 A training stage given ``devices > 1`` re-executes itself under ``torch.distributed.run``
-(:func:`relaunch`, called by :func:`wsss.stage.run_stage`). Each process trains on its share of every
+(:func:`wsss.launch.relaunch`, called by :func:`wsss.stage.run_stage`). Each process trains on its share of every
 global batch (``batch_size / devices`` images, dealt by :class:`EpochShuffle`) and DDP averages the
 gradients, so the steps, the learning-rate schedule and the images of each step are those of one
 process with the whole batch. Losses normalised over a data-dependent count (CLIMS's pairs, IRN's
@@ -12,68 +12,12 @@ which make the averaged gradient that of the loss over the whole global batch.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-log = logging.getLogger(__name__)
-
-
-def rank() -> int:
-    """This process's rank (0 without torchrun)."""
-    return int(os.environ.get("RANK", 0))
-
-
-def world_size() -> int:
-    """How many processes train together (1 without torchrun)."""
-    return int(os.environ.get("WORLD_SIZE", 1))
-
-
-def local_rank() -> int:
-    """This process's index on its machine, which picks its GPU."""
-    return int(os.environ.get("LOCAL_RANK", 0))
-
-
-def is_main() -> bool:
-    """Only the main process writes checkpoints, histories and logs, so each is written once."""
-    return rank() == 0
-
-
-def launched() -> bool:
-    """Whether this process was started by torchrun (which sets WORLD_SIZE)."""
-    return "WORLD_SIZE" in os.environ
-
-
-def relaunch(script: str | os.PathLike, kwargs: dict, devices: int, log_file: str | None) -> None:
-    """Run ``script`` with ``kwargs`` (as ``--name value`` JSON) in ``devices`` processes under torchrun.
-
-    Each process gets ``threads / devices`` threads (its CPU share). Raises naming the script and
-    the log when a process fails.
-    """
-    arguments = dict(kwargs)
-    if "threads" in arguments:
-        arguments["threads"] = max(1, int(arguments["threads"]) // devices)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"]
-    command.append(str(script))
-    for name, value in arguments.items():
-        command += [f"--{name.replace('_', '-')}", json.dumps(value)]
-    if log_file:
-        command += ["--log-file", str(log_file)]  # not --log: torchrun finds that ambiguous
-    log.info("%s: %d processes under torch.distributed.run", Path(script).name, devices)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    result = subprocess.run(command, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{script}: training in {devices} processes failed (exit {result.returncode}); see {log_file or 'stderr'}"
-        )
+from wsss.launch import local_rank, rank, world_size
 
 
 @contextlib.contextmanager

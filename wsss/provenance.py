@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from wsss.device import cpu_has_native_bf16
 
 
 def cpu_model() -> str:
@@ -39,14 +37,29 @@ def project_commit() -> str:
 
 
 def run_record() -> dict:
-    """Seeds are in each stage's settings; this is the rest of what makes two runs comparable."""
-    return {
+    """Seeds are in each stage's settings; this is the rest of what makes two runs comparable.
+
+    The torch entries are None in a stage that does not use torch (it is not imported for them).
+    """
+    record = {
         "commit": project_commit(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
         "numpy": np.__version__,
         "cpu": cpu_model(),
-        "cpu_native_bf16": cpu_has_native_bf16(),  # decides whether 'bf16-autocast' runs bf16 on this CPU
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": None,
+        "cpu_native_bf16": None,
+        "torch_threads": None,
+        "cuda": None,
     }
+    if "torch" in sys.modules:
+        import torch
+
+        from wsss.device import cpu_has_native_bf16
+
+        record.update(
+            torch=torch.__version__,
+            cpu_native_bf16=cpu_has_native_bf16(),  # decides whether 'bf16-autocast' runs bf16 on this CPU
+            torch_threads=torch.get_num_threads(),
+            cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        )
+    return record

@@ -13,14 +13,14 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-import torch
 import yaml
 
-from wsss import distributed
+from wsss import launch
 from wsss.provenance import run_record
 
 
@@ -28,9 +28,9 @@ def _setup_logging(log_file: str | None) -> None:
     """Log to stderr and ``log_file``; under torchrun only rank 0 logs (appending to the launcher's
     lines), the other ranks report warnings and errors to stderr."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file and distributed.is_main():
-        handlers.append(logging.FileHandler(log_file, mode="a" if distributed.launched() else "w"))
-    level = logging.INFO if distributed.is_main() else logging.WARNING
+    if log_file and launch.is_main():
+        handlers.append(logging.FileHandler(log_file, mode="a" if launch.launched() else "w"))
+    level = logging.INFO if launch.is_main() else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
 
 
@@ -65,11 +65,20 @@ def _cli_kwargs(entry: Callable, argv: list[str] | None) -> dict[str, Any]:
     return args
 
 
+def _use_threads(threads: int) -> None:
+    """``threads`` for torch (if the stage imported it) and for OpenMP and BLAS libraries loaded later."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -> Any:
     """Call ``entry`` with arguments taken from the Snakemake object, else from ``argv``.
 
     torch uses the stage's ``threads`` (Snakemake's, or the CLI default), and the log starts with
-    what besides the config decides the numbers (versions, CPU, threads, commit).
+    what besides the config decides the numbers (versions, CPU, threads, commit). Stages that do
+    not import torch start without it (about 2 s sooner).
     """
     log_file = None
     if smk is not None:
@@ -80,12 +89,16 @@ def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -
         kwargs = _cli_kwargs(entry, argv)
         log_file = kwargs.pop("_log")
     devices = int(kwargs.get("devices", 1))
-    if devices > 1 and not distributed.launched():
+    if devices > 1 and not launch.launched():
         # Snakemake runs a copy of the script; __file__ of its module names the original.
-        distributed.relaunch(sys.modules[entry.__module__].__file__, kwargs, devices, log_file)
+        launch.relaunch(sys.modules[entry.__module__].__file__, kwargs, devices, log_file)
         return None
     if "threads" in kwargs:
-        torch.set_num_threads(max(1, int(kwargs["threads"])))
+        _use_threads(max(1, int(kwargs["threads"])))
     logging.getLogger("run").info("%s: %s", entry.__name__, json.dumps(run_record(), sort_keys=True))
-    with distributed.process_group(devices):
+    if devices == 1 and launch.world_size() == 1:  # torch.distributed only for several processes
+        return entry(**kwargs)
+    from wsss.distributed import process_group
+
+    with process_group(devices):
         return entry(**kwargs)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wsss import distributed
+from wsss import distributed, launch
 from wsss.io import atomic_path, write_json
 from wsss.models.weights import read_checkpoint
 from wsss.progress import Progress
@@ -185,7 +185,7 @@ def train_epochs(
     total_steps = epochs * len(loader)
     first_epoch = run.load(model, optimizer)
     records, start = [], time.perf_counter()
-    images_per_step = (loader.batch_size or 1) * distributed.world_size()
+    images_per_step = (loader.batch_size or 1) * launch.world_size()
     progress = Progress((epochs - first_epoch) * len(loader) * images_per_step, f"training ({epochs} epochs)")
     for epoch in range(first_epoch, epochs):
         if hasattr(loader.dataset, "epoch"):
@@ -206,7 +206,7 @@ def train_epochs(
         sums = distributed.average(sums)
         records.append({name: round(value / len(loader), 5) for name, value in sums.items()})
         log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
-        if distributed.is_main():
+        if launch.is_main():
             run.save(model, optimizer, epoch + 1)
     return records, first_epoch, time.perf_counter() - start
 
@@ -230,7 +230,7 @@ def finish_training(
 ) -> float:
     """Save the final model, drop the resume state, write the history JSON (rank 0 only); return images/s."""
     rate = images / max(seconds, 1e-9)
-    if not distributed.is_main():
+    if not launch.is_main():
         return rate
     save_model(checkpoint, model, meta)
     run.finish()
@@ -241,7 +241,7 @@ def finish_training(
             "seconds": round(seconds, 1),
             "images_per_second": round(rate, 1),
             "device": str(device),
-            "processes": distributed.world_size(),
+            "processes": launch.world_size(),
         },
     )
     return rate

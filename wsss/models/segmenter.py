@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss import distributed
+from wsss import distributed, launch
 from wsss.data.palette import IGNORE_INDEX, voc_palette
 from wsss.device import channels_last, fast_bf16
 from wsss.models.deeplab import max_fused, scale_pyramid_logits
@@ -300,7 +300,7 @@ def training_config(
         "pipeline": train_pipeline(plan),
     }
     cuda = device.type == "cuda"
-    several = distributed.world_size() > 1
+    several = launch.world_size() > 1
     return {
         "model": model_config(settings, plan.crop_size, pretrained, plan),
         "launcher": "pytorch" if several else "none",
