@@ -15,14 +15,15 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def _one_thread_per_worker() -> None:
-    """Keep each worker's torch, OpenMP and BLAS on one thread: the workers already fill the cores,
-    and a pool of workers that each run a pool of threads spends most of its time contending
-    (the demo's view rendering took 6x longer in two workers than in one process)."""
+def use_threads(threads: int) -> None:
+    """Compute on ``threads`` threads: torch's (if imported) and OpenMP's and BLAS's, also in libraries
+    loaded later. Each worker of :func:`map_in_processes` takes one: the workers already fill the
+    cores, and workers that each run a pool of threads spend most of their time contending (the
+    demo's view rendering took 6x longer in two workers than in one process)."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = "1"
+        os.environ[variable] = str(threads)
     if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def map_in_processes(
@@ -50,7 +51,7 @@ def map_in_processes(
         return results
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(items)), mp_context=context, initializer=_one_thread_per_worker
+        max_workers=min(workers, len(items)), mp_context=context, initializer=use_threads, initargs=(1,)
     ) as pool:
         for result in pool.map(function, items, chunksize=chunksize):
             results.append(result)

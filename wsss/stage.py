@@ -13,7 +13,6 @@ import argparse
 import inspect
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import yaml
 
 from wsss import launch
+from wsss.parallel import use_threads
 from wsss.provenance import run_record
 
 
@@ -65,14 +65,6 @@ def _cli_kwargs(entry: Callable, argv: list[str] | None) -> dict[str, Any]:
     return args
 
 
-def _use_threads(threads: int) -> None:
-    """``threads`` for torch (if the stage imported it) and for OpenMP and BLAS libraries loaded later."""
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-
-
 def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -> Any:
     """Call ``entry`` with arguments taken from the Snakemake object, else from ``argv``.
 
@@ -94,7 +86,7 @@ def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -
         launch.relaunch(sys.modules[entry.__module__].__file__, kwargs, devices, log_file)
         return None
     if "threads" in kwargs:
-        _use_threads(max(1, int(kwargs["threads"])))
+        use_threads(max(1, int(kwargs["threads"])))
     logging.getLogger("run").info("%s: %s", entry.__name__, json.dumps(run_record(), sort_keys=True))
     if devices == 1 and launch.world_size() == 1:  # torch.distributed only for several processes
         return entry(**kwargs)
