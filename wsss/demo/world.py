@@ -773,10 +773,11 @@ def write_demo_world(
     from wsss.data.voc_writer import write_background_regions, write_split
 
     root = Path(root)
+    tasks = [(str(root), seed, split, i, settings) for split, size in split_sizes.items() for i in range(size)]
+    written = map_in_processes(_write_one, tasks, workers, chunksize=16)  # one pool for every split
     records: dict[str, list[dict]] = {}
-    tasks = {split: [(str(root), seed, split, i, settings) for i in range(size)] for split, size in split_sizes.items()}
-    for split, split_tasks in tasks.items():
-        records[split] = map_in_processes(_write_one, split_tasks, workers, chunksize=16)
+    for split, size in split_sizes.items():
+        records[split], written = written[:size], written[size:]
         write_split(root / "ImageSets" / "Segmentation" / f"{split}.txt", [r["id"] for r in records[split]])
     write_background_regions(root / "SegmentationBackground", list(BACKGROUNDS), dict(BACKGROUND_OF))
     return {"seed": seed, "settings": asdict(settings), "splits": {s: _split_statistics(r) for s, r in records.items()}}
