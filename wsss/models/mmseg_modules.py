@@ -1,5 +1,6 @@
 """The project's mmseg modules, registered on import: DeepLabV2's head, its balanced loss, its MSC
-training, the image loader that reads through the project's reader, and bf16 autocast on the CPU.
+training, the image loader that reads through the project's reader, bf16 autocast on the CPU and
+the AdamW that steps channels-last weights without copies (:mod:`wsss.optimizers`).
 
 Imported by :func:`wsss.models.segmenter.register_modules` (mmseg is slow to import, so nothing
 else imports this module at load time).
@@ -16,7 +17,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import HOOKS, MODELS, TRANSFORMS
@@ -25,6 +26,7 @@ from mmseg.utils import add_prefix
 from wsss.data.images import read_rgb
 from wsss.models.deeplab import balanced_cross_entropy, labels_at, max_fused, scale_pyramid_logits
 from wsss.models.seg_resume import RECORD_SUFFIX, write_record
+from wsss.optimizers import ChannelsLastAdamW
 
 
 @TRANSFORMS.register_module()
@@ -139,6 +141,9 @@ class RecordedCheckpointHook(CheckpointHook):
             if not record.with_name(record.name.removesuffix(RECORD_SUFFIX)).exists():
                 record.unlink(missing_ok=True)
         write_record(saved, step)
+
+
+OPTIMIZERS.register_module(module=ChannelsLastAdamW)  # train_seg's models are channels-last too
 
 
 @OPTIM_WRAPPERS.register_module()

@@ -252,7 +252,7 @@ def optim_wrapper_config(settings: SegmenterSettings, plan: TrainingPlan, device
     optimizer = (
         {"type": "SGD", "lr": plan.lr, "momentum": plan.momentum, "weight_decay": plan.weight_decay}
         if plan.optimizer == "sgd"
-        else {"type": "AdamW", "lr": plan.lr, "weight_decay": plan.weight_decay, "fused": True}
+        else {"type": "ChannelsLastAdamW", "lr": plan.lr, "weight_decay": plan.weight_decay, "fused": True}
     )
     bias_group = {"lr_mult": plan.head_bias_lr_mult, "decay_mult": 1.0 if plan.head_bias_weight_decay else 0.0}
     custom_keys = {"decode_head": {"lr_mult": plan.head_lr_mult}}  # longer (bias) keys win in mmengine
