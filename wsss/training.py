@@ -18,6 +18,7 @@ import torch
 from wsss import distributed, launch
 from wsss.io import atomic_path, write_json
 from wsss.models.weights import read_checkpoint
+from wsss.optimizers import ChannelsLastAdam
 from wsss.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def make_optimizer(kind: str, groups: list[dict], weight_decay: float, momentum:
     if kind == "sgd":
         return torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
     if kind == "adam":
-        return torch.optim.Adam(groups, weight_decay=weight_decay, fused=True)  # one kernel for all tensors
+        return ChannelsLastAdam(groups, weight_decay=weight_decay, fused=True)  # one kernel for all tensors
     raise ValueError(f"unknown optimizer {kind!r} (sgd or adam)")
 
 

@@ -24,6 +24,7 @@ from wsss.data.palette import IGNORE_INDEX
 from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, image_rng, render_scene, sample_scene
 from wsss.device import autocast, channels_last, fast_bf16
 from wsss.models.clip_scorer import _clip_module, prepare_clip_input
+from wsss.optimizers import ChannelsLastAdamW
 from wsss.parallel import map_in_processes
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def train_demo_clip(
     masks = torch.from_numpy(pool.masks)
     soft = torch.from_numpy(pool.soft)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, fused=True)  # one kernel, not per tensor
+    optimizer = ChannelsLastAdamW(model.parameters(), lr=lr, weight_decay=0.1, fused=True)  # one kernel, not per tensor
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / steps))
     )
