@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.clims.cam_inference import forward_pixel_cap, inference_ready, multiscale_cams, normalize_positive
-from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.images import pil_rescale
 from wsss.data.training_data import normalize_imagenet
 from wsss.models.cam_net import CAMNet

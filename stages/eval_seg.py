@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from wsss.checkpoints import read_checkpoint
 from wsss.data.images import read_label_map
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.data.manifest import DatasetManifest
@@ -22,7 +23,6 @@ from wsss.progress import track
 from wsss.refine.crf import crf_refine_scores
 from wsss.sharding import select_shard
 from wsss.stage import run_stage
-from wsss.training import load_model_state
 
 log = logging.getLogger("eval_seg")
 HEADLINES = ("single_scale", "multi_scale", "crf")  # in the order of the modes
@@ -56,7 +56,7 @@ def eval_seg(
     device = pick_device()
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
-    state = load_model_state(checkpoint)
+    state = read_checkpoint(checkpoint)
     model = build_model(settings_from_meta(state["meta"]), state["model"], device)
     multi = f"scales {scales}{' max' if fusion == 'max' else ''}{' + flip' if flip else ''}"
     modes = ["single scale", multi] + ([f"{multi} + CRF"] if crf else [])

@@ -8,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+from wsss.checkpoints import read_checkpoint
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.device import pick_device
@@ -15,7 +16,6 @@ from wsss.errors import DatasetError
 from wsss.io import atomic_directory
 from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, settings_from_meta
 from wsss.stage import run_stage
-from wsss.training import load_model_state
 
 log = logging.getLogger("predict")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -54,7 +54,7 @@ def predict(
         raise DatasetError(
             f"{images}: no images found (expected a folder of {', '.join(sorted(IMAGE_SUFFIXES))} files)"
         )
-    state = load_model_state(checkpoint)
+    state = read_checkpoint(checkpoint)
     settings = settings_from_meta(state["meta"])
     model = build_model(settings, state["model"], pick_device())
     start = time.perf_counter()

@@ -4,12 +4,12 @@ import logging
 
 import numpy as np
 
-from wsss.clims.cam_io import load_cam
+from wsss.data.cam_io import load_cam
 from wsss.data.label_folder import read_label_folder_png
 from wsss.data.manifest import DatasetManifest
-from wsss.data.palette import colorize
 from wsss.data.voc_dataset import VOCDataset
 from wsss.io import atomic_directory, save_rgb
+from wsss.palette import colorize
 from wsss.stage import run_stage
 from wsss.visualize import contact_sheet, heatmap, overlay
 

@@ -5,6 +5,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from wsss.checkpoints import load_checked
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, training_loader
 from wsss.data.voc_dataset import VOCDataset
@@ -13,7 +14,6 @@ from wsss.distributed import parallel
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import cam_backbone_state
 from wsss.models.irn import EdgeDisplacementNet, irn_losses
-from wsss.models.weights import load_checked
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 

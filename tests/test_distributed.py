@@ -20,7 +20,8 @@ from conftest import REPO, write_tiny_voc
 
 from wsss.distributed import EpochShuffle, sync_batchnorm
 from wsss.io import save_label_png
-from wsss.models.backbone import FixedBatchNorm2d, ResNetBackbone
+from wsss.layers import FixedBatchNorm2d
+from wsss.models.backbone import ResNetBackbone
 
 LOSS_RTOL, WEIGHT_ATOL = 1e-4, 1e-4
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from wsss.checkpoints import load_checked, read_weights
 from wsss.errors import ConfigError
-from wsss.models.weights import load_checked, read_weights
 
 WRAPPER_KEYS = ("state_dict", "model")
 

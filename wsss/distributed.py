@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from wsss.launch import local_rank, rank, world_size
+from wsss.layers import FixedBatchNorm2d
 
 
 @contextlib.contextmanager
@@ -95,8 +96,6 @@ def sync_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
 
     Parameters are kept (the same objects), so an optimiser built before still holds them.
     """
-    from wsss.models.backbone import FixedBatchNorm2d  # torchvision; every stage imports this module
-
     for name, child in model.named_children():
         if isinstance(child, torch.nn.BatchNorm2d) and not isinstance(child, FixedBatchNorm2d):
             setattr(model, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))

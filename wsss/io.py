@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from wsss.data.palette import voc_palette
+from wsss.palette import voc_palette
 
 
 def _current_umask() -> int:

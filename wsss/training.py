@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -16,8 +15,8 @@ import numpy as np
 import torch
 
 from wsss import distributed, launch
+from wsss.checkpoints import content_fingerprint, save_model, set_aside
 from wsss.io import atomic_path, write_json
-from wsss.models.weights import read_checkpoint
 from wsss.optimizers import ChannelsLastAdam
 from wsss.progress import Progress
 
@@ -57,48 +56,6 @@ def set_poly_lr(optimizer: torch.optim.Optimizer, step: int, total_steps: int) -
     factor = poly_lr_factor(step, total_steps)
     for group in optimizer.param_groups:
         group["lr"] = group["initial_lr"] * factor
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def content_fingerprint(path: str | os.PathLike | None) -> str | None:
-    """What identifies an input's content, cheaply enough to check on every start.
-
-    A file: its sha256. A folder (10,582 label PNGs, say): a hash of its files' names, sizes and
-    mtimes, which are only stat-ed, so rewriting a file counts as a change even if its bytes are
-    the same. Anything else (None, a URL, a model name) stands for itself.
-    """
-    if path is None or not Path(path).exists():
-        return None if path is None else str(path)
-    path = Path(path)
-    if path.is_file():
-        return "sha256:" + file_sha256(path)
-    digest = hashlib.sha256()
-    for folder, _, names in sorted(os.walk(path)):
-        for name in sorted(names):
-            stat = os.stat(os.path.join(folder, name))
-            digest.update(f"{os.path.relpath(folder, path)}/{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return "files:" + digest.hexdigest()
-
-
-def set_aside(path: Path, why: str, into: Path | None = None) -> Path:
-    """Rename a file that must not be used (damaged, foreign) to ``<into>/<name>.rejected``, with a warning.
-
-    Kept rather than deleted so it can be looked at; ``into`` defaults to the file's own folder,
-    and a later rejected file of the same name replaces the earlier one.
-    """
-    target = (into or path.parent) / (path.name + ".rejected")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
-    log.warning("%s: %s; set aside as %s", path, why, target)
-    return target
 
 
 class ResumableRun:
@@ -212,12 +169,6 @@ def train_epochs(
     return records, first_epoch, time.perf_counter() - start
 
 
-def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
-    """Save a state dict with a small metadata dict (plain types only: loads with weights_only=True)."""
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "meta": meta}, tmp)
-
-
 def finish_training(
     run: ResumableRun,
     checkpoint: str,
@@ -246,11 +197,6 @@ def finish_training(
         },
     )
     return rate
-
-
-def load_model_state(path: str | os.PathLike, meta_keys: tuple[str, ...] = ()) -> dict:
-    """Load what :func:`save_model` wrote; a missing, truncated or foreign file is a ConfigError naming it."""
-    return read_checkpoint(path, meta_keys)
 
 
 def loss_curve(losses: Sequence[float], first_iteration: int = 1, points: int = 100) -> list[dict]:

@@ -5,7 +5,7 @@ import pytest
 from conftest import tiny_manifest, write_turned_jpeg
 from PIL import Image
 
-from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.images import batches_by_image_size, image_size, read_label_map, read_rgb
 from wsss.data.voc_dataset import VOCDataset
 from wsss.errors import ConfigError, DatasetError

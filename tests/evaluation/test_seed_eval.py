@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import tiny_manifest
 
-from wsss.clims.cam_io import CamRecord, save_cam
+from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.metrics import scores_from_confusion
 from wsss.evaluation.seed_eval import evaluate_seeds, seed_report, seed_table, threshold_grid

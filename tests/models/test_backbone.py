@@ -3,7 +3,7 @@
 import torch
 
 from wsss.clims.losses import multilabel_soft_margin_loss
-from wsss.models.backbone import FixedBatchNorm2d
+from wsss.layers import FixedBatchNorm2d
 from wsss.models.cam_net import CAMNet
 from wsss.training import make_optimizer
 

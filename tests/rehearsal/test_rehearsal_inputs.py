@@ -10,12 +10,12 @@ import torch
 from conftest import REPO
 from PIL import Image
 
+from wsss.checkpoints import load_checked, read_state_dict
 from wsss.data.manifest import DatasetManifest
 from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts_from_string
 from wsss.data.prepare.voc_sbd import prepare_voc_sbd, read_sbd_mask
 from wsss.data.voc_dataset import VOCDataset
 from wsss.models.clip_scorer import load_clip
-from wsss.models.weights import load_checked, read_state_dict
 from wsss.rehearsal.coco import rle_counts, rle_string, write_coco
 from wsss.rehearsal.voc_sbd import write_voc_sbd
 from wsss.rehearsal.weights import write_openai_clip, write_torchvision_resnet

@@ -12,8 +12,8 @@ from PIL import Image
 from wsss import distributed
 from wsss.data.images import pil_rescale
 from wsss.data.label_folder import read_label_folder_png
-from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
+from wsss.palette import IGNORE_INDEX
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

@@ -10,8 +10,8 @@ import numpy as np
 
 from wsss.data.images import image_size, read_label_map, read_rgb
 from wsss.data.manifest import DatasetManifest
-from wsss.data.palette import IGNORE_INDEX
 from wsss.errors import DatasetError
+from wsss.palette import IGNORE_INDEX
 
 
 def read_split_ids(path: Path) -> list[str]:

@@ -10,10 +10,10 @@ import numpy as np
 
 from wsss.data.images import read_label_map
 from wsss.data.label_folder import read_label_folder_png
-from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import REGIONS_FILE
 from wsss.evaluation.metrics import confusion_matrix
+from wsss.palette import IGNORE_INDEX
 from wsss.progress import track
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsss.data.palette import IGNORE_INDEX
+from wsss.palette import IGNORE_INDEX
 
 
 def confusion_matrix(prediction: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wsss.clims.cam_io import load_cam
+from wsss.data.cam_io import load_cam
 from wsss.data.images import read_label_map
 from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.label_eval import LeakCounter

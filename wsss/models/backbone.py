@@ -5,20 +5,12 @@ from __future__ import annotations
 import os
 
 import torch
-import torch.nn.functional as F
 import torchvision
 
-from wsss.models.weights import load_checked, read_state_dict
+from wsss.checkpoints import load_checked, read_state_dict
+from wsss.layers import FixedBatchNorm2d
 
 STRIDE_LAYERS = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
-
-
-class FixedBatchNorm2d(torch.nn.BatchNorm2d):
-    """BatchNorm that always normalises with its running statistics and never updates them, in
-    train mode too, while its scale and shift stay trainable: the reference baseline's BatchNorm."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
 def _remove_stride(layer: torch.nn.Sequential) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wsss.checkpoints import load_checked, read_checkpoint
 from wsss.models.backbone import ResNetBackbone
 
 
@@ -54,10 +55,16 @@ class CAMNet(torch.nn.Module):
         return backbone, list(self.classifier.parameters())
 
 
+def cam_net_from_state(state: dict, checkpoint: str) -> CAMNet:
+    """The CAM network a checkpoint's state (as :func:`wsss.checkpoints.read_checkpoint` returns it) describes."""
+    meta = state["meta"]
+    model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
+    load_checked(model, state["model"], checkpoint)
+    return model
+
+
 def cam_backbone_state(checkpoint: str) -> tuple[dict[str, torch.Tensor], dict]:
     """The trained backbone's state dict (``ResNetBackbone`` keys) and the metadata of a CAM checkpoint."""
-    from wsss.training import load_model_state
-
-    saved = load_model_state(checkpoint, ("backbone", "output_stride"))
+    saved = read_checkpoint(checkpoint, ("backbone", "output_stride"))
     backbone = {k.removeprefix("backbone."): v for k, v in saved["model"].items() if k.startswith("backbone.")}
     return backbone, saved["meta"]

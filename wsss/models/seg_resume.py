@@ -16,8 +16,8 @@ import logging
 import shutil
 from pathlib import Path
 
+from wsss.checkpoints import file_sha256, set_aside
 from wsss.io import write_json
-from wsss.training import file_sha256, set_aside
 
 log = logging.getLogger(__name__)
 

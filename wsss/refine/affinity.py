@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from wsss.data.palette import IGNORE_INDEX
+from wsss.palette import IGNORE_INDEX
 
 PathRule = Literal["reference", "one-per-step"]
 PATH_RULES: tuple[str, ...] = ("reference", "one-per-step")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.clims.cam_io import CamRecord, cam_path, label_values, load_cam
+from wsss.data.cam_io import CamRecord, cam_path, label_values, load_cam
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_label_png
 from wsss.data.manifest import DatasetManifest
-from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
 from wsss.errors import DatasetError
+from wsss.palette import IGNORE_INDEX
 from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
 from wsss.sharding import shard_members
 

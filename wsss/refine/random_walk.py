@@ -14,7 +14,7 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
-from wsss.clims.cam_io import cam_path, label_values, load_cam
+from wsss.data.cam_io import cam_path, label_values, load_cam
 from wsss.errors import DatasetError
 from wsss.refine.affinity import PathRule, half_offsets, pair_affinities
 from wsss.refine.cam_to_labels import CamLabelJob, write_job_labels

@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from wsss.io import atomic_path
-from wsss.models.clip_scorer import _clip_module, export_torchscript
+from wsss.models.clip_scorer import export_torchscript, openai_clip
 
 # clip.model.CLIP's arguments for OpenAI's published architectures (their state dicts imply these).
 VIT_B_32 = dict(
@@ -28,7 +28,7 @@ OPENAI_CLIP = {"ViT-B/32": VIT_B_32, "ViT-B/16": {**VIT_B_32, "vision_patch_size
 
 def build_openai_clip(architecture: str = "ViT-B/32") -> torch.nn.Module:
     """A randomly initialised ``clip.model.CLIP`` of one of OpenAI's architectures (fp32)."""
-    return _clip_module().model.CLIP(**OPENAI_CLIP[architecture])
+    return openai_clip().model.CLIP(**OPENAI_CLIP[architecture])
 
 
 def write_torchvision_resnet(path: str | os.PathLike, depth: str, seed: int = 0) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_writer import write_annotation, write_split
 from wsss.errors import DatasetError
 from wsss.io import atomic_directory, save_label_png
+from wsss.palette import IGNORE_INDEX
 from wsss.parallel import map_in_processes
 
 SPLITS = {"train": "train2014", "val": "val2014"}

@@ -1,21 +1,29 @@
-"""Reading weight files with errors that name the file and say what does not fit, before training starts.
+"""Checkpoints and weight files: saving and loading model state, and the checks that name a bad file.
 
 torch's own messages (an unpickling error, a wall of key names, or nothing at all under
-``strict=False``) do not say which file of a run is at fault; these checks do.
+``strict=False``) do not say which file of a run is at fault; these checks do, before training
+starts. The fingerprints here identify a run's inputs so that resumable training never continues
+from a state built on other inputs. Everything that reads or writes model files sits above this module.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import pickle
 import re
 import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 import torchvision
 
 from wsss.errors import ConfigError
+from wsss.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 SHOWN = 5  # keys listed per kind of problem
 # Files written before torch 0.4.1 (torchvision's V1 ImageNet ResNets) lack these; BatchNorm fills them in.
@@ -133,3 +141,51 @@ def _describe(value: object) -> str:
         keys = list(value)
         return f"a {type(value).__name__} with keys {keys[:SHOWN]}{' ...' if len(keys) > SHOWN else ''}"
     return f"a {type(value).__name__}"
+
+
+def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
+    """Save a state dict with a small metadata dict (plain types only: loads with weights_only=True)."""
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "meta": meta}, tmp)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_fingerprint(path: str | os.PathLike | None) -> str | None:
+    """What identifies an input's content, cheaply enough to check on every start.
+
+    A file: its sha256. A folder (10,582 label PNGs, say): a hash of its files' names, sizes and
+    mtimes, which are only stat-ed, so rewriting a file counts as a change even if its bytes are
+    the same. Anything else (None, a URL, a model name) stands for itself.
+    """
+    if path is None or not Path(path).exists():
+        return None if path is None else str(path)
+    path = Path(path)
+    if path.is_file():
+        return "sha256:" + file_sha256(path)
+    digest = hashlib.sha256()
+    for folder, _, names in sorted(os.walk(path)):
+        for name in sorted(names):
+            stat = os.stat(os.path.join(folder, name))
+            digest.update(f"{os.path.relpath(folder, path)}/{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return "files:" + digest.hexdigest()
+
+
+def set_aside(path: Path, why: str, into: Path | None = None) -> Path:
+    """Rename a file that must not be used (damaged, foreign) to ``<into>/<name>.rejected``, with a warning.
+
+    Kept rather than deleted so it can be looked at; ``into`` defaults to the file's own folder,
+    and a later rejected file of the same name replaces the earlier one.
+    """
+    target = (into or path.parent) / (path.name + ".rejected")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    log.warning("%s: %s; set aside as %s", path, why, target)
+    return target
