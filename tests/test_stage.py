@@ -48,6 +48,45 @@ def test_snakemake_arguments_must_match_the_signature():
         run_stage(entry, Smk())
 
 
+def test_a_param_named_like_an_input_is_an_error_not_an_override():
+    class Smk:
+        input = {"root": "data/x"}
+        output = {}
+        params = {"root": "data/elsewhere", "split_sizes": {"val": 2}}
+        log = []
+        threads = 1
+
+    with pytest.raises(TypeError, match="params 'root' clashes"):
+        run_stage(entry, Smk())
+
+
+def section_entry(root: str, threads: int = 1, **segmenter) -> dict:
+    """A stage that takes the config's segmenter section as keyword arguments."""
+    return {"root": root, **segmenter}
+
+
+def test_a_stage_taking_a_config_section_accepts_its_keys_and_no_others():
+    class Smk:
+        input = {"root": "data/x"}
+        output = {}
+        params = {"iterations": 5, "crop_size": 64}
+        log = []
+        threads = 1
+
+    assert run_stage(section_entry, Smk()) == {"root": "data/x", "iterations": 5, "crop_size": 64}
+    Smk.params = {"iterations": 5, "not_a_segmenter_key": 1}
+    with pytest.raises(TypeError, match="does not take not_a_segmenter_key"):
+        run_stage(section_entry, Smk())
+
+
+def test_the_command_line_offers_a_section_key_and_leaves_out_those_not_given(capsys):
+    got = run_stage(section_entry, argv=["--root", "data/x", "--msc-scales", "[0.5]"])
+    assert got == {"root": "data/x", "msc_scales": [0.5]}
+    with pytest.raises(SystemExit):
+        run_stage(section_entry, argv=["--root", "data/x", "--help"])
+    assert "Optimiser steps. default: 30000" in capsys.readouterr().out
+
+
 def test_the_run_record_names_what_decides_the_numbers():
     record = run_record()
     assert set(record) == {"commit", "python", "torch", "numpy", "cpu", "cpu_native_bf16", "torch_threads", "cuda"}

@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 from wsss.errors import ConfigError
 from wsss.io import write_text
-from wsss.schema import read_yaml, validate_with_defaults
+from wsss.schema import load_schema, read_yaml, validate_with_defaults
 
 CONFIG_SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
 
 def validate_config(config: dict, source: str = "<config>") -> dict:
     """Return the validated config with every default filled; raise ConfigError naming ``source``."""
-    return validate_with_defaults(config, CONFIG_SCHEMA, source)
+    config = validate_with_defaults(config, CONFIG_SCHEMA, source)
+    _check_demo_world_switch(config, source)
+    return config
+
+
+def _check_demo_world_switch(config: dict, source: str) -> None:
+    """make_demo_world writes demo_world.root: on the demo world the dataset must be that folder, on a
+    dataset of one's own any other (the rule would write over it)."""
+    root, world_root = config["dataset"]["root"], config["demo_world"]["root"]
+    if config["dataset"]["demo_world"] and root != world_root:
+        raise ConfigError(
+            f"{source}: dataset.demo_world is true but dataset.root ({root}) is not demo_world.root "
+            f"({world_root}), the folder make_demo_world writes: set both to the same folder, or "
+            "dataset.demo_world: false to read a dataset of your own"
+        )
+    if not config["dataset"]["demo_world"] and root == world_root:
+        raise ConfigError(
+            f"{source}: dataset.demo_world is false but dataset.root is demo_world.root ({world_root}), "
+            "the folder make_demo_world writes: set dataset.demo_world: true to run on the demo world, "
+            "or point dataset.root at your dataset"
+        )
 
 
 def config_source(files: Sequence[str | os.PathLike], command_line: bool = False) -> str:
@@ -50,3 +70,34 @@ def effective_config(paths: Sequence[str | os.PathLike]) -> dict:
 def write_config(path: str | os.PathLike, config: dict) -> None:
     """Write a run's effective config as YAML (atomically), keys sorted so that two runs diff cleanly."""
     write_text(path, yaml.safe_dump(config, sort_keys=True, default_flow_style=False))
+
+
+def section_schema(section: str) -> dict:
+    """The schema of one config section, dotted for a nested one (``demo_clip.architecture``); its
+    ``properties`` hold each key's description and default."""
+    schema = load_schema(str(CONFIG_SCHEMA))
+    for name in section.split("."):
+        schema = schema["properties"][name]
+    return schema
+
+
+def validate_section(section: str, values: Mapping | None, source: str) -> dict:
+    """``values`` of config section ``section`` (None: empty) validated by the schema, each missing key
+    given its default, so a stage called without Snakemake sees what a run's config would give it."""
+    schema = {"type": "object", "properties": {section: section_schema(section)}}
+    return validate_with_defaults({section: dict(values or {})}, schema, source)[section]
+
+
+def schema_defaults(section: str) -> Callable[[type], type]:
+    """Class decorator, applied under ``@dataclass``: each annotated field without a value takes the
+    default of ``<section>.<field>`` in the schema (lists as tuples), so a default is written once."""
+
+    def apply(cls: type) -> type:
+        keys = section_schema(section)["properties"]
+        for name in cls.__annotations__:
+            if name in keys and name not in vars(cls):
+                default = keys[name]["default"]
+                setattr(cls, name, tuple(default) if isinstance(default, list) else default)
+        return cls
+
+    return apply

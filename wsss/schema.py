@@ -49,12 +49,14 @@ def read_yaml(path: str | os.PathLike, what: str) -> Any:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
 
 
-def validate_with_defaults(data: Any, schema_path: str | os.PathLike, source: str) -> dict:
-    """Return a validated deep copy of ``data`` with defaults filled; errors name ``source``."""
+def validate_with_defaults(data: Any, schema: str | os.PathLike | dict, source: str) -> dict:
+    """Return a validated deep copy of ``data`` with defaults filled; errors name ``source``.
+
+    ``schema`` is a schema file or an already-loaded schema (one section of one, say)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     data = copy.deepcopy(data)
-    validator = _DefaultFillingValidator(load_schema(str(schema_path)))
+    validator = _DefaultFillingValidator(schema if isinstance(schema, dict) else load_schema(str(schema)))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  - {'.'.join(map(str, e.absolute_path)) or '<top>'}: {e.message}" for e in errors[:10]]

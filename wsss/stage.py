@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from wsss import launch
+from wsss.config import section_schema
 from wsss.parallel import use_threads
 from wsss.provenance import run_record
 
@@ -34,11 +35,26 @@ def _setup_logging(log_file: str | None) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
 
 
+def _section_keys(entry: Callable) -> dict[str, dict]:
+    """The schema of each key of the config section a stage takes as ``**<section>`` (none: empty).
+
+    Such a stage's settings are defined once, in the schema: their names, defaults and help."""
+    for name, param in inspect.signature(entry).parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            return section_schema(name)["properties"]
+    return {}
+
+
 def _snakemake_kwargs(entry: Callable, smk: Any) -> dict[str, Any]:
-    accepted = inspect.signature(entry).parameters
+    accepted = {**inspect.signature(entry).parameters, **_section_keys(entry)}
     kwargs: dict[str, Any] = {}
-    for group in (smk.input, smk.output, smk.params):
-        kwargs.update({name: value for name, value in group.items()})
+    for kind, group in (("input", smk.input), ("output", smk.output), ("params", smk.params)):
+        for name, value in group.items():
+            if name in kwargs:  # a param would silently replace an input's path
+                raise TypeError(
+                    f"{entry.__name__}: {kind} {name!r} clashes with an earlier input or output of that name"
+                )
+            kwargs[name] = value
     if "threads" in accepted:
         kwargs["threads"] = smk.threads
     unknown = sorted(set(kwargs) - set(accepted))
@@ -50,6 +66,8 @@ def _snakemake_kwargs(entry: Callable, smk: Any) -> dict[str, Any]:
 def _cli_kwargs(entry: Callable, argv: list[str] | None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=inspect.getdoc(entry))
     for name, param in inspect.signature(entry).parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
         required = param.default is inspect.Parameter.empty
         parser.add_argument(
             f"--{name.replace('_', '-')}",
@@ -58,6 +76,14 @@ def _cli_kwargs(entry: Callable, argv: list[str] | None) -> dict[str, Any]:
             required=required,
             default=None if required else param.default,
             help=f"(YAML value){'' if required else f' default: {param.default!r}'}",
+        )
+    for name, key in _section_keys(entry).items():  # left out: the stage fills in the schema's default
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=yaml.safe_load,
+            default=argparse.SUPPRESS,
+            help=f"(YAML value) {key.get('description', '')} default: {key['default']!r}".replace("%", "%%"),
         )
     parser.add_argument("--log-file", dest="_log", default=None, help="also write the log to this file")
     args = vars(parser.parse_args(argv))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -20,9 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from wsss import distributed, launch
-from wsss.data.palette import IGNORE_INDEX, voc_palette
+from wsss.config import schema_defaults
 from wsss.device import channels_last, fast_bf16
+from wsss.errors import ConfigError
 from wsss.models.deeplab import max_fused, scale_pyramid_logits
+from wsss.palette import IGNORE_INDEX, voc_palette
 from wsss.refine.crf import CRFParams, crf_refine_scores
 
 MODELS = ("deeplabv2", "deeplabv3plus")
@@ -40,15 +43,18 @@ TEST_CRF = CRFParams(
 
 
 @dataclass(frozen=True)
+@schema_defaults("segmenter")
 class SegmenterSettings:
-    """What defines the network (saved with the checkpoint, so a model can be rebuilt anywhere)."""
+    """What defines the network (saved with the checkpoint, so a model can be rebuilt anywhere).
 
-    model: str = "deeplabv2"
-    backbone: str = "resnet101"
+    Fields named like a ``segmenter`` config key take their default from the schema."""
+
+    model: str
+    backbone: str
     num_classes: int = 21
     class_names: tuple[str, ...] = field(default_factory=tuple)
-    freeze_bn: bool = True
-    output_stride: int = 8
+    freeze_bn: bool
+    output_stride: int
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -73,30 +79,32 @@ AUGMENTATIONS = ("deeplabv2", "mmseg")
 
 
 @dataclass(frozen=True)
+@schema_defaults("segmenter")
 class TrainingPlan:
-    """Schedule, loss and augmentation of one training run (defaults: the reference's DeepLabV2 on VOC)."""
+    """Schedule, loss and augmentation of one training run; every field is a ``segmenter`` config key,
+    its default the schema's (the reference's DeepLabV2 on VOC)."""
 
-    iterations: int = 30000
-    batch_size: int = 10
-    accumulation: int = 2
-    crop_size: int = 321
-    loss: str = "balanced"
-    msc_scales: tuple[float, ...] = (0.5, 0.75)
-    loss_resolution: str = "logits"
-    augmentation: str = "deeplabv2"
-    scale_factors: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
-    base_size: int = 512
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    optimizer: str = "sgd"
-    lr: float = 2.5e-4
-    head_lr_mult: float = 10.0
-    head_bias_lr_mult: float = 20.0
-    head_bias_weight_decay: bool = False
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    checkpoint_interval: int = 1000
-    amp: bool = True
-    seed: int = 0
+    iterations: int
+    batch_size: int
+    accumulation: int
+    crop_size: int
+    loss: str
+    msc_scales: tuple[float, ...]
+    loss_resolution: str
+    augmentation: str
+    scale_factors: tuple[float, ...]
+    base_size: int
+    scale_range: tuple[float, float]
+    optimizer: str
+    lr: float
+    head_lr_mult: float
+    head_bias_lr_mult: float
+    head_bias_weight_decay: bool
+    momentum: float
+    weight_decay: float
+    checkpoint_interval: int
+    amp: bool
+    seed: int
 
     def __post_init__(self):
         for key, value, allowed in (
@@ -112,6 +120,24 @@ class TrainingPlan:
                 f"segmenter.crop_size {self.crop_size} is larger than the training images ever get "
                 f"(base_size {self.base_size} x largest scale {self.scale_range[1]} = {largest} px)"
             )
+
+
+def segmenter_from_config(section: Mapping, class_names: Sequence[str]) -> tuple[SegmenterSettings, TrainingPlan]:
+    """The network and training plan of a validated ``segmenter`` config section for a dataset with
+    ``class_names``; ``pretrained`` (the initial weights) is the training stage's to resolve."""
+    network = {f.name for f in fields(SegmenterSettings)} - {"num_classes", "class_names"}
+    schedule = {f.name for f in fields(TrainingPlan)}
+    unknown = sorted(set(section) - network - schedule - {"pretrained"})
+    if unknown:
+        raise ConfigError(f"segmenter: keys {unknown} are neither network settings nor training plan")
+
+    def value(key: str):
+        return tuple(section[key]) if isinstance(section[key], list) else section[key]
+
+    settings = SegmenterSettings(
+        **{key: value(key) for key in network}, num_classes=len(class_names) + 1, class_names=tuple(class_names)
+    )
+    return settings, TrainingPlan(**{key: value(key) for key in schedule})
 
 
 def model_config(
@@ -343,7 +369,7 @@ def training_config(
             "checkpoint": {
                 "type": "RecordedCheckpointHook",
                 "by_epoch": False,
-                "interval": plan.checkpoint_interval * plan.accumulation,
+                "interval": min(plan.checkpoint_interval, plan.iterations) * plan.accumulation,
                 "max_keep_ckpts": 1,
                 "save_last": True,
             },

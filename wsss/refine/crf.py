@@ -6,18 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wsss.config import schema_defaults
+
 
 @dataclass(frozen=True)
+@schema_defaults("crf")
 class CRFParams:
-    """Kernel settings of the dense CRF; the defaults are the reference's cam_to_ir_label values."""
+    """Kernel settings of the dense CRF; the defaults are the config's ``crf`` section's (the
+    reference's cam_to_ir_label values)."""
 
-    iterations: int = 10
-    gt_prob: float = 0.7
-    gaussian_sxy: float = 3
-    gaussian_compat: float = 3
-    bilateral_sxy: float = 50
-    bilateral_srgb: float = 5
-    bilateral_compat: float = 10
+    iterations: int
+    gt_prob: float
+    gaussian_sxy: float
+    gaussian_compat: float
+    bilateral_sxy: float
+    bilateral_srgb: float
+    bilateral_compat: float
 
 
 def _crf_marginals(image: np.ndarray, unary: np.ndarray, params: CRFParams) -> np.ndarray:
