@@ -18,7 +18,7 @@ from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.images import read_label_map
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
-from wsss.demo.world import BACKGROUND_OF, BACKGROUNDS
+from wsss.demo.scenes import BACKGROUND_OF, BACKGROUNDS
 from wsss.models.clip_scorer import ClipScorer, load_clip
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import yaml
 
 from wsss.data.images import read_label_map, read_rgb
-from wsss.data.palette import colorize
-from wsss.demo.world import CLASSES, WorldSettings, demo_image_id, manifest_dict, present_classes, write_demo_world
+from wsss.demo.scenes import CLASSES, WorldSettings
+from wsss.demo.writer import demo_image_id, manifest_dict, present_classes, write_demo_world
 from wsss.io import atomic_directory, save_rgb, write_json, write_text
+from wsss.palette import colorize
 from wsss.stage import run_stage
 from wsss.visualize import contact_sheet, overlay
 

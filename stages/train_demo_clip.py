@@ -12,7 +12,7 @@ from wsss.demo.clip import (
     make_view_pool,
     train_demo_clip,
 )
-from wsss.demo.world import WorldSettings
+from wsss.demo.scenes import WorldSettings
 from wsss.device import pick_device
 from wsss.io import atomic_path, write_json
 from wsss.models.clip_scorer import export_torchscript, load_clip

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from wsss.demo.clip import make_view_pool
-from wsss.demo.world import WorldSettings
+from wsss.demo.scenes import WorldSettings
 from wsss.parallel import map_in_processes
 
 

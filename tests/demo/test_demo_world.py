@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 
 from wsss.data.manifest import DatasetManifest
-from wsss.data.palette import IGNORE_INDEX
 from wsss.data.voc_dataset import VOCDataset
-from wsss.demo.world import (
-    BACKGROUND_OF,
-    BACKGROUNDS,
-    CLASSES,
-    WorldSettings,
-    manifest_dict,
-    render_image,
-    write_demo_world,
-)
+from wsss.demo.scenes import BACKGROUND_OF, BACKGROUNDS, CLASSES, WorldSettings
+from wsss.demo.writer import manifest_dict, render_image, write_demo_world
+from wsss.palette import IGNORE_INDEX
 
 SETTINGS = WorldSettings(image_size=64, min_object_pixels=8)
 
@@ -64,7 +57,8 @@ def test_masks_have_objects_background_and_ignore_borders():
 
 def test_objects_are_drawn_where_the_mask_says():
     """Object pixels differ from the same scene rendered without objects; background pixels do not."""
-    from wsss.demo.world import image_rng, render_scene, sample_scene
+    from wsss.demo.render import render_scene
+    from wsss.demo.scenes import image_rng, sample_scene
 
     settings = WorldSettings(image_size=64, noise_std=0.0, boundary_ignore=0)
     scene = sample_scene(image_rng(5, "train", 1), settings)
@@ -78,7 +72,7 @@ def test_objects_are_drawn_where_the_mask_says():
 
 @pytest.mark.parametrize("cooccurrence", [0.2, 0.95])
 def test_cooccurrence_rate_follows_the_setting(cooccurrence):
-    from wsss.demo.world import image_rng, sample_scene
+    from wsss.demo.scenes import image_rng, sample_scene
 
     settings = WorldSettings(image_size=64, cooccurrence=cooccurrence, stray_background=0.0)
     hits = total = 0
@@ -100,7 +94,8 @@ def test_statistics_report_every_class_and_stray_backgrounds(tmp_path):
 
 
 def test_background_regions_mark_the_drawn_backgrounds():
-    from wsss.demo.world import BACKGROUNDS, background_regions, image_rng, sample_scene
+    from wsss.demo.render import background_regions
+    from wsss.demo.scenes import BACKGROUNDS, image_rng, sample_scene
 
     settings = WorldSettings(image_size=64)
     for index in range(20):
@@ -116,7 +111,7 @@ def test_every_drawing_setting_comes_from_the_config():
     from dataclasses import fields
 
     from wsss.config import validate_config
-    from wsss.demo.world import WorldSettings
+    from wsss.demo.scenes import WorldSettings
 
     world = validate_config({"demo_world": {"min_object_pixels": 8}})["demo_world"]
     drawing = WorldSettings.drawing_keys(world)

@@ -20,11 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.data.palette import IGNORE_INDEX
-from wsss.demo.world import BACKGROUND_OF, CLASSES, WorldSettings, image_rng, render_scene, sample_scene
+from wsss.config import schema_defaults
+from wsss.demo.render import render_scene
+from wsss.demo.scenes import BACKGROUND_OF, CLASSES, WorldSettings, image_rng, sample_scene
 from wsss.device import autocast, channels_last, fast_bf16
-from wsss.models.clip_scorer import _clip_module, prepare_clip_input
+from wsss.models.clip_scorer import openai_clip, prepare_clip_input
 from wsss.optimizers import ChannelsLastAdamW
+from wsss.palette import IGNORE_INDEX
 from wsss.parallel import map_in_processes
 
 log = logging.getLogger(__name__)
@@ -40,27 +42,29 @@ def concept_bits(names: list[str]) -> int:
 
 
 @dataclass(frozen=True)
+@schema_defaults("demo_clip.architecture")
 class DemoClipArchitecture:
-    """Sizes of the demo CLIP. Four ``vision_layers`` select OpenAI's ModifiedResNet tower, one a ViT.
+    """Sizes of the demo CLIP (defaults: the schema's ``demo_clip.architecture``). Four
+    ``vision_layers`` select OpenAI's ModifiedResNet tower, one a ViT.
 
     clip.model.build_model infers attention heads as width // 64 for the text and ViT towers,
     so their widths must be multiples of 64.
     """
 
-    embed_dim: int = 128
-    image_resolution: int = 64
-    vision_layers: int | tuple[int, int, int, int] = (1, 1, 1, 1)
-    vision_width: int = 16
-    vision_patch_size: int = 8
-    context_length: int = 24
-    text_width: int = 128
-    text_layers: int = 3
+    embed_dim: int
+    image_resolution: int
+    vision_layers: int | tuple[int, int, int, int]
+    vision_width: int
+    vision_patch_size: int
+    context_length: int
+    text_width: int
+    text_layers: int
 
 
 def build_demo_clip(arch: DemoClipArchitecture) -> torch.nn.Module:
     """A freshly initialised ``clip.model.CLIP``: ResNet image tower for a layer tuple, else a ViT."""
     layers = tuple(arch.vision_layers) if isinstance(arch.vision_layers, (list, tuple)) else arch.vision_layers
-    return _clip_module().model.CLIP(
+    return openai_clip().model.CLIP(
         embed_dim=arch.embed_dim,
         image_resolution=arch.image_resolution,
         vision_layers=layers,
@@ -230,7 +234,7 @@ def train_demo_clip(
     times :func:`calibration_loss` (how well, in absolute terms), both with the view's own
     caption as target 1 and captions naming part of the view as ``subset_weight``.
     """
-    clip = _clip_module()
+    clip = openai_clip()
     channels_last(model.to(device)).train()
     texts = sorted(set(pool.captions))
     tokens = clip.tokenize(texts, context_length=model.context_length, truncate=True).to(device)
@@ -299,7 +303,7 @@ def _stats(values: list[float]) -> dict:
 @torch.no_grad()
 def evaluate_demo_clip(model: torch.nn.Module, pool: ViewPool, device: torch.device) -> dict:
     """Zero-shot accuracy and cosine ranges on held-out views, with the prompts CLIMS will use."""
-    clip = _clip_module()
+    clip = openai_clip()
     model.to(device).eval()
     backgrounds = [BACKGROUND_OF[c] for c in CLASSES]
 
