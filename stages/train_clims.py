@@ -4,17 +4,17 @@ import logging
 
 import torch
 
+from wsss.checkpoints import read_checkpoint
 from wsss.clims.losses import clims_loss, positive_pairs
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, channels_last, pick_device, precision_plan
 from wsss.distributed import parallel
-from wsss.models.cam_net import CAMNet
+from wsss.models.cam_net import cam_net_from_state
 from wsss.models.clip_scorer import ClipScorer, load_clip
-from wsss.models.weights import load_checked
 from wsss.stage import run_stage
-from wsss.training import ResumableRun, finish_training, load_model_state, make_optimizer, seed_everything, train_epochs
+from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
 
 log = logging.getLogger("train_clims")
 
@@ -62,7 +62,7 @@ def train_clims(
     settings = {k: v for k, v in locals().items() if k not in ("threads", "devices")}  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
-    state = load_model_state(baseline, ("num_classes", "backbone", "output_stride"))  # before CLIP: fails fast
+    state = read_checkpoint(baseline, ("num_classes", "backbone", "output_stride"))  # before CLIP: fails fast
     seed_everything(seed)
     device = pick_device()
     plan = precision_plan(precision, device)
@@ -75,9 +75,7 @@ def train_clims(
         weight_dtype=plan.clip_weights,
         autocast_dtype=plan.clip_autocast,
     ).to(device)
-    meta = state["meta"]
-    model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
-    load_checked(model, state["model"], baseline)
+    model = cam_net_from_state(state, baseline)
     with torch.no_grad():  # the baseline's logits can be large enough to saturate the sigmoids
         if classifier_scale is None:
             torch.nn.init.normal_(model.classifier.weight, std=0.01)
@@ -118,7 +116,7 @@ def train_clims(
 
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * batch_size
-    rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
+    rate = finish_training(run, checkpoint, model, state["meta"], history, records, images, seconds, device)
     log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 
 

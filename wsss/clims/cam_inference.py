@@ -9,10 +9,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from wsss.data.images import pil_rescale
+from wsss.data.cam_io import CamRecord, save_cam
+from wsss.data.images import batches_by_image_size, pil_rescale
+from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import normalize_imagenet
+from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast
 from wsss.models.cam_net import CAMNet
+from wsss.progress import Progress
+from wsss.sharding import shard_members
 
 # On CPU a forward pass over more input pixels than this is slower per image (bench/bench_make_cam.py).
 CPU_PIXELS_PER_FORWARD = 2**21
@@ -81,3 +86,44 @@ def normalize_positive(cams: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """Keep the positive classes ``keys`` of one image's (C, H, W) maps, each divided by its max (+1e-5)."""
     selected = cams[keys]
     return selected / (selected.flatten(1).amax(dim=1).view(-1, 1, 1) + 1e-5)
+
+
+def cam_jobs(
+    root: str, description: DatasetManifest, splits: list[str], shard: int, shards: int
+) -> dict[str, tuple[VOCDataset, np.ndarray]]:
+    """Image id -> (its dataset, its positive class indices) for the ids of ``splits`` in shard
+    ``shard`` of ``shards`` (:func:`wsss.sharding.shard_members`), each id once."""
+    datasets = [VOCDataset(root, description, split) for split in dict.fromkeys(splits)]
+    jobs = {}
+    for dataset in datasets:
+        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
+            jobs[image_id] = (dataset, np.flatnonzero(row))
+    members = shard_members(jobs, shard, shards)
+    return {image_id: job for image_id, job in jobs.items() if image_id in members}
+
+
+def write_cams(
+    model: CAMNet,
+    jobs: dict[str, tuple[VOCDataset, np.ndarray]],
+    folder: str,
+    *,
+    scales: tuple[float, ...],
+    batch_size: int,
+    device: torch.device,
+    network_autocast: torch.dtype | None,
+    progress: Progress,
+) -> None:
+    """Write ``<folder>/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for every
+    job, batching images of the same size."""
+    for chunk in batches_by_image_size(list(jobs), lambda image_id: jobs[image_id][0].image_path(image_id), batch_size):
+        images = np.stack([jobs[i][0].read_image(i) for i in chunk])
+        full, stride4 = multiscale_cams(model, images, scales, forward_pixel_cap(device), network_autocast)
+        progress.advance(len(chunk))
+        for n, image_id in enumerate(chunk):
+            keys = torch.from_numpy(jobs[image_id][1]).to(device)
+            record = CamRecord(
+                keys=jobs[image_id][1],
+                cam=normalize_positive(full[n], keys).cpu().numpy(),
+                cam_stride4=normalize_positive(stride4[n], keys).cpu().numpy(),
+            )
+            save_cam(folder, image_id, record)

@@ -7,13 +7,25 @@ the displacement branch predicts, per pixel, the offset to its instance's centre
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsss.checkpoints import load_checked, read_checkpoint
+from wsss.data.images import batches_by_image_size, read_rgb
 from wsss.data.training_data import normalize_imagenet
 from wsss.distributed import mean_over_processes
 from wsss.models.backbone import ResNetBackbone
+from wsss.parallel import map_in_processes
+from wsss.progress import Progress
 from wsss.refine.affinity import PathRule, affinity_labels, half_offsets, pair_affinities, pair_partners
+from wsss.refine.cam_to_labels import CamLabelJob
+from wsss.refine.random_walk import write_walked_labels
+
+EDGE_CHUNK = 256  # images whose edge maps are held at once before their walks run
 
 
 def _reader(in_channels: int, out_channels: int) -> torch.nn.Sequential:
@@ -118,3 +130,46 @@ def edge_maps(model: EdgeDisplacementNet, images01: torch.Tensor, size: tuple[in
     if logits.shape[-2:] != size:
         logits = F.interpolate(logits[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return torch.sigmoid(logits.float())
+
+
+def load_irn(checkpoint: str, device: torch.device) -> EdgeDisplacementNet:
+    """The trained IRN of ``checkpoint`` on ``device``, in eval mode."""
+    state = read_checkpoint(checkpoint)
+    model = EdgeDisplacementNet(ResNetBackbone(state["meta"]["backbone"], state["meta"]["output_stride"]))
+    load_checked(model, state["model"], checkpoint)
+    return model.to(device).eval()
+
+
+def write_irn_pseudo_labels(
+    model: EdgeDisplacementNet,
+    jobs: Sequence[CamLabelJob],
+    device: torch.device,
+    *,
+    batch_size: int,
+    threads: int,
+    progress: Progress,
+    **walk: object,
+) -> list[np.ndarray]:
+    """Each job's pseudo-labels by a random walk along IRN's boundaries (``walk``: the keywords of
+    :func:`wsss.refine.random_walk.write_walked_labels`); returns the label histograms.
+
+    Edge maps are inferred in batches of same-size images, :data:`EDGE_CHUNK` images at a time;
+    on CPU the walks run in worker processes, on CUDA in this one, on the GPU.
+    """
+    work = functools.partial(write_walked_labels, **walk)
+    histograms = []
+    for first in range(0, len(jobs), EDGE_CHUNK):
+        chunk = jobs[first : first + EDGE_CHUNK]
+        edges = {}
+        for same_size in batches_by_image_size(chunk, lambda job: job.image_path, batch_size):
+            images = (
+                torch.stack([torch.from_numpy(read_rgb(job.image_path)).permute(2, 0, 1) for job in same_size])
+                .float()
+                .div(255)
+            )
+            size = (-(-images.shape[2] // 4), -(-images.shape[3] // 4))
+            for job, edge in zip(same_size, edge_maps(model, images.to(device), size)):
+                edges[job.image_id] = edge if device.type == "cuda" else edge.numpy()
+        items = [(job, edges[job.image_id]) for job in chunk]
+        histograms += map_in_processes(work, items, threads if device.type == "cpu" else 1, progress=progress)
+    return histograms
