@@ -12,6 +12,11 @@
 #
 # make_cam, ir_label, make_pseudo_labels and eval_seg run as {shard} jobs (config shards), each stage's
 # shards gathered by a gather_* rule into the folder (and report) that the rules after it read.
+# The rules that take a second or so (gathers, reports, write_config) are local rules: a cluster
+# runs them beside Snakemake instead of queueing a job for each.
+#
+# Parsing the workflow imports no torch (tests/workflow/test_rules.py): every `snakemake -n` reads
+# these files, so they import only the config, the schema and the demo world's drawing settings.
 #
 # Every hyperparameter reaches its stage through params:, so changing one in the config reruns
 # exactly the rules that depend on it. Library changes are not tracked: rerun with -R <rule>.

@@ -1,6 +1,6 @@
 # Phase 2, CAMs: the baseline classifier, CLIMS on top of it, multi-scale CAMs and their seeds.
 
-from wsss.models.clip_scorer import clip_checkpoint_input
+from wsss.clip_source import clip_checkpoint_input
 
 
 rule train_cam:
@@ -69,9 +69,6 @@ rule make_cam:
         log_path("make_cam_{model}_{shard}"),
     benchmark:
         benchmark_path("make_cam_{model}_{shard}")
-    wildcard_constraints:
-        model="baseline|clims",
-        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -86,6 +83,9 @@ rule make_cam:
         "../stages/make_cam.py"
 
 
+# A sharded stage's shards joined into its usual folder: gather_ir_labels and gather_pseudo_labels
+# (rules/refine.smk) are this rule with their own shards, folder, log and benchmark (and localrule
+# again: `use rule` does not carry it over, snakemake/snakemake#2892).
 rule gather_cams:
     input:
         shards=shard_paths("make_cam", f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
@@ -95,8 +95,7 @@ rule gather_cams:
         log_path("gather_cams_{model}"),
     benchmark:
         benchmark_path("gather_cams_{model}")
-    wildcard_constraints:
-        model="baseline|clims",
+    localrule: True
     conda:
         CONDA_ENV
     resources:

@@ -1,6 +1,5 @@
 # Paths, names and the dicts that rules pass to stages, built once from the validated config.
 
-
 # The software of every rule, for --use-conda (environment.post-deploy.sh adds the packages
 # that compile against the installed torch: mmcv's ops, pydensecrf2 and this project).
 CONDA_ENV = "../environment.yml"
@@ -11,7 +10,9 @@ WORLD = config["demo_world"]
 DEMO_CLIP = config["demo_clip"]
 CLIP = config["clip"]
 REFINE = config["refine"]
-IS_DEMO_WORLD = DATA["root"] == WORLD["root"]
+# The run's dataset is the demo world, written by make_demo_world (config dataset.demo_world;
+# wsss.config checks that dataset.root agrees).
+IS_DEMO_WORLD = DATA["demo_world"]
 USES_DEMO_CLIP = CLIP["model"] == DEMO_CLIP["checkpoint"]
 
 SEED_MODELS = (
@@ -30,6 +31,13 @@ LABEL_TITLES = {"ir_labels": "IR labels", "pseudo_labels": "pseudo-labels"}
 # Per-image stages run as {shard} jobs (config shards), gathered into the stage's usual folder.
 SHARDS = config["shards"]
 SHARD_ROOT = f"{RESULTS}/shards"
+
+
+# What each wildcard can be, in every rule that has it.
+wildcard_constraints:
+    model="baseline|clims",
+    labels="ir_labels|pseudo_labels",
+    shard=r"\d+",
 
 
 def shard_paths(stage, pattern):
@@ -60,10 +68,9 @@ RESOURCES = {
     "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": DEVICES["train_cam"]},
     "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": DEVICES["train_clims"]},
     "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
-    "gather_cams": SMALL,
+    "gather_cams": SMALL,  # and the gathers that derive from it: gather_ir_labels, gather_pseudo_labels
     "eval_cam": {"mem_mb": 8000, "runtime": 60},
     "ir_label": {"mem_mb": 8000, "runtime": 240},
-    "gather_ir_labels": SMALL,
     "train_irn": {"mem_mb": 24000, "runtime": 240, "gpu": DEVICES["train_irn"]},
     # The IRN route infers edge maps on the GPU; the CRF route is CPU work.
     "make_pseudo_labels": {
@@ -71,7 +78,6 @@ RESOURCES = {
         "runtime": 480,
         "gpu": int(REFINE["method"] == "irn"),
     },
-    "gather_pseudo_labels": SMALL,
     "eval_labels": {"mem_mb": 8000, "runtime": 60},
     "preview_labels": {"mem_mb": 2000, "runtime": 10},
     "train_seg": {"mem_mb": 32000, "runtime": 720, "gpu": DEVICES["train_seg"]},

@@ -9,6 +9,7 @@ rule write_config:
         log_path("write_config"),
     benchmark:
         benchmark_path("write_config")
+    localrule: True
     conda:
         CONDA_ENV
     resources:

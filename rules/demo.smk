@@ -1,6 +1,6 @@
 # The demo world and its small CLIP (only in runs on the demo world).
 
-from wsss.demo.world import WorldSettings
+from wsss.demo.scenes import WorldSettings
 
 # The world and the demo CLIP's training views are drawn from the same settings.
 WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
@@ -65,6 +65,7 @@ rule report_demo_clip:
         log_path("report_demo_clip"),
     benchmark:
         benchmark_path("report_demo_clip")
+    localrule: True
     conda:
         CONDA_ENV
     resources:

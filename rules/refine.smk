@@ -12,8 +12,6 @@ rule ir_label:
         log_path("ir_label_{shard}"),
     benchmark:
         benchmark_path("ir_label_{shard}")
-    wildcard_constraints:
-        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -29,7 +27,7 @@ rule ir_label:
         "../stages/ir_label.py"
 
 
-rule gather_ir_labels:
+use rule gather_cams as gather_ir_labels with:
     input:
         shards=shard_paths("ir_label", f"{SHARD_ROOT}/ir_labels/{{shard}}"),
     output:
@@ -38,12 +36,7 @@ rule gather_ir_labels:
         log_path("gather_ir_labels"),
     benchmark:
         benchmark_path("gather_ir_labels")
-    conda:
-        CONDA_ENV
-    resources:
-        **RESOURCES["gather_ir_labels"],
-    script:
-        "../stages/gather_shards.py"
+    localrule: True
 
 
 rule train_irn:
@@ -84,8 +77,6 @@ rule make_pseudo_labels:
         log_path("make_pseudo_labels_{shard}"),
     benchmark:
         benchmark_path("make_pseudo_labels_{shard}")
-    wildcard_constraints:
-        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -101,7 +92,7 @@ rule make_pseudo_labels:
         "../stages/make_pseudo_labels.py"
 
 
-rule gather_pseudo_labels:
+use rule gather_cams as gather_pseudo_labels with:
     input:
         shards=shard_paths(
             "make_pseudo_labels", f"{SHARD_ROOT}/pseudo_labels/{{shard}}"
@@ -112,12 +103,7 @@ rule gather_pseudo_labels:
         log_path("gather_pseudo_labels"),
     benchmark:
         benchmark_path("gather_pseudo_labels")
-    conda:
-        CONDA_ENV
-    resources:
-        **RESOURCES["gather_pseudo_labels"],
-    script:
-        "../stages/gather_shards.py"
+    localrule: True
 
 
 rule eval_labels:
@@ -132,8 +118,6 @@ rule eval_labels:
         log_path("eval_labels_{labels}"),
     benchmark:
         benchmark_path("eval_labels_{labels}")
-    wildcard_constraints:
-        labels="ir_labels|pseudo_labels",
     conda:
         CONDA_ENV
     resources:
@@ -163,8 +147,6 @@ rule preview_labels:
         log_path("preview_labels_{labels}"),
     benchmark:
         benchmark_path("preview_labels_{labels}")
-    wildcard_constraints:
-        labels="ir_labels|pseudo_labels",
     conda:
         CONDA_ENV
     resources:

@@ -46,6 +46,7 @@ rule report_results:
         log_path("report_results"),
     benchmark:
         benchmark_path("report_results")
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -68,6 +69,7 @@ rule report_resources:
         log_path("report_resources"),
     benchmark:
         benchmark_path("report_resources")
+    localrule: True
     conda:
         CONDA_ENV
     resources:

@@ -39,8 +39,6 @@ rule eval_seg:
         log_path("eval_seg_{shard}"),
     benchmark:
         benchmark_path("eval_seg_{shard}")
-    wildcard_constraints:
-        shard=r"\d+",
     conda:
         CONDA_ENV
     threads: workflow.cores
@@ -72,6 +70,7 @@ rule gather_eval_seg:
         log_path("gather_eval_seg"),
     benchmark:
         benchmark_path("gather_eval_seg")
+    localrule: True
     conda:
         CONDA_ENV
     resources:

@@ -29,21 +29,18 @@ class ClipLoadError(RuntimeError):
     """The CLIP weights are missing, corrupt or unknown; the message says what to do."""
 
 
-def _clip_module():
+def openai_clip():
+    """OpenAI's ``clip`` package (model definitions, tokenizer, ``load``), imported on first use
+    without the deprecation warning it raises on import."""
     with warnings.catch_warnings():  # openai-clip imports pkg_resources, which warns on import
         warnings.simplefilter("ignore")
         import clip
     return clip
 
 
-def clip_checkpoint_input(model: str) -> list[str]:
-    """The checkpoint file a workflow rule must wait for: the path itself, or nothing for an OpenAI name."""
-    return [] if model in _clip_module().available_models() else [model]
-
-
 def load_clip(model: str, device: str | torch.device = "cpu", download_root: str | os.PathLike | None = None):
     """Load a CLIP by OpenAI model name or checkpoint path through ``clip.load`` (non-JIT)."""
-    clip = _clip_module()
+    clip = openai_clip()
     names = clip.available_models()
     if model in names:
         root = Path(download_root or Path.home() / ".cache" / "clip")
@@ -74,7 +71,7 @@ def load_clip(model: str, device: str | torch.device = "cpu", download_root: str
 def export_torchscript(model: torch.nn.Module, path: str, dtype: torch.dtype = torch.float32) -> None:
     """Save ``model`` as a traced TorchScript archive, the format of OpenAI's CLIP checkpoints
     (OpenAI's files hold fp16 weights: ``dtype=torch.float16``)."""
-    clip = _clip_module()
+    clip = openai_clip()
     model = model.float().cpu().eval()
     resolution = model.visual.input_resolution
     example = (
@@ -94,7 +91,7 @@ def cast_clip(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
         raise ValueError(f"CLIP runs in float32 or float16, not {dtype}")
     model.float()
     if dtype == torch.float16:
-        _clip_module().model.convert_weights(model)
+        openai_clip().model.convert_weights(model)
     return model
 
 
@@ -189,7 +186,7 @@ class ClipScorer(torch.nn.Module):
     @torch.no_grad()
     def encode_texts(self, prompts: list[str]) -> torch.Tensor:
         """L2-normalised text features (in the weights' dtype) of ``prompts`` with the real CLIP tokenizer."""
-        clip = _clip_module()
+        clip = openai_clip()
         device = next(self.model.parameters()).device
         tokens = clip.tokenize(prompts, context_length=self.model.context_length).to(device)
         with autocast(device, self.autocast_dtype):
