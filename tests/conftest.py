@@ -1,7 +1,10 @@
 """Shared fixtures: tiny VOC-layout datasets written into the test's temporary folder."""
 
+import functools
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -13,6 +16,35 @@ from wsss.io import save_label_png
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+@functools.cache
+def _load_script(folder: str, name: str) -> ModuleType:
+    """``<REPO>/<folder>/<name>.py`` as a module named ``<folder>.<name>`` (so never mistaken for another
+    module of that name), loaded once; sys.path is left alone."""
+    path = REPO / folder / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {folder} script {path}")
+    module_name = f"{folder}.{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # as an import would: dataclasses and pickling look modules up there
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def load_stage(name: str) -> ModuleType:
+    """The stage script ``stages/<name>.py`` as a module (the one way tests reach a stage)."""
+    return _load_script("stages", name)
+
+
+def load_tool(name: str) -> ModuleType:
+    """The tool script ``tools/<name>.py`` as a module (the one way tests reach a tool)."""
+    return _load_script("tools", name)
 
 
 def _tiny_clip_architecture():
@@ -134,9 +166,7 @@ def micro_run(tmp_path_factory):
 
 def train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides) -> None:
     """One iteration of a tiny DeepLabV2-R18 through the train_seg stage (history beside the checkpoint)."""
-    sys.path.insert(0, str(REPO / "stages"))
-    from train_seg import train_seg
-
+    train_seg = load_stage("train_seg").train_seg
     settings = dict(
         model="deeplabv2",
         backbone="resnet18",
@@ -151,5 +181,11 @@ def train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides) -> Non
     )
     settings.update(overrides)
     train_seg(
-        str(root), str(manifest), str(labels), str(checkpoint), str(checkpoint) + ".json", split="train", **settings
+        str(root),
+        str(manifest),
+        str(labels),
+        str(checkpoint),
+        str(checkpoint) + ".json",
+        split="train",
+        **settings,
     )

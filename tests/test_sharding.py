@@ -3,22 +3,19 @@
 import filecmp
 import json
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, train_tiny_segmenter, write_tiny_voc
+from conftest import load_stage, train_tiny_segmenter, write_tiny_voc
 
+from wsss.checkpoints import save_model
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.cam_net import CAMNet
 from wsss.models.irn import EdgeDisplacementNet
 from wsss.sharding import gather_folders, select_shard, shard_members
-from wsss.training import save_model
-
-sys.path.insert(0, str(REPO / "stages"))
 
 IDS = [f"2007_{i:06d}" for i in range(7)]
 
@@ -91,9 +88,9 @@ def sharded(stage, tmp: Path, name: str, count: int, output: str, **arguments) -
 
 
 def test_cams_labels_and_pseudo_labels_in_three_shards_equal_one(tiny_run):
-    from ir_label import ir_label
-    from make_cam import make_cam
-    from make_pseudo_labels import make_pseudo_labels
+    ir_label = load_stage("ir_label").ir_label
+    make_cam = load_stage("make_cam").make_cam
+    make_pseudo_labels = load_stage("make_pseudo_labels").make_pseudo_labels
 
     tmp, root, manifest = tiny_run
     data = dict(root=str(root), manifest=str(manifest))
@@ -125,8 +122,8 @@ def test_cams_labels_and_pseudo_labels_in_three_shards_equal_one(tiny_run):
 
 
 def test_segmenter_evaluation_in_three_shards_equals_one(tiny_run):
-    from eval_seg import eval_seg
-    from gather_eval_seg import gather_eval_seg
+    eval_seg = load_stage("eval_seg").eval_seg
+    gather_eval_seg = load_stage("gather_eval_seg").gather_eval_seg
 
     tmp, root, manifest = tiny_run
     checkpoint = tmp / "segmenter.pt"

@@ -44,9 +44,37 @@ def test_momentum_equal_to_weight_decay_is_the_reference_optimizer():
     assert two_sgd_steps(momentum=WEIGHT_DECAY) == pytest.approx(weight.item(), abs=1e-7)
 
 
+def steps_on_fixed_gradients(build, steps: int = 3) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Parameters (a matrix and a vector in two groups of their own lr) before and after ``steps``
+    steps of the optimizer ``build(groups)`` makes, on the same start values and seeded gradients."""
+    generator = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in ((4, 3), (3,))]
+    gradients = [[torch.randn(p.shape, generator=generator) for p in params] for _ in range(steps)]
+    start = [p.detach().clone() for p in params]
+    optimizer = build([{"params": [params[0]], "lr": LR}, {"params": [params[1]], "lr": LR / 10}])
+    for step in gradients:
+        for param, gradient in zip(params, step):
+            param.grad = gradient.clone()
+        optimizer.step()
+    return start, [p.detach().clone() for p in params]
+
+
 def test_adam_ignores_momentum():
+    """make_optimizer's Adam with momentum 0.0 or 0.9 takes the very same steps, and they are torch's Adam's."""
     optimizer = make_optimizer("adam", [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": LR}], 0.0, 0.9)
-    assert isinstance(optimizer, torch.optim.Adam) and "momentum" not in optimizer.param_groups[0]
+    assert isinstance(optimizer, torch.optim.Adam)
+    start, without = steps_on_fixed_gradients(lambda groups: make_optimizer("adam", groups, 0.01, 0.0))
+    _, with_momentum = steps_on_fixed_gradients(lambda groups: make_optimizer("adam", groups, 0.01, 0.9))
+    for before, a, b in zip(start, without, with_momentum):
+        assert not torch.equal(a, before)  # the steps moved every parameter
+        assert torch.equal(a, b)
+    _, adam = steps_on_fixed_gradients(lambda groups: torch.optim.Adam(groups, weight_decay=0.01))
+    for ours, torchs in zip(without, adam):
+        torch.testing.assert_close(ours, torchs)
+    # The same comparison tells momentum apart where it acts: make_optimizer's SGD.
+    _, sgd = steps_on_fixed_gradients(lambda groups: make_optimizer("sgd", groups, 0.01, 0.0))
+    _, sgd_momentum = steps_on_fixed_gradients(lambda groups: make_optimizer("sgd", groups, 0.01, 0.9))
+    assert not torch.equal(sgd[0], sgd_momentum[0])
 
 
 def test_poly_schedule_values():
@@ -109,7 +137,7 @@ def test_resume_state_is_ignored_when_an_input_file_changed_content(tmp_path, ca
 
 
 def test_folder_fingerprint_follows_names_sizes_and_mtimes(tmp_path):
-    from wsss.training import content_fingerprint
+    from wsss.checkpoints import content_fingerprint
 
     labels = tmp_path / "labels"
     labels.mkdir()

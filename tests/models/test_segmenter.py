@@ -2,13 +2,12 @@
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, train_tiny_segmenter, write_code_payload, write_tiny_voc, write_turned_jpeg
+from conftest import load_stage, train_tiny_segmenter, write_code_payload, write_tiny_voc, write_turned_jpeg
 from PIL import Image
 
 from wsss.config import validate_config
@@ -22,8 +21,6 @@ from wsss.models.segmenter import (
     training_config,
     trust_own_checkpoints,
 )
-
-sys.path.insert(0, str(REPO / "stages"))
 
 
 def test_deeplabv2_head_is_registered_and_sums_its_classifiers():
@@ -143,8 +140,8 @@ def test_one_training_iteration_then_evaluation_and_prediction(
     assert history["iterations"] == 1 and np.isfinite(history["final_loss"]) and history["backbone_init"] == "random"
     assert not (tmp_path / "segmenter.pt.work").exists()  # the resume state goes once training is done
 
-    from eval_seg import eval_seg
-    from gather_eval_seg import gather_eval_seg
+    eval_seg = load_stage("eval_seg").eval_seg
+    gather_eval_seg = load_stage("gather_eval_seg").gather_eval_seg
 
     eval_seg(
         str(root),
@@ -175,7 +172,7 @@ def test_one_training_iteration_then_evaluation_and_prediction(
     assert "mIoU" in (tmp_path / "eval.txt").read_text()
     assert read_label_folder_png(tmp_path / "predictions", ids[0], (32, 40)).max() <= 2
 
-    from predict import predict
+    predict = load_stage("predict").predict
 
     images = tmp_path / "photos"
     images.mkdir()
@@ -219,7 +216,7 @@ def test_crop_larger_than_the_images_ever_get_is_refused():
 
 
 def test_a_crf_headline_needs_the_crf_mode(tmp_path):
-    from eval_seg import eval_seg
+    eval_seg = load_stage("eval_seg").eval_seg
 
     with pytest.raises(
         ValueError, match=r"eval_seg.headline must be one of .* \(crf only with eval_seg.crf\), got 'crf'"
@@ -268,11 +265,11 @@ def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_lab
 
 def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled, tmp_path, monkeypatch, caplog):
     """The work folder is kept (as if killed after its last checkpoint), then the stage is rerun."""
-    import train_seg
+    from wsss.models import seg_training
 
     root, manifest, labels, ids = pseudo_labelled
     checkpoint = tmp_path / "segmenter.pt"
-    monkeypatch.setattr(train_seg, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
+    monkeypatch.setattr(seg_training, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
 
     def history(**overrides):
         train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides)
@@ -294,14 +291,14 @@ def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled
 
 def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):
     import torchvision
-    from train_seg import _cam_backbone_weights
 
+    from wsss.checkpoints import save_model
     from wsss.models.cam_net import CAMNet
-    from wsss.training import save_model
+    from wsss.models.seg_training import save_cam_backbone
 
     cam = CAMNet(2, "resnet18", 16)
     save_model(tmp_path / "cam.pt", cam, {"num_classes": 2, "backbone": "resnet18", "output_stride": 16})
-    weights = torch.load(_cam_backbone_weights(str(tmp_path / "cam.pt"), tmp_path / "backbone.pth"), weights_only=True)
+    weights = torch.load(save_cam_backbone(str(tmp_path / "cam.pt"), tmp_path / "backbone.pth"), weights_only=True)
     expected = {k for k in torchvision.models.resnet18().state_dict() if not k.startswith("fc.")}
     assert set(weights) == expected
     assert torch.equal(weights["conv1.weight"], cam.backbone.stem[0].weight)

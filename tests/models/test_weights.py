@@ -1,19 +1,13 @@
 """Weight files are checked before training: errors name the file and say what does not fit."""
 
-import importlib.util
-import sys
-
 import pytest
 import torch
 import torchvision
-from conftest import REPO, write_code_payload
+from conftest import load_stage, load_tool, write_code_payload
 
+from wsss.checkpoints import check_resnet_weights, load_checked, read_checkpoint, save_model
 from wsss.errors import ConfigError
 from wsss.models.backbone import ResNetBackbone
-from wsss.models.weights import check_resnet_weights, load_checked
-from wsss.training import load_model_state, save_model
-
-sys.path.insert(0, str(REPO / "stages"))
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +17,6 @@ def resnet18_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "resnet18-random.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     return path
-
-
-def _convert_tool():
-    spec = importlib.util.spec_from_file_location(
-        "convert_imagenet_weights", REPO / "tools" / "convert_imagenet_weights.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_matching_weights_load_with_or_without_fc_and_old_batchnorm_counters(resnet18_file, tmp_path):
@@ -50,7 +35,7 @@ def test_truncated_file_names_the_file(resnet18_file, tmp_path):
     with pytest.raises(ConfigError, match=r"truncated\.pth: not a readable PyTorch weights file"):
         ResNetBackbone("resnet50", 16, broken)
     with pytest.raises(ConfigError, match=r"truncated\.pth: not a readable PyTorch weights file"):
-        load_model_state(broken)
+        read_checkpoint(broken)
 
 
 def test_wrong_architecture_lists_missing_keys_and_shape_mismatches(resnet18_file):
@@ -74,7 +59,7 @@ def test_non_checkpoint_files_name_the_file(resnet18_file, tmp_path):
     with pytest.raises(ConfigError, match=r"numbers\.pth: expected a state dict .*found a list"):
         ResNetBackbone("resnet18", 16, numbers)
     with pytest.raises(ConfigError, match=r"resnet18-random\.pth: not a checkpoint of this pipeline"):
-        load_model_state(resnet18_file)  # ImageNet weights given where a CAM checkpoint is expected
+        read_checkpoint(resnet18_file)  # ImageNet weights given where a CAM checkpoint is expected
     with pytest.raises(ConfigError, match=r"nowhere\.pth: weights file is missing"):
         ResNetBackbone("resnet18", 16, tmp_path / "nowhere.pth")
 
@@ -82,7 +67,7 @@ def test_non_checkpoint_files_name_the_file(resnet18_file, tmp_path):
 def test_checkpoint_of_another_model_names_the_file(tmp_path):
     path = tmp_path / "cam.pt"
     save_model(path, torch.nn.Linear(3, 2), {"num_classes": 2})
-    state = load_model_state(path)
+    state = read_checkpoint(path)
     with pytest.raises(ConfigError, match=r"cam\.pt: weights do not fit a Linear: 1 shape mismatches \(weight: "):
         load_checked(torch.nn.Linear(4, 2), state["model"], path)
     extra = {**state["model"], "scale": torch.ones(1)}
@@ -91,7 +76,7 @@ def test_checkpoint_of_another_model_names_the_file(tmp_path):
 
 
 def test_convert_tool_writes_the_state_dict_the_configs_read(resnet18_file, tmp_path):
-    tool = _convert_tool()
+    tool = load_tool("convert_imagenet_weights")
     state = torch.load(resnet18_file, weights_only=True)
     wrapped = tmp_path / "wrapped.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 90}, wrapped)
@@ -107,14 +92,14 @@ def test_convert_tool_writes_the_state_dict_the_configs_read(resnet18_file, tmp_
 
 def test_code_payload_given_between_stages_is_refused_unrun(tmp_path):
     """A pickle that runs code when unpickled, given as a stage's checkpoint: an error naming it, nothing run."""
-    from train_clims import train_clims
-    from train_irn import irn_backbone
+    train_clims = load_stage("train_clims").train_clims
+    irn_backbone = load_stage("train_irn").irn_backbone
 
     evil, marker = tmp_path / "baseline_cam.pt", tmp_path / "payload-ran"
     write_code_payload(evil, marker)
     refused = r"baseline_cam\.pt: not a weights file or checkpoint of this pipeline: it pickles Python objects"
     with pytest.raises(ConfigError, match=refused):
-        load_model_state(evil)
+        read_checkpoint(evil)
     with pytest.raises(ConfigError, match=refused):
         train_clims("root", "manifest.yaml", str(evil), "clims.pt", "clims.json", clip_model="ViT-B/16")
     with pytest.raises(ConfigError, match=refused):
@@ -125,11 +110,10 @@ def test_code_payload_given_between_stages_is_refused_unrun(tmp_path):
 
 
 def test_cam_checkpoint_truncated_of_another_stage_or_architecture_names_the_file(tmp_path):
-    from train_clims import train_clims
-    from train_irn import irn_backbone
-
     from wsss.models.cam_net import CAMNet
 
+    train_clims = load_stage("train_clims").train_clims
+    irn_backbone = load_stage("train_irn").irn_backbone
     cam = tmp_path / "cam.pt"
     save_model(cam, CAMNet(2, "resnet18", 16), {"num_classes": 2, "backbone": "resnet18", "output_stride": 16})
     truncated = tmp_path / "truncated_cam.pt"

@@ -1,14 +1,12 @@
 """Refinement: affinities, the sparse random walk, CRF labels, IRN losses, label folders and bad CAM input."""
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, write_tiny_voc
+from conftest import load_stage, write_tiny_voc
 
-from wsss.clims.cam_io import CamRecord, cam_path, save_cam
+from wsss.data.cam_io import CamRecord, cam_path, save_cam
 from wsss.data.label_folder import read_label_folder_png, write_label_png
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
@@ -20,8 +18,6 @@ from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities,
 from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
 from wsss.refine.crf import CRFParams
 from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
-
-sys.path.insert(0, str(REPO / "stages"))
 
 
 def test_half_offsets_list_each_unordered_pair_once():
@@ -250,8 +246,7 @@ def cam_folder(tmp_path):
 
 
 def _run_ir_label(root, manifest, cams, out):
-    from ir_label import ir_label
-
+    ir_label = load_stage("ir_label").ir_label
     ir_label(str(root), str(manifest), str(cams), str(out), ["train"], crf={"iterations": 2}, threads=1)
 
 
@@ -284,8 +279,7 @@ def test_bad_cam_files_name_the_id_and_leave_no_output(cam_folder, tmp_path, dam
         if stage == "ir_label":
             _run_ir_label(root, manifest, cams, out)
         else:
-            from make_pseudo_labels import make_pseudo_labels
-
+            make_pseudo_labels = load_stage("make_pseudo_labels").make_pseudo_labels
             make_pseudo_labels(
                 str(root), str(manifest), str(cams), str(out), ["train"], method="crf", crf={"iterations": 2}
             )

@@ -1,16 +1,14 @@
 """The rehearsal's projection: each rule's rate at real shapes times the full run's work."""
 
 import json
-import sys
 
 import pytest
 import yaml
-from conftest import REPO, write_benchmark
+from conftest import REPO, load_tool, write_benchmark
 
 from wsss.config import effective_config
 
-sys.path.insert(0, str(REPO / "tools"))
-import rehearsal_table  # noqa: E402
+rehearsal_table = load_tool("rehearsal_table")
 
 
 def fake_rehearsal(folder, overlay, real, splits, seconds):

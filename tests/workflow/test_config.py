@@ -3,17 +3,19 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE
 
-from wsss.config import CONFIG_SCHEMA, load_config, validate_config
+from wsss.config import CONFIG_SCHEMA, effective_config, load_config, validate_config
+from wsss.data.manifest import DatasetManifest
 from wsss.errors import ConfigError
 from wsss.schema import load_schema
 
-CONFIGS = sorted(Path("configs").glob("*.yaml"))
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+# The overlays, each with the config it is layered on (as their headers say to run them).
+OVERLAYS = {"demo_long": "demo", "voc12_strong": "voc12", "rehearse_voc12": "voc12", "rehearse_coco14": "coco14"}
 
 
 def leaf_properties(schema, path=""):
@@ -37,10 +39,39 @@ def test_defaults_are_themselves_valid():
     assert validate_config(config) == config
 
 
+def set_values(data: dict, path: str = ""):
+    """(dotted key, value) of every value a config file sets (a mapping's keys one by one)."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from set_values(value, f"{path}{key}.")
+        else:
+            yield f"{path}{key}", value
+
+
+def value_at(config: dict, dotted: str):
+    for key in dotted.split("."):
+        config = config[key]
+    return config
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_are_valid(path):
-    config = load_config(path)
-    assert Path(config["dataset"]["manifest"]).is_file()
+    """The config as it is run (a base config on its own, an overlay over its base) passes validation
+    (which raises naming any invalid key), keeps every value the file sets, fills the rest into a config
+    that is itself valid, and its dataset manifest (a path from the repository root) is a valid manifest."""
+    assert set(OVERLAYS) <= {p.stem for p in CONFIGS} and set(OVERLAYS.values()).isdisjoint(OVERLAYS)
+    written = yaml.safe_load(path.read_text())
+    if path.stem in OVERLAYS:
+        config = effective_config([REPO / "configs" / f"{OVERLAYS[path.stem]}.yaml", path])
+    else:
+        config = load_config(path)
+        assert config == validate_config(written, path.name)
+    values = list(set_values(written))
+    assert values and all(value_at(config, key) == value for key, value in values), [
+        (key, value, value_at(config, key)) for key, value in values if value_at(config, key) != value
+    ]
+    assert validate_config(config, f"{path.name} with defaults") == config
+    assert DatasetManifest.load(REPO / config["dataset"]["manifest"]).num_classes > 0
 
 
 def test_voc_config_carries_the_reference_hyperparameters():

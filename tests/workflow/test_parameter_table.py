@@ -3,10 +3,9 @@
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, load_tool
 
-sys.path.insert(0, str(REPO / "tools"))
-import parameter_table  # noqa: E402
+parameter_table = load_tool("parameter_table")
 
 
 def test_table_is_current_and_every_difference_from_the_reference_is_documented():

@@ -2,16 +2,14 @@
 
 import json
 import statistics
-import sys
 
 import pytest
 import yaml
-from conftest import REPO, write_benchmark
+from conftest import REPO, load_tool, write_benchmark
 
 from wsss.config import effective_config
 
-sys.path.insert(0, str(REPO / "tools"))
-import seed_spread  # noqa: E402
+seed_spread = load_tool("seed_spread")
 
 
 def fake_run(folder, baseline, clims, labels, segmenter, seconds):

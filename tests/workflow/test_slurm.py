@@ -5,25 +5,17 @@ Needs root and Debian's slurmctld, slurmd, slurm-client and munge (.ci/run insta
 saying which is missing otherwise.
 """
 
-import importlib.util
 import os
 
 import pytest
-from conftest import REPO
+from conftest import REPO, load_tool
 from workflow_helpers import assert_same_results, shipped, snakemake
-
-
-def local_slurm():
-    spec = importlib.util.spec_from_file_location("local_slurm", REPO / "tools" / "local_slurm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 def cluster(tmp_path):
     """A running one-node SLURM (the environment its commands need); every daemon stopped by pid after."""
-    slurm = local_slurm()
+    slurm = load_tool("local_slurm")
     why = slurm.missing()
     if why:
         pytest.skip(f"no local SLURM: {why}")
