@@ -4,7 +4,7 @@ random-init weights in the real formats (torchvision ResNet-50/101 files, OpenAI
     python tools/make_rehearsal.py --data data/rehearsal --weights weights/rehearsal
 
 The ResNet files are written as torchvision publishes them; `make rehearse` then converts them with
-tools/convert_imagenet_weights.py, as the README tells users to do with the real ones. Existing
+tools/convert_imagenet_weights.py, as docs/datasets.md tells users to do with the real ones. Existing
 outputs are kept (delete the folders to write them again).
 """
 
