@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -101,3 +102,9 @@ def schema_defaults(section: str) -> Callable[[type], type]:
         return cls
 
     return apply
+
+
+def stage_settings(section: str, values: Mapping) -> SimpleNamespace:
+    """The settings a stage takes as ``**<section>``: validated by the schema, the keys left out given
+    their defaults, read as attributes (``settings.epochs``)."""
+    return SimpleNamespace(**validate_section(section, values, f"stage setting {section}"))
