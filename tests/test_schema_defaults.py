@@ -52,3 +52,18 @@ def test_a_stage_called_without_snakemake_gets_validated_defaults():
     assert validate_section("segmenter", None, "test")["iterations"] == 30000
     with pytest.raises(ConfigError, match="train_seg"):
         validate_section("segmenter", {"iterations": 0}, "train_seg")
+
+
+def test_no_schema_entry_was_cut_by_an_unquoted_comma():
+    """An unquoted description with a comma inside ``{...}`` splits into a stray key with a null value."""
+    from wsss.config import CONFIG_SCHEMA
+    from wsss.schema import load_schema
+
+    def stray(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None and key != "default":
+                    yield f"{path}.{key}"
+                yield from stray(value, f"{path}.{key}")
+
+    assert list(stray(load_schema(str(CONFIG_SCHEMA)), "schema")) == []
