@@ -136,7 +136,7 @@ rule preview_labels:
         labels=f"{RESULTS}/{{labels}}",
         cams=f"{RESULTS}/cams/clims",
     output:
-        preview=report(
+        previews=report(
             directory(f"{RESULTS}/{{labels}}_preview"),
             patterns=["{name}.png"],
             caption="../report/previews.rst",

@@ -2,6 +2,7 @@
 
 import logging
 
+from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.label_eval import cooccurring_background_regions
@@ -19,19 +20,23 @@ def eval_cam(
     report: str,
     table: str,
     split: str = "train",
-    bg_threshold: float = 0.15,
-    sweep: tuple[float, float, float] = (0.05, 0.95, 0.05),
+    **eval_cam: object,
 ) -> None:
-    """Write the seed evaluation of ``split`` as JSON (``report``) and text (``table``), headed by ``bg_threshold``."""
+    """Write the seed evaluation of ``split`` as JSON (``report``) and text (``table``), headed by ``bg_threshold``.
+
+    ``eval_cam``: keys of the config's ``eval_cam`` section, defined (with their defaults) by the
+    schema alone; keys left out take the schema's defaults (the workflow itself reads compare_baseline).
+    """
+    settings = stage_settings("eval_cam", eval_cam)
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
-    thresholds = sorted(set(threshold_grid(*sweep)) | {round(bg_threshold, 4)})
+    thresholds = sorted(set(threshold_grid(*settings.sweep)) | {round(settings.bg_threshold, 4)})
     regions, background_of_class = cooccurring_background_regions(root, description.class_names)
     confusions, leakage = evaluate_seeds(dataset, cams, thresholds, regions, background_of_class)
     report_data = {
         "split": split,
         "images": len(dataset),
-        **seed_report(confusions, ["background", *description.class_names], bg_threshold, leakage),
+        **seed_report(confusions, ["background", *description.class_names], settings.bg_threshold, leakage),
     }
     write_json(report, report_data)
     write_text(table, seed_table(report_data, f"CAM seeds on {split} ({len(dataset)} images)"))

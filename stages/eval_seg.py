@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from wsss.checkpoints import read_checkpoint
+from wsss.config import stage_settings
 from wsss.data.images import read_label_map
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.data.manifest import DatasetManifest
@@ -35,14 +36,10 @@ def eval_seg(
     predictions: str,
     counts: str,
     split: str = "val",
-    scales: tuple[float, ...] = (1.0, 0.5, 0.75),
-    fusion: str = "max",
-    flip: bool = False,
-    crf: bool = True,
-    headline: str = "crf",
     shard: int = 0,
     shards: int = 1,
     threads: int = 1,
+    **eval_seg: object,
 ) -> None:
     """Predict each test mode and count it against ground truth; keep the ``headline`` mode's label maps.
 
@@ -50,17 +47,23 @@ def eval_seg(
     with h-flips if ``flip``) and, with ``crf``, the dense CRF over the multi-scale test. Only the
     images of shard ``shard`` of ``shards`` (:func:`wsss.sharding.shard_members`); their confusion
     matrices and leak counts go to ``counts`` (.npz), which gather_eval_seg sums into the report.
+
+    ``eval_seg``: keys of the config's ``eval_seg`` section, defined (with their defaults) by the
+    schema alone; keys left out take the schema's defaults.
     """
-    if headline not in HEADLINES or (headline == "crf" and not crf):
-        raise ValueError(f"eval_seg.headline must be one of {HEADLINES} (crf only with eval_seg.crf), got {headline!r}")
+    settings = stage_settings("eval_seg", eval_seg)
+    if settings.headline not in HEADLINES or (settings.headline == "crf" and not settings.crf):
+        raise ValueError(
+            f"eval_seg.headline must be one of {HEADLINES} (crf only with eval_seg.crf), got {settings.headline!r}"
+        )
     device = pick_device()
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
     state = read_checkpoint(checkpoint)
     model = build_model(settings_from_meta(state["meta"]), state["model"], device)
-    multi = f"scales {scales}{' max' if fusion == 'max' else ''}{' + flip' if flip else ''}"
-    modes = ["single scale", multi] + ([f"{multi} + CRF"] if crf else [])
-    headline_mode = modes[HEADLINES.index(headline)]
+    multi = f"scales {settings.scales}{' max' if settings.fusion == 'max' else ''}{' + flip' if settings.flip else ''}"
+    modes = ["single scale", multi] + ([f"{multi} + CRF"] if settings.crf else [])
+    headline_mode = modes[HEADLINES.index(settings.headline)]
     names = ["background", *description.class_names]
     regions, background_of_class = cooccurring_background_regions(root, description.class_names)
     confusions = {mode: np.zeros((len(names), len(names)), dtype=np.int64) for mode in modes}
@@ -71,12 +74,12 @@ def eval_seg(
         for image_id, row in track(rows, len(rows), f"eval_seg on {split} (shard {shard} of {shards})"):
             rgb = dataset.read_image(image_id)
             truth = dataset.read_mask(image_id)
-            probabilities = predict_probabilities(model, rgb, scales, flip, fusion)
+            probabilities = predict_probabilities(model, rgb, settings.scales, settings.flip, settings.fusion)
             predicted = {
                 "single scale": predict_probabilities(model, rgb, [1.0], False).argmax(dim=0).byte().cpu().numpy(),
                 multi: probabilities.argmax(dim=0).byte().cpu().numpy(),
             }
-            if crf:
+            if settings.crf:
                 predicted[modes[-1]] = crf_refine_scores(rgb, probabilities.cpu().numpy(), TEST_CRF)
             region_map = read_label_map(regions / f"{image_id}.png") if leaks is not None else None
             for mode, labels in predicted.items():

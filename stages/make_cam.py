@@ -5,6 +5,7 @@ import time
 
 from wsss.checkpoints import read_checkpoint
 from wsss.clims.cam_inference import cam_jobs, inference_ready, write_cams
+from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device, precision_plan
 from wsss.io import atomic_directory
@@ -21,17 +22,18 @@ def make_cam(
     checkpoint: str,
     cams: str,
     splits: list,
-    scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0),
-    batch_size: int = 8,
-    precision: str = "reference",
     shard: int = 0,
     shards: int = 1,
     threads: int = 1,
+    **make_cam: object,
 ) -> None:
     """Write ``cams/<id>.npz`` (positive classes, full-resolution and stride-4 maps) for ``splits``.
 
     With ``shards`` > 1, only for the ids of shard ``shard`` (:func:`wsss.sharding.shard_members`).
+    ``make_cam``: keys of the config's ``make_cam`` section, defined (with their defaults) by the
+    schema alone; keys left out take the schema's defaults.
     """
+    settings = stage_settings("make_cam", make_cam)
     device = pick_device()
     model = inference_ready(cam_net_from_state(read_checkpoint(checkpoint), checkpoint), device)
     jobs = cam_jobs(root, DatasetManifest.load(manifest), splits, shard, shards)
@@ -41,10 +43,10 @@ def make_cam(
             model,
             jobs,
             folder,
-            scales=scales,
-            batch_size=batch_size,
+            scales=settings.scales,
+            batch_size=settings.batch_size,
             device=device,
-            network_autocast=precision_plan(precision, device).network_autocast,
+            network_autocast=precision_plan(settings.precision, device).network_autocast,
             progress=Progress(len(jobs), "make_cam"),
         )
     seconds = time.perf_counter() - start
@@ -53,7 +55,7 @@ def make_cam(
         len(jobs),
         shard,
         shards,
-        len(scales),
+        len(settings.scales),
         seconds,
         len(jobs) / max(seconds, 1e-9),
         cams,

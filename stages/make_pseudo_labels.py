@@ -4,6 +4,7 @@ import functools
 import logging
 import time
 
+from wsss.config import stage_settings
 from wsss.data.label_folder import write_folder_readme
 from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device
@@ -24,33 +25,35 @@ def make_pseudo_labels(
     cams: str,
     labels: str,
     splits: list,
-    method: str = "irn",
     irn: str | None = None,
-    beta: float = 10,
-    exp_times: int = 8,
-    radius: int = 5,
-    path: str = "reference",
-    bg_threshold: float = 0.2,
     crf: dict | None = None,
     batch_size: int = 16,
     shard: int = 0,
     shards: int = 1,
     threads: int = 1,
+    **refine: object,
 ) -> None:
     """Write ``labels/<id>.png`` (0 background, 1..C classes) for every image of ``splits``
-    (of shard ``shard`` of ``shards``: :func:`wsss.sharding.shard_members`)."""
+    (of shard ``shard`` of ``shards``: :func:`wsss.sharding.shard_members`).
+
+    ``refine``: keys of the config's ``refine`` section (the method and its settings), defined (with
+    their defaults) by the schema alone; keys left out take the schema's defaults. ``irn``: the IRN
+    checkpoint (method irn); ``crf``: the config's ``crf`` section (method crf); ``batch_size``:
+    images per IRN forward pass.
+    """
+    settings = stage_settings("refine", refine)
     description = DatasetManifest.load(manifest)
     start = time.perf_counter()
     with atomic_directory(labels) as folder:
         jobs = cam_label_jobs(root, description, splits, cams, str(folder), shard, shards)
         progress = Progress(len(jobs), "make_pseudo_labels")
-        if method == "crf":
+        if settings.method == "crf":
             work = functools.partial(
-                write_crf_pseudo_labels, bg_threshold=bg_threshold, params=CRFParams(**(crf or {}))
+                write_crf_pseudo_labels, bg_threshold=settings.bg_threshold, params=CRFParams(**(crf or {}))
             )
             histograms = map_in_processes(work, jobs, threads, progress=progress)
-            how = f"a dense CRF over the CAMs with a background plane at {bg_threshold}"
-        elif method == "irn":
+            how = f"a dense CRF over the CAMs with a background plane at {settings.bg_threshold}"
+        elif settings.method == "irn":
             if not irn:
                 raise ValueError("refine.method 'irn' needs the IRN checkpoint (input irn)")
             device = pick_device()
@@ -61,18 +64,18 @@ def make_pseudo_labels(
                 batch_size=batch_size,
                 threads=threads,
                 progress=progress,
-                radius=radius,
-                beta=beta,
-                exp_times=exp_times,
-                bg_threshold=bg_threshold,
-                path=path,
+                radius=settings.radius,
+                beta=settings.beta,
+                exp_times=settings.exp_times,
+                bg_threshold=settings.bg_threshold,
+                path=settings.path,
             )
             how = (
-                f"a random walk of 2^{exp_times} steps (beta {beta}, radius {radius}, {path} paths) along IRN's "
-                f"boundaries, background plane {bg_threshold}"
+                f"a random walk of 2^{settings.exp_times} steps (beta {settings.beta}, radius {settings.radius}, "
+                f"{settings.path} paths) along IRN's boundaries, background plane {settings.bg_threshold}"
             )
         else:
-            raise ValueError(f"unknown refine.method {method!r} (irn or crf)")
+            raise ValueError(f"unknown refine.method {settings.method!r} (irn or crf)")
         write_folder_readme(
             folder,
             f"Pseudo-labels for training the segmenter: CAMs refined by {how}.",
@@ -82,7 +85,7 @@ def make_pseudo_labels(
     seconds = time.perf_counter() - start
     log.info(
         "pseudo-labels (%s) of %d images in %.1f s (%.1f images/s) -> %s",
-        method,
+        settings.method,
         len(jobs),
         seconds,
         len(jobs) / max(seconds, 1e-9),

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from wsss.checkpoints import read_checkpoint
+from wsss.config import section_schema
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.device import pick_device
@@ -19,6 +20,12 @@ from wsss.stage import run_stage
 
 log = logging.getLogger("predict")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def eval_seg_default(key: str) -> object:
+    """The schema's default of ``eval_seg.<key>`` (a list as a tuple): images are tested as eval_seg tests them."""
+    default = section_schema("eval_seg")["properties"][key]["default"]
+    return tuple(default) if isinstance(default, list) else default
 
 
 def check_output_folder(output: str, images: str) -> None:
@@ -34,16 +41,17 @@ def predict(
     checkpoint: str,
     images: str,
     output: str,
-    scales: tuple[float, ...] = (1.0, 0.5, 0.75),
-    fusion: str = "max",
-    flip: bool = False,
-    crf: bool = True,
+    scales: tuple[float, ...] = eval_seg_default("scales"),
+    fusion: str = eval_seg_default("fusion"),
+    flip: bool = eval_seg_default("flip"),
+    crf: bool = eval_seg_default("crf"),
     threads: int = 1,
 ) -> None:
     """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``.
 
     ``fusion`` combines the scales as eval_seg's does: max of logits (the reference) or mean of probabilities.
-    The defaults are eval_seg's (the reference's test). ``output`` must be new or empty, and apart
+    The defaults of ``scales``, ``fusion``, ``flip`` and ``crf`` are the schema's for eval_seg (the
+    reference's test), defined there alone. ``output`` must be new or empty, and apart
     from ``images``: predictions never replace a folder that holds other files.
     """
     check_output_folder(output, images)

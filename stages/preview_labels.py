@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from wsss.config import stage_settings
 from wsss.data.cam_io import load_cam
 from wsss.data.label_folder import read_label_folder_png
 from wsss.data.manifest import DatasetManifest
@@ -17,15 +18,24 @@ log = logging.getLogger("preview_labels")
 
 
 def preview_labels(
-    root: str, manifest: str, labels: str, cams: str, preview: str, split: str, images: int = 16, seed: int = 0
+    root: str, manifest: str, labels: str, cams: str, previews: str, split: str, **preview: object
 ) -> None:
-    """Write ``preview/<id>.png`` for a seeded sample of ``images`` ids of ``split`` and
-    ``preview/contact_sheet.png``."""
+    """Write ``previews/<id>.png`` for a seeded sample of ``images`` ids of ``split`` and
+    ``previews/contact_sheet.png``.
+
+    ``preview``: keys of the config's ``preview`` section, defined (with their defaults) by the
+    schema alone; keys left out take the schema's defaults.
+    """
+    settings = stage_settings("preview", preview)
     dataset = VOCDataset(root, DatasetManifest.load(manifest), split)
     with_truth = dataset.has_masks()
-    chosen = sorted(np.random.default_rng(seed).choice(len(dataset), size=min(images, len(dataset)), replace=False))
+    chosen = sorted(
+        np.random.default_rng(settings.seed).choice(
+            len(dataset), size=min(settings.images, len(dataset)), replace=False
+        )
+    )
     groups, captions = [], []
-    with atomic_directory(preview) as folder:
+    with atomic_directory(previews) as folder:
         for index in chosen:
             image_id = dataset.ids[index]
             rgb = dataset.read_image(image_id)
@@ -50,7 +60,7 @@ def preview_labels(
         (folder / "README.txt").write_text(
             f"Previews of {labels} on {split}: one PNG per sampled image id, side by side:\n{columns}.\n"
         )
-    log.info("%d previews and a contact sheet -> %s", len(chosen), preview)
+    log.info("%d previews and a contact sheet -> %s", len(chosen), previews)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from wsss.clims.losses import multilabel_soft_margin_loss
+from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
@@ -25,70 +26,71 @@ def train_cam(
     checkpoint: str,
     history: str,
     split: str = "train",
-    backbone: str = "resnet50",
-    output_stride: int = 16,
-    pretrained: str | None = None,
-    epochs: int = 5,
-    batch_size: int = 16,
-    crop_size: int = 512,
-    resize_long: tuple[int, int] = (320, 640),
-    crop_padding: str = "reference",
-    optimizer: str = "sgd",
-    lr: float = 0.1,
-    head_lr_mult: float = 10.0,
-    weight_decay: float = 1e-4,
-    momentum: float = 1e-4,
-    freeze_bn: bool = True,
-    precision: str = "reference",
-    seed: int = 0,
     dataset_summary: str | None = None,
     devices: int = 1,
     threads: int = 1,
+    **train_cam: object,
 ) -> None:
     """Train on image-level labels of ``split``; write the model to ``checkpoint`` and losses to ``history``.
 
+    ``train_cam``: keys of the config's ``train_cam`` section, defined (with their defaults) by the
+    schema alone; keys left out take the schema's defaults.
     ``dataset_summary`` (from check_dataset, which decodes every file first) is only logged.
     ``devices`` > 1 trains in that many processes (torchrun, DDP) on the same global batch.
     """
-    settings = {
-        k: v for k, v in locals().items() if k not in ("threads", "devices", "dataset_summary")
-    }  # identifies a resumable run
+    settings = stage_settings("train_cam", train_cam)
+    paths = dict(root=root, manifest=manifest, checkpoint=checkpoint, history=history)
+    resume_key = {**paths, "split": split, **vars(settings)}  # identifies a resumable run
     if dataset_summary:
         counts = json.loads(Path(dataset_summary).read_text())["splits"][split]["images_per_class"]
         log.info("images per class in %s: %s", split, counts)
-    seed_everything(seed)
+    seed_everything(settings.seed)
     device = pick_device()
-    network_autocast = precision_plan(precision, device).network_autocast
+    network_autocast = precision_plan(settings.precision, device).network_autocast
     description = DatasetManifest.load(manifest)
     data = AugmentedCrops(
         VOCDataset(root, description, split),
-        crop_size,
-        tuple(resize_long),
-        seed,
-        crop_padding=crop_padding,
+        settings.crop_size,
+        tuple(settings.resize_long),
+        settings.seed,
+        crop_padding=settings.crop_padding,
     )
-    model = CAMNet(description.num_classes, backbone, output_stride, pretrained, fixed_batchnorm=freeze_bn)
+    model = CAMNet(
+        description.num_classes,
+        settings.backbone,
+        settings.output_stride,
+        settings.pretrained,
+        fixed_batchnorm=settings.freeze_bn,
+    )
     model = channels_last(model.to(device))
     model.backbone.freeze_stem()
     classify = parallel(model, "logits", device)
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
-        optimizer,
-        [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_mult}],
-        weight_decay,
-        momentum,
+        settings.optimizer,
+        [
+            {"params": backbone_params, "lr": settings.lr},
+            {"params": head_params, "lr": settings.lr * settings.head_lr_mult},
+        ],
+        settings.weight_decay,
+        settings.momentum,
     )
-    loader = training_loader(data, batch_size, seed, device, threads)
-    run = ResumableRun(f"{checkpoint}.resume", settings, {"manifest": manifest, "pretrained": pretrained})
+    loader = training_loader(data, settings.batch_size, settings.seed, device, threads)
+    run = ResumableRun(f"{checkpoint}.resume", resume_key, {"manifest": manifest, "pretrained": settings.pretrained})
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
             logits = classify(channels_last(normalize_imagenet(batch["image"].to(device, non_blocking=True))))
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
+    epochs = settings.epochs
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
-    meta = {"num_classes": description.num_classes, "backbone": backbone, "output_stride": output_stride}
-    images = (epochs - first_epoch) * len(loader) * batch_size
+    meta = {
+        "num_classes": description.num_classes,
+        "backbone": settings.backbone,
+        "output_stride": settings.output_stride,
+    }
+    images = (epochs - first_epoch) * len(loader) * settings.batch_size
     rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
     log.info("trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 

@@ -6,6 +6,7 @@ import torch
 
 from wsss.checkpoints import read_checkpoint
 from wsss.clims.losses import clims_loss, positive_pairs
+from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
@@ -30,42 +31,34 @@ def train_clims(
     clip_download_root: str | None = None,
     clip_input_mode: str = "reference",
     split: str = "train",
-    alpha: float = 10.0,
-    beta: float = 24.0,
-    gamma: float = 1.0,
-    delta: float = 0.2,
-    cbs_threshold: float = 0.26,
-    epochs: int = 15,
-    batch_size: int = 16,
-    crop_size: int = 512,
-    resize_long: tuple[int, int] = (320, 640),
-    crop_padding: str = "reference",
-    optimizer: str = "sgd",
-    lr: float = 2.5e-4,
-    head_lr: float = 2.5e-3,
-    weight_decay: float = 1e-4,
-    momentum: float = 1e-4,
-    precision: str = "reference",
-    classifier_scale: float | None = 1.0,
-    logit_offset: float = 0.0,
-    seed: int = 0,
     devices: int = 1,
     threads: int = 1,
+    **clims: object,
 ) -> None:
     """Initialise from the baseline CAM checkpoint and train with the CLIMS losses.
 
+    ``clims``: keys of the config's ``clims`` section, defined (with their defaults) by the schema
+    alone; keys left out take the schema's defaults.
     ``clip_model`` is an OpenAI model name or a checkpoint path; in the latter case the workflow
     also passes the same path as ``clip_weights`` so that Snakemake orders the rules.
     ``devices`` > 1 trains in that many processes (torchrun, DDP, SyncBatchNorm on GPUs) on the
     same global batch.
     """
-    settings = {k: v for k, v in locals().items() if k not in ("threads", "devices")}  # identifies a resumable run
+    settings = stage_settings("clims", clims)
+    paths = dict(root=root, manifest=manifest, baseline=baseline, checkpoint=checkpoint, history=history)
+    clip = dict(
+        clip_model=clip_model,
+        clip_weights=clip_weights,
+        clip_download_root=clip_download_root,
+        clip_input_mode=clip_input_mode,
+    )
+    resume_key = {**paths, **clip, "split": split, **vars(settings)}  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
     state = read_checkpoint(baseline, ("num_classes", "backbone", "output_stride"))  # before CLIP: fails fast
-    seed_everything(seed)
+    seed_everything(settings.seed)
     device = pick_device()
-    plan = precision_plan(precision, device)
+    plan = precision_plan(settings.precision, device)
     description = DatasetManifest.load(manifest)
     scorer = ClipScorer(
         load_clip(clip_model, device=device, download_root=clip_download_root),
@@ -77,33 +70,34 @@ def train_clims(
     ).to(device)
     model = cam_net_from_state(state, baseline)
     with torch.no_grad():  # the baseline's logits can be large enough to saturate the sigmoids
-        if classifier_scale is None:
+        if settings.classifier_scale is None:
             torch.nn.init.normal_(model.classifier.weight, std=0.01)
         else:
-            model.classifier.weight.mul_(classifier_scale)
+            model.classifier.weight.mul_(settings.classifier_scale)
     channels_last(model.to(device))
     # As the reference's CLIMS network: plain BatchNorm (batch statistics, updated) and a frozen stem.
     model.backbone.freeze_stem()
     probabilities_of = parallel(model, "probabilities", device)
     backbone_params, head_params = model.parameter_groups()
     opt = make_optimizer(
-        optimizer,
-        [{"params": backbone_params, "lr": lr}, {"params": head_params, "lr": head_lr}],
-        weight_decay,
-        momentum,
+        settings.optimizer,
+        [{"params": backbone_params, "lr": settings.lr}, {"params": head_params, "lr": settings.head_lr}],
+        settings.weight_decay,
+        settings.momentum,
     )
     data = AugmentedCrops(
         VOCDataset(root, description, split),
-        crop_size,
-        tuple(resize_long),
-        seed,
-        crop_padding=crop_padding,
+        settings.crop_size,
+        tuple(settings.resize_long),
+        settings.seed,
+        crop_padding=settings.crop_padding,
     )
-    loader = training_loader(data, batch_size, seed, device, threads)
+    loader = training_loader(data, settings.batch_size, settings.seed, device, threads)
     run = ResumableRun(
-        f"{checkpoint}.resume", settings, {"manifest": manifest, "baseline": baseline, "clip_model": clip_model}
+        f"{checkpoint}.resume", resume_key, {"manifest": manifest, "baseline": baseline, "clip_model": clip_model}
     )
-    weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "cbs_threshold": cbs_threshold}
+    weights = {name: getattr(settings, name) for name in ("alpha", "beta", "gamma", "delta", "cbs_threshold")}
+    logit_offset = settings.logit_offset
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(device, non_blocking=True)
@@ -114,8 +108,9 @@ def train_clims(
         scores = scorer.score(images[image_index], masks, class_index)
         return clims_loss(scores, probabilities, **weights)
 
+    epochs = settings.epochs
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
-    images = (epochs - first_epoch) * len(loader) * batch_size
+    images = (epochs - first_epoch) * len(loader) * settings.batch_size
     rate = finish_training(run, checkpoint, model, state["meta"], history, records, images, seconds, device)
     log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
 

@@ -5,6 +5,7 @@ import time
 
 import torch
 
+from wsss.config import stage_settings
 from wsss.demo.clip import (
     DemoClipArchitecture,
     build_demo_clip,
@@ -22,32 +23,32 @@ log = logging.getLogger("train_demo_clip")
 
 
 def train_demo_clip_stage(
-    checkpoint: str,
     evaluation: str,
-    architecture: dict,
     world: dict,
-    train_scenes: int = 1200,
-    eval_scenes: int = 200,
-    steps: int = 500,
-    batch_size: int = 128,
-    lr: float = 0.002,
-    seed: int = 0,
-    subset_weight: float = 0.25,
-    calibration_weight: float = 1.0,
     threads: int = 1,
+    **demo_clip: object,
 ) -> None:
     """Train, export as TorchScript, reload through clip.load, and write the evaluation JSON.
 
+    ``demo_clip``: keys of the config's ``demo_clip`` section, defined (with their defaults) by the
+    schema alone; keys left out take the schema's defaults. Its ``checkpoint`` is where the model
+    goes (the rule's output of that name).
     ``world`` holds the demo world's drawing settings, so that the CLIP sees the same kind of
     images (at the same size, resized to its resolution) as the CAM stages will show it.
     """
-    torch.manual_seed(seed)
+    settings = stage_settings("demo_clip", demo_clip)
+    checkpoint = settings.checkpoint
+    torch.manual_seed(settings.seed)
     device = pick_device()
-    arch = DemoClipArchitecture(**architecture)
-    settings = WorldSettings.from_config(world)  # views are drawn at the demo images' size, then resized
+    arch = DemoClipArchitecture(**settings.architecture)
+    drawing = WorldSettings.from_config(world)  # views are drawn at the demo images' size, then resized
     start = time.perf_counter()
-    pool = make_view_pool(seed, "clip_train", train_scenes, settings, arch.image_resolution, workers=threads)
-    held_out = make_view_pool(seed, "clip_eval", eval_scenes, settings, arch.image_resolution, workers=threads)
+    pool = make_view_pool(
+        settings.seed, "clip_train", settings.train_scenes, drawing, arch.image_resolution, workers=threads
+    )
+    held_out = make_view_pool(
+        settings.seed, "clip_eval", settings.eval_scenes, drawing, arch.image_resolution, workers=threads
+    )
     pool_seconds = time.perf_counter() - start
     log.info(
         "rendered %d training and %d held-out views in %.1f s", len(pool.captions), len(held_out.captions), pool_seconds
@@ -56,13 +57,13 @@ def train_demo_clip_stage(
     training = train_demo_clip(
         model,
         pool,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
+        steps=settings.steps,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=settings.seed,
         device=device,
-        subset_weight=subset_weight,
-        calibration_weight=calibration_weight,
+        subset_weight=settings.subset_weight,
+        calibration_weight=settings.calibration_weight,
     )
     with atomic_path(checkpoint) as tmp:
         export_torchscript(model, str(tmp))

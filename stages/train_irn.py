@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.checkpoints import load_checked
+from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, training_loader
 from wsss.data.voc_dataset import VOCDataset
@@ -46,58 +47,55 @@ def train_irn(
     history: str,
     cam_checkpoint: str | None = None,
     split: str = "train",
-    backbone_init: str = "cam",
-    backbone: str = "resnet50",
-    pretrained: str | None = None,
-    radius: int = 10,
-    path: str = "reference",
-    epochs: int = 3,
-    batch_size: int = 32,
-    crop_size: int = 512,
-    resize_long: list | None = None,
-    rescale_range: tuple[float, float] | None = (0.5, 1.5),
-    crop_padding: str = "reference",
-    optimizer: str = "sgd",
-    lr: float = 0.1,
-    displacement_lr_mult: float = 10.0,
-    weight_decay: float = 1e-4,
-    momentum: float = 1e-4,
-    precision: str = "reference",
-    seed: int = 0,
     devices: int = 1,
     threads: int = 1,
+    **irn: object,
 ) -> None:
     """Train on the IR labels of ``split``; write the branches and backbone to ``checkpoint``.
 
+    ``irn``: keys of the config's ``irn`` section, defined (with their defaults) by the schema
+    alone; keys left out take the schema's defaults.
     ``devices`` > 1 trains in that many processes (torchrun, DDP) on the same global batch.
     """
-    settings = {k: v for k, v in locals().items() if k not in ("threads", "devices")}
-    seed_everything(seed)
+    settings = stage_settings("irn", irn)
+    paths = dict(root=root, manifest=manifest, ir_labels=ir_labels, checkpoint=checkpoint, history=history)
+    resume_key = {**paths, "cam_checkpoint": cam_checkpoint, "split": split, **vars(settings)}
+    seed_everything(settings.seed)
     device = pick_device()
-    network_autocast = precision_plan(precision, device).network_autocast
+    network_autocast = precision_plan(settings.precision, device).network_autocast
     description = DatasetManifest.load(manifest)
-    trunk, meta = irn_backbone(backbone_init, backbone, cam_checkpoint, pretrained)
+    trunk, meta = irn_backbone(settings.backbone_init, settings.backbone, cam_checkpoint, settings.pretrained)
     model = channels_last(EdgeDisplacementNet(trunk).to(device))
     branches = parallel(model, "forward", device)
     edge_params, displacement_params = model.branch_parameters()
     opt = make_optimizer(
-        optimizer,
-        [{"params": edge_params, "lr": lr}, {"params": displacement_params, "lr": lr * displacement_lr_mult}],
-        weight_decay,
-        momentum,
+        settings.optimizer,
+        [
+            {"params": edge_params, "lr": settings.lr},
+            {"params": displacement_params, "lr": settings.lr * settings.displacement_lr_mult},
+        ],
+        settings.weight_decay,
+        settings.momentum,
     )
+    resize_long, rescale_range = settings.resize_long, settings.rescale_range
     data = AugmentedCrops(
         VOCDataset(root, description, split),
-        crop_size,
+        settings.crop_size,
         None if resize_long is None else tuple(resize_long),
-        seed,
+        settings.seed,
         label_folder=ir_labels,
         rescale_range=None if rescale_range is None else tuple(rescale_range),
-        crop_padding=crop_padding,
+        crop_padding=settings.crop_padding,
     )
-    loader = training_loader(data, batch_size, seed, device, threads)
-    inputs = {"manifest": manifest, "ir_labels": ir_labels, "cam_checkpoint": cam_checkpoint, "pretrained": pretrained}
-    run = ResumableRun(f"{checkpoint}.resume", settings, inputs)
+    loader = training_loader(data, settings.batch_size, settings.seed, device, threads)
+    inputs = {
+        "manifest": manifest,
+        "ir_labels": ir_labels,
+        "cam_checkpoint": cam_checkpoint,
+        "pretrained": settings.pretrained,
+    }
+    run = ResumableRun(f"{checkpoint}.resume", resume_key, inputs)
+    radius, path = settings.radius, settings.path
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
@@ -111,8 +109,9 @@ def train_irn(
         losses = irn_losses(edge_logits, displacement, labels, radius, path)
         return losses["total"], {name: value.item() for name, value in losses.items() if name != "total"}
 
+    epochs = settings.epochs
     records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
-    images = (epochs - first_epoch) * len(loader) * batch_size
+    images = (epochs - first_epoch) * len(loader) * settings.batch_size
     rate = finish_training(
         run, checkpoint, model, {**meta, "radius": radius, "path": path}, history, records, images, seconds, device
     )

@@ -57,8 +57,10 @@ def test_stage_signature_defaults_equal_the_schema(section):
 
 
 def test_predict_tests_images_the_way_eval_seg_does():
+    """predict takes eval_seg's test settings (not its headline), their defaults read from the schema."""
     predict = signature("predict", "predict")
     keys = load_schema(str(CONFIG_SCHEMA))["properties"]["eval_seg"]["properties"]
+    assert set(predict) & set(keys) == {"scales", "fusion", "flip", "crf"}
     for key in ("scales", "fusion", "flip", "crf"):
         assert same(predict[key].default, keys[key]["default"]), key
 
