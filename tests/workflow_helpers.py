@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from conftest import REPO, SNAKEMAKE
+from conftest import REPO, SNAKEMAKE, load_tool
 
 
 def snakemake_command(workdir: Path, config: dict, *args: str) -> list[str]:
@@ -48,25 +48,8 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
-# Fields of result JSONs that record time or where things are, not results.
-NOT_RESULTS = {
-    "seconds",
-    "images_per_second",
-    "iterations_per_second",
-    "render_seconds",
-    "checkpoint",
-    "root",
-    "device",
-}
-
-
-def results_only(value):
-    """A JSON value with timing and path fields removed, recursively."""
-    if isinstance(value, dict):
-        return {k: results_only(v) for k, v in value.items() if k not in NOT_RESULTS}
-    if isinstance(value, list):
-        return [results_only(v) for v in value]
-    return value
+# JSON fields that record time or place are left out, as tools/compare_runs.py leaves them out.
+results_only = load_tool("compare_runs").results_only
 
 
 def assert_same_results(first: Path, second: Path) -> None:
