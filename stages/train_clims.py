@@ -6,7 +6,7 @@ import torch
 
 from wsss.checkpoints import read_checkpoint
 from wsss.clims.losses import clims_loss, positive_pairs
-from wsss.config import stage_settings
+from wsss.config import schema_default, stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
@@ -28,8 +28,8 @@ def train_clims(
     history: str,
     clip_model: str,
     clip_weights: str | list | None = None,
-    clip_download_root: str | None = None,
-    clip_input_mode: str = "reference",
+    clip_download_root: str | None = schema_default("clip", "download_root"),
+    clip_input_mode: str = schema_default("clip", "input_mode"),
     split: str = "train",
     devices: int = 1,
     threads: int = 1,

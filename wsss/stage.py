@@ -36,12 +36,18 @@ def _setup_logging(log_file: str | None) -> None:
 
 
 def _section_keys(entry: Callable) -> dict[str, dict]:
-    """The schema of each key of the config section a stage takes as ``**<section>`` (none: empty).
+    """The schema of each key of the config section a stage takes as ``**<section>`` (none: empty),
+    less the keys the stage names as parameters of its own (an output path such as ``checkpoint``).
 
     Such a stage's settings are defined once, in the schema: their names, defaults and help."""
-    for name, param in inspect.signature(entry).parameters.items():
+    parameters = inspect.signature(entry).parameters
+    for name, param in parameters.items():
         if param.kind is inspect.Parameter.VAR_KEYWORD:
-            return section_schema(name)["properties"]
+            try:
+                keys = section_schema(name)["properties"]
+            except KeyError:
+                raise TypeError(f"{entry.__name__}: **{name} names no section of the config schema") from None
+            return {key: value for key, value in keys.items() if key not in parameters}
     return {}
 
 

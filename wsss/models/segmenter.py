@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss import distributed, launch
-from wsss.config import schema_defaults
+from wsss.config import schema_defaults, tuple_if_list
 from wsss.device import channels_last, fast_bf16
 from wsss.errors import ConfigError
 from wsss.models.deeplab import max_fused, scale_pyramid_logits
@@ -131,13 +131,12 @@ def segmenter_from_config(section: Mapping, class_names: Sequence[str]) -> tuple
     if unknown:
         raise ConfigError(f"segmenter: keys {unknown} are neither network settings nor training plan")
 
-    def value(key: str):
-        return tuple(section[key]) if isinstance(section[key], list) else section[key]
-
     settings = SegmenterSettings(
-        **{key: value(key) for key in network}, num_classes=len(class_names) + 1, class_names=tuple(class_names)
+        **{key: tuple_if_list(section[key]) for key in network},
+        num_classes=len(class_names) + 1,
+        class_names=tuple(class_names),
     )
-    return settings, TrainingPlan(**{key: value(key) for key in schedule})
+    return settings, TrainingPlan(**{key: tuple_if_list(section[key]) for key in schedule})
 
 
 def model_config(
