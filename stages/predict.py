@@ -8,14 +8,13 @@ import logging
 import time
 from pathlib import Path
 
-from wsss.checkpoints import read_checkpoint
 from wsss.config import schema_default
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import atomic_directory
-from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, settings_from_meta
+from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, read_segmenter_checkpoint
 from wsss.stage import run_stage
 
 log = logging.getLogger("predict")
@@ -56,8 +55,7 @@ def predict(
         raise DatasetError(
             f"{images}: no images found (expected a folder of {', '.join(sorted(IMAGE_SUFFIXES))} files)"
         )
-    state = read_checkpoint(checkpoint)
-    settings = settings_from_meta(state["meta"])
+    settings, state = read_segmenter_checkpoint(checkpoint)
     model = build_model(settings, state["model"], pick_device())
     start = time.perf_counter()
     with atomic_directory(output) as folder:

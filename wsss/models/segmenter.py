@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss import distributed, launch
+from wsss.checkpoints import read_checkpoint
 from wsss.config import schema_defaults, tuple_if_list
 from wsss.device import channels_last, fast_bf16
 from wsss.errors import ConfigError
@@ -430,6 +431,18 @@ def build_model(
     if state is not None:
         model.load_state_dict(state)
     return channels_last(model.to(device)).eval()
+
+
+# What a segmenter checkpoint's meta always holds (further settings, added later, take their defaults).
+SEGMENTER_META = ("model", "backbone", "num_classes", "class_names")
+
+
+def read_segmenter_checkpoint(checkpoint: str | os.PathLike) -> tuple[SegmenterSettings, dict]:
+    """The settings of a checkpoint of train_seg's and the checkpoint (its ``model`` and ``meta``); one of
+    another stage (a CAM network's, say) is a ConfigError naming the file, the metadata it lacks and the
+    kind expected."""
+    state = read_checkpoint(checkpoint, SEGMENTER_META, "a segmenter checkpoint (train_seg's)")
+    return settings_from_meta(state["meta"]), state
 
 
 def settings_from_meta(meta: dict) -> SegmenterSettings:
