@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-from wsss.checkpoints import read_checkpoint
 from wsss.config import stage_settings
 from wsss.data.images import read_label_map
 from wsss.data.label_folder import write_folder_readme, write_label_png
@@ -19,7 +18,7 @@ from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regio
 from wsss.evaluation.metrics import confusion_matrix
 from wsss.evaluation.segmenter_counts import counts_from, save_counts
 from wsss.io import atomic_directory
-from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, settings_from_meta
+from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, read_segmenter_checkpoint
 from wsss.progress import track
 from wsss.refine.crf import crf_refine_scores
 from wsss.sharding import select_shard
@@ -59,8 +58,8 @@ def eval_seg(
     device = pick_device()
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
-    state = read_checkpoint(checkpoint)
-    model = build_model(settings_from_meta(state["meta"]), state["model"], device)
+    network, state = read_segmenter_checkpoint(checkpoint)
+    model = build_model(network, state["model"], device)
     multi = f"scales {settings.scales}{' max' if settings.fusion == 'max' else ''}{' + flip' if settings.flip else ''}"
     modes = ["single scale", multi] + ([f"{multi} + CRF"] if settings.crf else [])
     headline_mode = modes[HEADLINES.index(settings.headline)]

@@ -3,13 +3,12 @@
 import logging
 import time
 
-from wsss.checkpoints import read_checkpoint
 from wsss.clims.cam_inference import cam_jobs, inference_ready, write_cams
 from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device, precision_plan
 from wsss.io import atomic_directory
-from wsss.models.cam_net import cam_net_from_state
+from wsss.models.cam_net import cam_net_from_state, read_cam_checkpoint
 from wsss.progress import Progress
 from wsss.stage import run_stage
 
@@ -35,7 +34,7 @@ def make_cam(
     """
     settings = stage_settings("make_cam", make_cam)
     device = pick_device()
-    model = inference_ready(cam_net_from_state(read_checkpoint(checkpoint), checkpoint), device)
+    model = inference_ready(cam_net_from_state(read_cam_checkpoint(checkpoint), checkpoint), device)
     jobs = cam_jobs(root, DatasetManifest.load(manifest), splits, shard, shards)
     start = time.perf_counter()
     with atomic_directory(cams) as folder:

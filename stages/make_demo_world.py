@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from wsss.config import stage_settings
 from wsss.data.images import read_label_map, read_rgb
 from wsss.demo.scenes import CLASSES, WorldSettings
 from wsss.demo.writer import demo_image_id, manifest_dict, present_classes, write_demo_world
@@ -21,16 +22,17 @@ def make_demo_world(
     root: str,
     contact_sheet_png: str,
     world: dict,
-    seed: int = 0,
-    split_sizes: dict | None = None,
-    sheet_images: int = 16,
     threads: int = 1,
+    **demo_world: object,
 ) -> None:
     """Generate the demo dataset into ``root`` (replaced atomically) and draw a contact sheet.
 
-    ``world`` holds the drawing settings (the demo_world config keys of :class:`WorldSettings`).
+    ``world`` holds the drawing settings (the demo_world config keys of :class:`WorldSettings`);
+    ``demo_world``: the section's other keys (seed, split_sizes, sheet_images), defined (with their
+    defaults) by the schema alone.
     """
-    split_sizes = split_sizes or {"train": 600, "val": 150}
+    section = stage_settings("demo_world", demo_world)
+    seed, split_sizes, sheet_images = section.seed, section.split_sizes, section.sheet_images
     settings = WorldSettings.from_config(world)
     start = time.perf_counter()
     with atomic_directory(root) as tmp_root:

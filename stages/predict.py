@@ -8,24 +8,17 @@ import logging
 import time
 from pathlib import Path
 
-from wsss.checkpoints import read_checkpoint
-from wsss.config import section_schema
+from wsss.config import schema_default
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.device import pick_device
 from wsss.errors import DatasetError
 from wsss.io import atomic_directory
-from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, settings_from_meta
+from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, read_segmenter_checkpoint
 from wsss.stage import run_stage
 
 log = logging.getLogger("predict")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def eval_seg_default(key: str) -> object:
-    """The schema's default of ``eval_seg.<key>`` (a list as a tuple): images are tested as eval_seg tests them."""
-    default = section_schema("eval_seg")["properties"][key]["default"]
-    return tuple(default) if isinstance(default, list) else default
 
 
 def check_output_folder(output: str, images: str) -> None:
@@ -41,10 +34,10 @@ def predict(
     checkpoint: str,
     images: str,
     output: str,
-    scales: tuple[float, ...] = eval_seg_default("scales"),
-    fusion: str = eval_seg_default("fusion"),
-    flip: bool = eval_seg_default("flip"),
-    crf: bool = eval_seg_default("crf"),
+    scales: tuple[float, ...] = schema_default("eval_seg", "scales"),
+    fusion: str = schema_default("eval_seg", "fusion"),
+    flip: bool = schema_default("eval_seg", "flip"),
+    crf: bool = schema_default("eval_seg", "crf"),
     threads: int = 1,
 ) -> None:
     """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``.
@@ -62,8 +55,7 @@ def predict(
         raise DatasetError(
             f"{images}: no images found (expected a folder of {', '.join(sorted(IMAGE_SUFFIXES))} files)"
         )
-    state = read_checkpoint(checkpoint)
-    settings = settings_from_meta(state["meta"])
+    settings, state = read_segmenter_checkpoint(checkpoint)
     model = build_model(settings, state["model"], pick_device())
     start = time.perf_counter()
     with atomic_directory(output) as folder:

@@ -4,15 +4,14 @@ import logging
 
 import torch
 
-from wsss.checkpoints import read_checkpoint
 from wsss.clims.losses import clims_loss, positive_pairs
-from wsss.config import stage_settings
+from wsss.config import schema_default, stage_settings
 from wsss.data.manifest import DatasetManifest
 from wsss.data.training_data import AugmentedCrops, normalize_imagenet, training_loader
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, channels_last, pick_device, precision_plan
 from wsss.distributed import parallel
-from wsss.models.cam_net import cam_net_from_state
+from wsss.models.cam_net import cam_net_from_state, read_cam_checkpoint
 from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.stage import run_stage
 from wsss.training import ResumableRun, finish_training, make_optimizer, seed_everything, train_epochs
@@ -28,8 +27,8 @@ def train_clims(
     history: str,
     clip_model: str,
     clip_weights: str | list | None = None,
-    clip_download_root: str | None = None,
-    clip_input_mode: str = "reference",
+    clip_download_root: str | None = schema_default("clip", "download_root"),
+    clip_input_mode: str = schema_default("clip", "input_mode"),
     split: str = "train",
     devices: int = 1,
     threads: int = 1,
@@ -55,7 +54,7 @@ def train_clims(
     resume_key = {**paths, **clip, "split": split, **vars(settings)}  # identifies a resumable run
     if clip_weights and str(clip_weights) != clip_model:
         raise ValueError(f"clip_weights {clip_weights} and clip_model {clip_model} must name the same checkpoint")
-    state = read_checkpoint(baseline, ("num_classes", "backbone", "output_stride"))  # before CLIP: fails fast
+    state = read_cam_checkpoint(baseline)  # before CLIP: fails fast
     seed_everything(settings.seed)
     device = pick_device()
     plan = precision_plan(settings.precision, device)

@@ -23,6 +23,7 @@ log = logging.getLogger("train_demo_clip")
 
 
 def train_demo_clip_stage(
+    checkpoint: str,
     evaluation: str,
     world: dict,
     threads: int = 1,
@@ -31,13 +32,12 @@ def train_demo_clip_stage(
     """Train, export as TorchScript, reload through clip.load, and write the evaluation JSON.
 
     ``demo_clip``: keys of the config's ``demo_clip`` section, defined (with their defaults) by the
-    schema alone; keys left out take the schema's defaults. Its ``checkpoint`` is where the model
-    goes (the rule's output of that name).
+    schema alone; keys left out take the schema's defaults. ``checkpoint`` (the section's key too) is
+    where the model goes: the rule's output, required on the command line.
     ``world`` holds the demo world's drawing settings, so that the CLIP sees the same kind of
     images (at the same size, resized to its resolution) as the CAM stages will show it.
     """
     settings = stage_settings("demo_clip", demo_clip)
-    checkpoint = settings.checkpoint
     torch.manual_seed(settings.seed)
     device = pick_device()
     arch = DemoClipArchitecture(**settings.architecture)

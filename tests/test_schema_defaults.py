@@ -22,16 +22,6 @@ def test_fields_without_a_value_take_the_schema_default_lists_as_tuples():
     assert Plan() == Plan(keys["iterations"]["default"], tuple(keys["msc_scales"]["default"]), "kept")
 
 
-def test_a_field_that_is_no_schema_key_needs_its_own_default():
-    with pytest.raises(TypeError):
-
-        @dataclass(frozen=True)
-        @schema_defaults("segmenter")
-        class Plan:
-            iterations: int
-            typo_in_a_key: int
-
-
 def test_nested_sections_are_reached_by_dotted_names():
     assert section_schema("demo_clip.architecture")["properties"]["embed_dim"]["default"] == 128
 
@@ -67,3 +57,13 @@ def test_no_schema_entry_was_cut_by_an_unquoted_comma():
                 yield from stray(value, f"{path}.{key}")
 
     assert list(stray(load_schema(str(CONFIG_SCHEMA)), "schema")) == []
+
+
+def test_a_misspelt_field_is_named():
+    with pytest.raises(TypeError, match="Plan.typo_in_a_key: no value and no key segmenter.typo_in_a_key"):
+
+        @dataclass(frozen=True)
+        @schema_defaults("segmenter")
+        class Plan:
+            typo_in_a_key: int
+            iterations: int

@@ -108,3 +108,46 @@ def test_a_stage_that_does_not_use_torch_starts_without_it():
     done = subprocess.run([sys.executable, "-c", TORCH_FREE_STAGE], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert '"torch": null' in done.stderr and '"torch_threads": null' in done.stderr
+
+
+def failing_entry(root: str, threads: int = 1) -> None:
+    """A stage that fails the way a bad input makes one fail."""
+    raise ValueError(f"{root}: no images in this folder")
+
+
+def test_a_stage_error_and_its_traceback_go_to_the_rule_log(tmp_path, capsys):
+    log_file = tmp_path / "logs" / "make_cam.log"
+    log_file.parent.mkdir()
+
+    class Smk:
+        input = {"root": "data/empty"}
+        output = {}
+        params = {}
+        log = [str(log_file)]
+        threads = 1
+
+    with pytest.raises(ValueError, match="no images"):  # re-raised: the exit status stays non-zero
+        run_stage(failing_entry, Smk())
+    logged = log_file.read_text()
+    assert "run: failing_entry: {" in logged  # the provenance line, as before
+    assert "failing_entry failed: ValueError: data/empty: no images in this folder" in logged
+    assert "Traceback (most recent call last)" in logged and 'raise ValueError(f"{root}' in logged
+    terminal = capsys.readouterr().err
+    assert "failing_entry failed: ValueError: data/empty: no images" in terminal
+    assert "Traceback" not in terminal  # Python prints it there once, as the exception leaves the stage
+
+    cli_log = tmp_path / "cli.log"
+    with pytest.raises(ValueError, match="no images"):
+        run_stage(failing_entry, argv=["--root", "data/empty", "--log-file", str(cli_log)])
+    assert "failing_entry failed: ValueError: data/empty" in cli_log.read_text()
+    assert "Traceback (most recent call last)" in cli_log.read_text()
+
+
+def test_under_torchrun_another_rank_reports_its_error_on_stderr_not_in_the_log(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    log_file = tmp_path / "train.log"
+    with pytest.raises(ValueError, match="devices is 1 but 2 processes run"):
+        run_stage(failing_entry, argv=["--root", "data/x", "--log-file", str(log_file)])
+    assert not log_file.exists()  # rank 0 alone writes the log
+    assert "failing_entry failed on rank 1 of 2: ValueError: devices is 1" in capsys.readouterr().err

@@ -56,11 +56,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def read_checkpoint(path: str | os.PathLike, meta_keys: tuple[str, ...] = ()) -> dict:
+def read_checkpoint(path: str | os.PathLike, meta_keys: tuple[str, ...] = (), expected: str = "") -> dict:
     """A checkpoint of this project's (``{"model": state dict, "meta": {...}}``, as ``save_model`` writes it).
 
     ``meta_keys`` are the metadata the caller rebuilds the network from; a checkpoint of another
-    stage lacks them, which is said here rather than as a bare KeyError later.
+    stage lacks them, which is said here (with the kind of checkpoint ``expected``, such as
+    "a CAM checkpoint (train_cam's)") rather than as a bare KeyError later.
     """
     state = read_weights(path)
     if not isinstance(state, Mapping) or not {"model", "meta"} <= state.keys() or not _is_state_dict(state["model"]):
@@ -69,7 +70,10 @@ def read_checkpoint(path: str | os.PathLike, meta_keys: tuple[str, ...] = ()) ->
         )
     missing = [key for key in meta_keys if key not in state["meta"]]
     if missing:
-        raise ConfigError(f"{path}: a checkpoint of another kind: its metadata lacks {missing}")
+        raise ConfigError(
+            f"{path}: a checkpoint of another kind: its metadata lacks {missing}"
+            + (f"; expected {expected}" if expected else "")
+        )
     return dict(state)
 
 

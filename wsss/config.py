@@ -89,16 +89,30 @@ def validate_section(section: str, values: Mapping | None, source: str) -> dict:
     return validate_with_defaults({section: dict(values or {})}, schema, source)[section]
 
 
+def tuple_if_list(value: object) -> object:
+    """A config value as a frozen settings field holds it: YAML's lists as tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def schema_default(section: str, key: str) -> object:
+    """The schema's default of ``<section>.<key>`` (a list as a tuple), for a signature that must
+    default as the run config does."""
+    return tuple_if_list(section_schema(section)["properties"][key]["default"])
+
+
 def schema_defaults(section: str) -> Callable[[type], type]:
     """Class decorator, applied under ``@dataclass``: each annotated field without a value takes the
-    default of ``<section>.<field>`` in the schema (lists as tuples), so a default is written once."""
+    default of ``<section>.<field>`` in the schema (lists as tuples), so a default is written once.
+    A field without a value that is no key of the section is an error (a misspelt key, say)."""
 
     def apply(cls: type) -> type:
         keys = section_schema(section)["properties"]
         for name in cls.__annotations__:
-            if name in keys and name not in vars(cls):
-                default = keys[name]["default"]
-                setattr(cls, name, tuple(default) if isinstance(default, list) else default)
+            if name in vars(cls):
+                continue
+            if name not in keys:
+                raise TypeError(f"{cls.__name__}.{name}: no value and no key {section}.{name} in the config schema")
+            setattr(cls, name, schema_default(section, name))
         return cls
 
     return apply

@@ -25,23 +25,57 @@ from wsss.parallel import use_threads
 from wsss.provenance import run_record
 
 
+class _TracebackLeftOut(logging.Formatter):
+    """stderr's format: an error's one line only, as Python prints the traceback there itself
+    when the exception leaves the stage."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
+LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
+
+
 def _setup_logging(log_file: str | None) -> None:
     """Log to stderr and ``log_file``; under torchrun only rank 0 logs (appending to the launcher's
     lines), the other ranks report warnings and errors to stderr."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setFormatter(_TracebackLeftOut(LOG_FORMAT))
+    handlers: list[logging.Handler] = [terminal]
     if log_file and launch.is_main():
-        handlers.append(logging.FileHandler(log_file, mode="a" if launch.launched() else "w"))
+        file = logging.FileHandler(log_file, mode="a" if launch.launched() else "w")
+        file.setFormatter(logging.Formatter(LOG_FORMAT))
+        handlers.append(file)
     level = logging.INFO if launch.is_main() else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(level=level, handlers=handlers, force=True)
+
+
+def _log_failure(entry: Callable, error: Exception) -> None:
+    """The error in one line, then its traceback, into the log file (on a cluster the terminal is
+    gone, and Snakemake points at the log); stderr gets the line (any rank)."""
+    rank = f" on rank {launch.rank()} of {launch.world_size()}" if launch.launched() else ""
+    logging.getLogger("run").error(
+        "%s failed%s: %s: %s", entry.__name__, rank, type(error).__name__, error, exc_info=error
+    )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def _section_keys(entry: Callable) -> dict[str, dict]:
-    """The schema of each key of the config section a stage takes as ``**<section>`` (none: empty).
+    """The schema of each key of the config section a stage takes as ``**<section>`` (none: empty),
+    less the keys the stage names as parameters of its own (an output path such as ``checkpoint``).
 
     Such a stage's settings are defined once, in the schema: their names, defaults and help."""
-    for name, param in inspect.signature(entry).parameters.items():
+    parameters = inspect.signature(entry).parameters
+    for name, param in parameters.items():
         if param.kind is inspect.Parameter.VAR_KEYWORD:
-            return section_schema(name)["properties"]
+            try:
+                keys = section_schema(name)["properties"]
+            except KeyError:
+                raise TypeError(f"{entry.__name__}: **{name} names no section of the config schema") from None
+            return {key: value for key, value in keys.items() if key not in parameters}
     return {}
 
 
@@ -96,16 +130,25 @@ def run_stage(entry: Callable, smk: Any = None, argv: list[str] | None = None) -
 
     torch uses the stage's ``threads`` (Snakemake's, or the CLI default), and the log starts with
     what besides the config decides the numbers (versions, CPU, threads, commit). Stages that do
-    not import torch start without it (about 2 s sooner).
+    not import torch start without it (about 2 s sooner). An exception it raises is logged (one
+    line, then the traceback: see :func:`_log_failure`) and raised again.
     """
-    log_file = None
     if smk is not None:
         log_file = smk.log[0] if len(smk.log) else None
         _setup_logging(log_file)
-        kwargs = _snakemake_kwargs(entry, smk)
     else:
-        kwargs = _cli_kwargs(entry, argv)
+        kwargs = _cli_kwargs(entry, argv)  # sets up logging
         log_file = kwargs.pop("_log")
+    try:
+        if smk is not None:
+            kwargs = _snakemake_kwargs(entry, smk)
+        return _call(entry, kwargs, log_file)
+    except Exception as error:  # re-raised: the exit status stays non-zero
+        _log_failure(entry, error)
+        raise
+
+
+def _call(entry: Callable, kwargs: dict[str, Any], log_file: str | None) -> Any:
     devices = int(kwargs.get("devices", 1))
     if devices > 1 and not launch.launched():
         # Snakemake runs a copy of the script; __file__ of its module names the original.

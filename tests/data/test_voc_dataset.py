@@ -120,6 +120,19 @@ def test_duplicate_ids(tiny_voc):
     expect_error(rf"dup\.txt:3: duplicate image id '{ids[0]}' \(first on line 1\)", root, split="dup")
 
 
+def test_an_id_with_a_space_is_refused_by_name_not_cut_at_the_space(tiny_voc):
+    """An id with whitespace is refused where the split file is read, rather than cut into '2007' (as
+    before) and reported as a missing '2007.jpg'. The project's, VOC's and SBD's split files hold one
+    column (ImageSets/Main's two-column class files are never read)."""
+    root, ids = tiny_voc
+    (root / "ImageSets" / "Segmentation" / "spaced.txt").write_text(f"{ids[0]}\n2007 000032\n")
+    expect_error(
+        r"spaced\.txt:2: image id '2007 000032' holds whitespace: one id per line, without spaces",
+        root,
+        split="spaced",
+    )
+
+
 @pytest.mark.parametrize("bad_id", ["../secret", "sub/2007_000000", "a\\b", "..", ".hidden"])
 def test_ids_with_path_separators_or_dotdot(tiny_voc, bad_id):
     root, _ = tiny_voc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -105,7 +106,7 @@ def cam_jobs(
 def write_cams(
     model: CAMNet,
     jobs: dict[str, tuple[VOCDataset, np.ndarray]],
-    folder: str,
+    folder: str | os.PathLike,
     *,
     scales: tuple[float, ...],
     batch_size: int,

@@ -15,7 +15,9 @@ from wsss.palette import IGNORE_INDEX
 
 
 def read_split_ids(path: Path) -> list[str]:
-    """Read a split file: one id per line, blank lines skipped; rejects duplicates and path tricks."""
+    """Read a split file: one id per line, blank lines skipped; rejects duplicates, path tricks and ids
+    with whitespace (the project's, VOC's ImageSets/Segmentation and SBD's split files hold one column,
+    so a second token is an id with a space, not a column to skip)."""
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
@@ -25,9 +27,14 @@ def read_split_ids(path: Path) -> list[str]:
     ids: list[str] = []
     first_line: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
-        image_id = line.strip().split()[0] if line.strip() else ""
+        image_id = line.strip()
         if not image_id:
             continue
+        if len(image_id.split()) > 1:
+            raise DatasetError(
+                f"{path}:{number}: image id {image_id!r} holds whitespace: one id per line, without spaces "
+                "(rename the image and its files)"
+            )
         if "/" in image_id or "\\" in image_id or ".." in image_id or image_id.startswith("."):
             raise DatasetError(f"{path}:{number}: image id {image_id!r} must not contain path separators or '..'")
         if image_id in first_line:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsss.config import schema_defaults
+from wsss.config import schema_defaults, tuple_if_list
 from wsss.demo.background_painters import BACKGROUND_PAINTERS, Band
 from wsss.demo.object_painters import OBJECT_PAINTERS, OBJECT_WIDTH
 from wsss.demo.shapes import Color, Layer, jitter, pick
@@ -61,7 +61,7 @@ class WorldSettings:
     @classmethod
     def from_config(cls, world: dict) -> WorldSettings:
         """Settings from the config's demo_world drawing keys (lists become tuples; unknown keys fail)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in world.items()})
+        return cls(**{k: tuple_if_list(v) for k, v in world.items()})
 
 
 @dataclass

@@ -55,8 +55,18 @@ class CAMNet(torch.nn.Module):
         return backbone, list(self.classifier.parameters())
 
 
+CAM_META = ("num_classes", "backbone", "output_stride")  # what a CAM network is rebuilt from
+CAM_CHECKPOINT = "a CAM checkpoint (train_cam's or train_clims')"
+
+
+def read_cam_checkpoint(checkpoint: str) -> dict:
+    """A CAM checkpoint's state; one of another stage (an IRN's, a segmenter's) is a ConfigError naming
+    the file, the metadata it lacks and the kind expected."""
+    return read_checkpoint(checkpoint, CAM_META, CAM_CHECKPOINT)
+
+
 def cam_net_from_state(state: dict, checkpoint: str) -> CAMNet:
-    """The CAM network a checkpoint's state (as :func:`wsss.checkpoints.read_checkpoint` returns it) describes."""
+    """The CAM network a checkpoint's state (as :func:`read_cam_checkpoint` returns it) describes."""
     meta = state["meta"]
     model = CAMNet(meta["num_classes"], meta["backbone"], meta["output_stride"])
     load_checked(model, state["model"], checkpoint)
@@ -65,6 +75,6 @@ def cam_net_from_state(state: dict, checkpoint: str) -> CAMNet:
 
 def cam_backbone_state(checkpoint: str) -> tuple[dict[str, torch.Tensor], dict]:
     """The trained backbone's state dict (``ResNetBackbone`` keys) and the metadata of a CAM checkpoint."""
-    saved = read_checkpoint(checkpoint, ("backbone", "output_stride"))
+    saved = read_checkpoint(checkpoint, ("backbone", "output_stride"), CAM_CHECKPOINT)
     backbone = {k.removeprefix("backbone."): v for k, v in saved["model"].items() if k.startswith("backbone.")}
     return backbone, saved["meta"]

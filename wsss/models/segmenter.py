@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from wsss import distributed, launch
-from wsss.config import schema_defaults
+from wsss.checkpoints import read_checkpoint
+from wsss.config import schema_defaults, tuple_if_list
 from wsss.device import channels_last, fast_bf16
 from wsss.errors import ConfigError
 from wsss.models.deeplab import max_fused, scale_pyramid_logits
@@ -131,13 +132,12 @@ def segmenter_from_config(section: Mapping, class_names: Sequence[str]) -> tuple
     if unknown:
         raise ConfigError(f"segmenter: keys {unknown} are neither network settings nor training plan")
 
-    def value(key: str):
-        return tuple(section[key]) if isinstance(section[key], list) else section[key]
-
     settings = SegmenterSettings(
-        **{key: value(key) for key in network}, num_classes=len(class_names) + 1, class_names=tuple(class_names)
+        **{key: tuple_if_list(section[key]) for key in network},
+        num_classes=len(class_names) + 1,
+        class_names=tuple(class_names),
     )
-    return settings, TrainingPlan(**{key: value(key) for key in schedule})
+    return settings, TrainingPlan(**{key: tuple_if_list(section[key]) for key in schedule})
 
 
 def model_config(
@@ -431,6 +431,18 @@ def build_model(
     if state is not None:
         model.load_state_dict(state)
     return channels_last(model.to(device)).eval()
+
+
+# What a segmenter checkpoint's meta always holds (further settings, added later, take their defaults).
+SEGMENTER_META = ("model", "backbone", "num_classes", "class_names")
+
+
+def read_segmenter_checkpoint(checkpoint: str | os.PathLike) -> tuple[SegmenterSettings, dict]:
+    """The settings of a checkpoint of train_seg's and the checkpoint (its ``model`` and ``meta``); one of
+    another stage (a CAM network's, say) is a ConfigError naming the file, the metadata it lacks and the
+    kind expected."""
+    state = read_checkpoint(checkpoint, SEGMENTER_META, "a segmenter checkpoint (train_seg's)")
+    return settings_from_meta(state["meta"]), state
 
 
 def settings_from_meta(meta: dict) -> SegmenterSettings:

@@ -131,3 +131,44 @@ def test_cam_checkpoint_truncated_of_another_stage_or_architecture_names_the_fil
     save_model(mislabelled, CAMNet(2, "resnet18", 16), {"num_classes": 2, "backbone": "resnet34", "output_stride": 16})
     with pytest.raises(ConfigError, match=r"mislabelled\.pt: weights do not fit a ResNetBackbone: \d+ missing keys"):
         irn_backbone("cam", "resnet18", str(mislabelled), None)
+
+
+def test_a_checkpoint_of_another_stage_names_the_file_the_missing_metadata_and_the_stage_expected(tmp_path):
+    """A CAM checkpoint given to eval_seg or predict, an IRN's or a segmenter-like one to make_cam."""
+    import yaml
+    from conftest import write_tiny_voc
+    from PIL import Image
+
+    from wsss.models.cam_net import CAMNet
+
+    make_cam = load_stage("make_cam").make_cam
+    eval_seg = load_stage("eval_seg").eval_seg
+    predict = load_stage("predict").predict
+    cam = tmp_path / "clims_cam.pt"
+    save_model(cam, CAMNet(2, "resnet18", 16), {"num_classes": 2, "backbone": "resnet18", "output_stride": 16})
+    root = tmp_path / "VOC"
+    write_tiny_voc(root, n=1)
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump({"name": "tiny", "classes": ["cat", "diningtable"]}))
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (8, 8)).save(images / "photo.jpg")
+
+    segmenter = r"clims_cam\.pt: a checkpoint of another kind: its metadata lacks \['model', 'class_names'\]"
+    segmenter += r"; expected a segmenter checkpoint \(train_seg's\)"
+    with pytest.raises(ConfigError, match=segmenter):
+        eval_seg(str(root), str(manifest), str(cam), str(tmp_path / "shard"), str(tmp_path / "counts.npz"), "train")
+    with pytest.raises(ConfigError, match=segmenter):
+        predict(str(cam), str(images), str(tmp_path / "predicted"))
+
+    cams = dict(root=str(root), manifest=str(manifest), cams=str(tmp_path / "cams"), splits=["train"])
+    expected_cam = r"; expected a CAM checkpoint \(train_cam's or train_clims'\)"
+    irn = tmp_path / "irn.pt"  # meta of train_irn's checkpoints: no num_classes
+    save_model(irn, torch.nn.Linear(3, 2), {"backbone": "resnet18", "output_stride": 16, "radius": 5, "path": 4})
+    with pytest.raises(ConfigError, match=r"irn\.pt: .* its metadata lacks \['num_classes'\]" + expected_cam):
+        make_cam(checkpoint=str(irn), **cams)
+    segmenter_like = tmp_path / "segmenter.pt"
+    save_model(segmenter_like, torch.nn.Linear(3, 2), {"model": "deeplabv2", "class_names": ["cat", "diningtable"]})
+    lacks = r"\['num_classes', 'backbone', 'output_stride'\]"
+    with pytest.raises(ConfigError, match=r"segmenter\.pt: .* its metadata lacks " + lacks + expected_cam):
+        make_cam(checkpoint=str(segmenter_like), **cams)
