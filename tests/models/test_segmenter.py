@@ -250,6 +250,28 @@ def test_only_recorded_checkpoints_inside_the_run_folder_load_with_pickled_objec
             CheckpointLoader.load_checkpoint(str(path))
 
 
+def test_a_recorded_checkpoint_loads_only_the_objects_mmengine_pickles(tmp_path):
+    """A record vouches for the bytes, not for what they do: a recorded payload, or a recorded file
+    reaching past HistoryBuffer's statistics through getattr, is refused and nothing in it runs."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from wsss.models.seg_resume import unloadable, write_record
+
+    work, marker = tmp_path / "work", tmp_path / "payload-ran"
+    write_code_payload(work / "iter_1.pth", marker)
+    torch.save({"meta": {}, "hook": HistoryBuffer.update}, work / "iter_2.pth")
+    for iteration, path in enumerate(sorted(work.glob("iter_*.pth")), 1):
+        write_record(path, iteration)
+    trust_own_checkpoints(work)
+    for path in sorted(work.glob("iter_*.pth")):
+        with pytest.raises(Exception, match="Weights only load failed"):
+            CheckpointLoader.load_checkpoint(str(path))
+    assert "never holds (io.open), refused unrun" in unloadable(work / "iter_1.pth")
+    assert "getattr(HistoryBuffer, 'update') refused" in unloadable(work / "iter_2.pth")
+    assert not marker.exists()
+
+
 def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_labelled, tmp_path, caplog):
     """A hostile file named by last_checkpoint: training starts afresh, the payload never runs."""
     root, manifest, labels, ids = pseudo_labelled
@@ -263,13 +285,39 @@ def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_lab
     assert json.loads((tmp_path / "segmenter.pt.json").read_text())["resumed"] is False
 
 
-def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled, tmp_path, monkeypatch, caplog):
-    """The work folder is kept (as if killed after its last checkpoint), then the stage is rerun."""
+def keep_work_folder(monkeypatch) -> None:
+    """Training leaves its work folder behind, as if killed after its last checkpoint."""
     from wsss.models import seg_training
 
+    monkeypatch.setattr(seg_training, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
+
+
+def test_code_payload_with_a_forged_record_is_set_aside_never_run(pseudo_labelled, tmp_path, monkeypatch, caplog):
+    """Whoever can write a checkpoint can write its record: a payload put in place of the last
+    checkpoint, its record recomputed by the pipeline's own writer, still never runs."""
+    from wsss.models.seg_resume import write_record
+
+    root, manifest, labels, ids = pseudo_labelled
+    checkpoint, marker = tmp_path / "segmenter.pt", tmp_path / "payload-ran"
+    work = tmp_path / "segmenter.pt.work"
+    keep_work_folder(monkeypatch)
+    train_tiny_segmenter(root, manifest, labels, checkpoint)
+    assert (work / "iter_1.pth.sha256.json").is_file()
+    write_code_payload(work / "iter_1.pth", marker)
+    write_record(work / "iter_1.pth", 1)
+    caplog.clear()
+    train_tiny_segmenter(root, manifest, labels, checkpoint)
+    assert not marker.exists()
+    assert "iter_1.pth: pickles Python objects a checkpoint of this pipeline never holds" in caplog.text
+    assert (tmp_path / "segmenter.pt.work.rejected" / "iter_1.pth.rejected").is_file()
+    assert json.loads((tmp_path / "segmenter.pt.json").read_text())["resumed"] is False
+
+
+def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled, tmp_path, monkeypatch, caplog):
+    """The work folder is kept (as if killed after its last checkpoint), then the stage is rerun."""
     root, manifest, labels, ids = pseudo_labelled
     checkpoint = tmp_path / "segmenter.pt"
-    monkeypatch.setattr(seg_training, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
+    keep_work_folder(monkeypatch)
 
     def history(**overrides):
         train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides)
