@@ -353,3 +353,57 @@ def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):
     model = build_model(SegmenterSettings("deeplabv2", "resnet18", 3, ("a", "b")))
     missing, unexpected = model.backbone.load_state_dict(weights, strict=False)
     assert not unexpected and not [k for k in missing if "num_batches_tracked" not in k]
+
+
+@pytest.fixture
+def untrained_segmenter(tmp_path):
+    """An untrained DeepLabV2-R18's checkpoint, as train_seg saves one (predict only needs it to load)."""
+    from wsss.checkpoints import save_model
+    from wsss.models.segmenter import settings_to_meta
+
+    settings = SegmenterSettings("deeplabv2", "resnet18", 3, ("cat", "dog"))
+    path = tmp_path / "segmenter.pt"
+    save_model(path, build_model(settings), settings_to_meta(settings))
+    return path
+
+
+def write_photos(folder, names):
+    folder.mkdir()
+    for name in names:
+        Image.fromarray(np.full((16, 20, 3), 100, np.uint8)).save(folder / name)
+
+
+def test_predict_refuses_images_whose_masks_would_share_a_name(untrained_segmenter, tmp_path):
+    """x.jpg and x.png would both become x.png: refused before any work, naming both files."""
+    predict = load_stage("predict").predict
+    write_photos(tmp_path / "photos", ["x.jpg", "x.png", "y.jpg", "Z.jpg", "z.bmp"])
+    with pytest.raises(DatasetError, match=r"masks would have the same name: Z\.jpg and z\.bmp; x\.jpg and x\.png"):
+        predict(str(untrained_segmenter), str(tmp_path / "photos"), str(tmp_path / "masks"), scales=(1.0,))
+    assert not (tmp_path / "masks").exists()
+
+
+@pytest.mark.parametrize("theirs", [[], ["x.png", "README.txt"]], ids=["empty", "with masks"])
+def test_predict_never_replaces_an_output_folder_made_while_it_ran(untrained_segmenter, tmp_path, monkeypatch, theirs):
+    """Another run into the same new folder finishes first: this one fails naming the folder and
+    leaves it as the other run made it (its temporary folder goes)."""
+    stage = load_stage("predict")
+    write_photos(tmp_path / "photos", ["x.jpg", "y.png"])
+    output = tmp_path / "masks"
+    write_readme = stage.write_folder_readme
+
+    def and_another_run_finishes(*args, **kwargs):
+        write_readme(*args, **kwargs)
+        output.mkdir()
+        for name in theirs:
+            (output / name).write_text("the other run's")
+
+    monkeypatch.setattr(stage, "write_folder_readme", and_another_run_finishes)
+    with pytest.raises(DatasetError, match=rf"{output}: appeared while predicting"):
+        stage.predict(str(untrained_segmenter), str(tmp_path / "photos"), str(output), scales=(1.0,), flip=False)
+    assert sorted(p.name for p in output.iterdir()) == sorted(theirs)
+    assert all(p.read_text() == "the other run's" for p in output.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks", "photos", "segmenter.pt"]
+
+    monkeypatch.setattr(stage, "write_folder_readme", write_readme)
+    stage.predict(str(untrained_segmenter), str(tmp_path / "photos"), str(tmp_path / "new"), scales=(1.0,))
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["README.txt", "x.png", "y.png"]
