@@ -13,12 +13,13 @@ from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_folder_readme, write_label_png
 from wsss.device import pick_device
 from wsss.errors import DatasetError
-from wsss.io import atomic_directory
+from wsss.io import new_directory
 from wsss.models.segmenter import TEST_CRF, build_model, predict_labels, read_segmenter_checkpoint
 from wsss.stage import run_stage
 
 log = logging.getLogger("predict")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+SHOWN = 5  # name clashes listed
 
 
 def check_output_folder(output: str, images: str) -> None:
@@ -28,6 +29,23 @@ def check_output_folder(output: str, images: str) -> None:
         raise DatasetError(f"{output}: the output folder must be apart from the images' folder {images}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{output}: exists and is not an empty folder; choose a new folder for the predictions")
+
+
+def check_distinct_stems(files: list[Path], images: str) -> None:
+    """Refuse images whose masks (``<stem>.png``) would share a name, such as x.jpg and x.png.
+
+    Stems differing only in case clash too: on a case-insensitive file system they are one file.
+    """
+    by_mask: dict[str, list[str]] = {}
+    for path in files:
+        by_mask.setdefault(path.stem.casefold(), []).append(path.name)
+    clashes = [" and ".join(names) for names in by_mask.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(clashes[:SHOWN]) + ("; ..." if len(clashes) > SHOWN else "")
+        raise DatasetError(
+            f"{images}: masks would have the same name: {shown} (each mask is named after its image "
+            "without the suffix); rename all but one of each"
+        )
 
 
 def predict(
@@ -45,7 +63,10 @@ def predict(
     ``fusion`` combines the scales as eval_seg's does: max of logits (the reference) or mean of probabilities.
     The defaults of ``scales``, ``fusion``, ``flip`` and ``crf`` are the schema's for eval_seg (the
     reference's test), defined there alone. ``output`` must be new or empty, and apart
-    from ``images``: predictions never replace a folder that holds other files.
+    from ``images``: predictions never replace a folder that holds other files. They are written
+    into a private temporary folder, moved into place only if ``output`` is still new or empty
+    by then (two runs into one folder: the second to finish fails). Images whose masks would share
+    a name (x.jpg and x.png) are refused before any work.
     """
     check_output_folder(output, images)
     files = (
@@ -55,19 +76,29 @@ def predict(
         raise DatasetError(
             f"{images}: no images found (expected a folder of {', '.join(sorted(IMAGE_SUFFIXES))} files)"
         )
+    check_distinct_stems(files, images)
     settings, state = read_segmenter_checkpoint(checkpoint)
     model = build_model(settings, state["model"], pick_device())
     start = time.perf_counter()
-    with atomic_directory(output) as folder:
-        for path in files:
-            write_label_png(
+    try:
+        with new_directory(output) as folder:
+            for path in files:
+                write_label_png(
+                    folder,
+                    path.stem,
+                    predict_labels(model, read_rgb(path), list(scales), flip, TEST_CRF if crf else None, fusion),
+                )
+            write_folder_readme(
                 folder,
-                path.stem,
-                predict_labels(model, read_rgb(path), list(scales), flip, TEST_CRF if crf else None, fusion),
+                f"Predictions of {checkpoint} for the images in {images}.",
+                list(settings.class_names),
+                unsure=False,
             )
-        write_folder_readme(
-            folder, f"Predictions of {checkpoint} for the images in {images}.", list(settings.class_names), unsure=False
-        )
+    except FileExistsError:
+        raise DatasetError(
+            f"{output}: appeared while predicting (another run into the same folder?); left as it is, "
+            "these predictions were not kept: choose a new folder"
+        ) from None
     log.info("%d images segmented in %.1f s -> %s", len(files), time.perf_counter() - start, output)
 
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from wsss.io import atomic_directory, atomic_path, write_text
+from wsss.io import atomic_directory, atomic_path, new_directory, write_text
 
 
 @pytest.fixture
@@ -41,3 +41,23 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
         (folder / "b.png").write_bytes(b"png")
     write_text(tmp_path / "table.txt", "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.abc.tmp", "labels", "table.txt"]
+
+
+def test_a_new_directory_never_replaces_a_folder_filled_meanwhile(tmp_path):
+    """Two runs into one new folder: the one finishing second fails, the first one's files are kept,
+    and neither leaves its temporary folder behind. An empty folder is taken over."""
+    output = tmp_path / "masks"
+    with pytest.raises(FileExistsError, match="masks: appeared or was filled while this run wrote"):
+        with new_directory(output) as first:
+            (first / "first.png").write_bytes(b"1")
+            with new_directory(output) as second:
+                (second / "second.png").write_bytes(b"2")
+    assert os.listdir(output) == ["second.png"]
+    with pytest.raises(FileExistsError, match="masks: exists and is not an empty folder"):
+        with new_directory(output):
+            pass
+    (output / "second.png").unlink()
+    with new_directory(output) as third:
+        (third / "third.png").write_bytes(b"3")
+    assert os.listdir(output) == ["third.png"]
+    assert sorted(os.listdir(tmp_path)) == ["masks"]

@@ -37,15 +37,21 @@ def read_weights(path: str | os.PathLike) -> object:
     except FileNotFoundError:
         raise ConfigError(f"{path}: weights file is missing") from None
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        found = re.search(r"unsupported global:?\s*(?:GLOBAL\s+)?(\S+)", str(exc), re.IGNORECASE)
+        found = unsupported_global(exc)
         if found:  # a pickle of other objects (a code payload, say): never unpickled, so nothing in it ran
             raise ConfigError(
                 f"{path}: not a weights file or checkpoint of this pipeline: it pickles Python objects besides "
-                f"tensors ({found.group(1)}), refused as loading them could run code"
+                f"tensors ({found}), refused as loading them could run code"
             ) from None
         raise ConfigError(
             f"{path}: not a readable PyTorch weights file, truncated or of another kind ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def unsupported_global(exc: BaseException) -> str | None:
+    """The object (``module.name``) a weights-only ``torch.load`` refused to unpickle, if that is why it failed."""
+    found = re.search(r"unsupported global:?\s*(?:GLOBAL\s+)?(\S+)", str(exc), re.IGNORECASE)
+    return found.group(1) if found else None
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

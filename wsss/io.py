@@ -88,6 +88,37 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def new_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a private temporary sibling folder; on success it becomes ``path``, which it never replaces.
+
+    ``path`` may be missing or an empty folder when the block starts. If by the end it holds
+    anything (another run into the same folder finished first, say), FileExistsError is raised and
+    ``path`` is left as it is; the temporary folder goes either way. Unlike :func:`atomic_directory`,
+    no temporaries of ``path`` are removed first: they may be other runs' at work (``.<name>.*.partial``
+    from a killed run are left to be deleted by hand).
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path}: exists and is not an empty folder")
+    was_empty_folder = path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield tmp_path
+        _as_normal_file(tmp_path, directory=True)
+        try:
+            if was_empty_folder:
+                with contextlib.suppress(FileNotFoundError):
+                    os.rmdir(path)  # only while still empty
+            os.mkdir(path)  # claims the name: of two runs only one creates it
+            os.rename(tmp_path, path)  # onto the empty folder just claimed
+        except OSError as exc:
+            raise FileExistsError(f"{path}: appeared or was filled while this run wrote {tmp_path.name}") from exc
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 def save_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     """Save an (H, W) uint8 label map as a VOC-palette PNG (index values kept intact)."""
     if labels.dtype != np.uint8 or labels.ndim != 2:

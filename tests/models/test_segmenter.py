@@ -250,6 +250,28 @@ def test_only_recorded_checkpoints_inside_the_run_folder_load_with_pickled_objec
             CheckpointLoader.load_checkpoint(str(path))
 
 
+def test_a_recorded_checkpoint_loads_only_the_objects_mmengine_pickles(tmp_path):
+    """A record vouches for the bytes, not for what they do: a recorded payload, or a recorded file
+    reaching past HistoryBuffer's statistics through getattr, is refused and nothing in it runs."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from wsss.models.seg_resume import unloadable, write_record
+
+    work, marker = tmp_path / "work", tmp_path / "payload-ran"
+    write_code_payload(work / "iter_1.pth", marker)
+    torch.save({"meta": {}, "hook": HistoryBuffer.update}, work / "iter_2.pth")
+    for iteration, path in enumerate(sorted(work.glob("iter_*.pth")), 1):
+        write_record(path, iteration)
+    trust_own_checkpoints(work)
+    for path in sorted(work.glob("iter_*.pth")):
+        with pytest.raises(Exception, match="Weights only load failed"):
+            CheckpointLoader.load_checkpoint(str(path))
+    assert "never holds (io.open), refused unrun" in unloadable(work / "iter_1.pth")
+    assert "getattr(HistoryBuffer, 'update') refused" in unloadable(work / "iter_2.pth")
+    assert not marker.exists()
+
+
 def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_labelled, tmp_path, caplog):
     """A hostile file named by last_checkpoint: training starts afresh, the payload never runs."""
     root, manifest, labels, ids = pseudo_labelled
@@ -263,13 +285,39 @@ def test_code_payload_in_the_work_folder_is_set_aside_never_unpickled(pseudo_lab
     assert json.loads((tmp_path / "segmenter.pt.json").read_text())["resumed"] is False
 
 
-def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled, tmp_path, monkeypatch, caplog):
-    """The work folder is kept (as if killed after its last checkpoint), then the stage is rerun."""
+def keep_work_folder(monkeypatch) -> None:
+    """Training leaves its work folder behind, as if killed after its last checkpoint."""
     from wsss.models import seg_training
 
+    monkeypatch.setattr(seg_training, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
+
+
+def test_code_payload_with_a_forged_record_is_set_aside_never_run(pseudo_labelled, tmp_path, monkeypatch, caplog):
+    """Whoever can write a checkpoint can write its record: a payload put in place of the last
+    checkpoint, its record recomputed by the pipeline's own writer, still never runs."""
+    from wsss.models.seg_resume import write_record
+
+    root, manifest, labels, ids = pseudo_labelled
+    checkpoint, marker = tmp_path / "segmenter.pt", tmp_path / "payload-ran"
+    work = tmp_path / "segmenter.pt.work"
+    keep_work_folder(monkeypatch)
+    train_tiny_segmenter(root, manifest, labels, checkpoint)
+    assert (work / "iter_1.pth.sha256.json").is_file()
+    write_code_payload(work / "iter_1.pth", marker)
+    write_record(work / "iter_1.pth", 1)
+    caplog.clear()
+    train_tiny_segmenter(root, manifest, labels, checkpoint)
+    assert not marker.exists()
+    assert "iter_1.pth: pickles Python objects a checkpoint of this pipeline never holds" in caplog.text
+    assert (tmp_path / "segmenter.pt.work.rejected" / "iter_1.pth.rejected").is_file()
+    assert json.loads((tmp_path / "segmenter.pt.json").read_text())["resumed"] is False
+
+
+def test_rerun_resumes_only_the_same_run_from_a_sound_checkpoint(pseudo_labelled, tmp_path, monkeypatch, caplog):
+    """The work folder is kept (as if killed after its last checkpoint), then the stage is rerun."""
     root, manifest, labels, ids = pseudo_labelled
     checkpoint = tmp_path / "segmenter.pt"
-    monkeypatch.setattr(seg_training, "shutil", type("NoRemoval", (), {"rmtree": staticmethod(lambda *a, **k: None)}))
+    keep_work_folder(monkeypatch)
 
     def history(**overrides):
         train_tiny_segmenter(root, manifest, labels, checkpoint, **overrides)
@@ -305,3 +353,57 @@ def test_cam_backbone_converts_to_the_torchvision_layout_mmseg_reads(tmp_path):
     model = build_model(SegmenterSettings("deeplabv2", "resnet18", 3, ("a", "b")))
     missing, unexpected = model.backbone.load_state_dict(weights, strict=False)
     assert not unexpected and not [k for k in missing if "num_batches_tracked" not in k]
+
+
+@pytest.fixture
+def untrained_segmenter(tmp_path):
+    """An untrained DeepLabV2-R18's checkpoint, as train_seg saves one (predict only needs it to load)."""
+    from wsss.checkpoints import save_model
+    from wsss.models.segmenter import settings_to_meta
+
+    settings = SegmenterSettings("deeplabv2", "resnet18", 3, ("cat", "dog"))
+    path = tmp_path / "segmenter.pt"
+    save_model(path, build_model(settings), settings_to_meta(settings))
+    return path
+
+
+def write_photos(folder, names):
+    folder.mkdir()
+    for name in names:
+        Image.fromarray(np.full((16, 20, 3), 100, np.uint8)).save(folder / name)
+
+
+def test_predict_refuses_images_whose_masks_would_share_a_name(untrained_segmenter, tmp_path):
+    """x.jpg and x.png would both become x.png: refused before any work, naming both files."""
+    predict = load_stage("predict").predict
+    write_photos(tmp_path / "photos", ["x.jpg", "x.png", "y.jpg", "Z.jpg", "z.bmp"])
+    with pytest.raises(DatasetError, match=r"masks would have the same name: Z\.jpg and z\.bmp; x\.jpg and x\.png"):
+        predict(str(untrained_segmenter), str(tmp_path / "photos"), str(tmp_path / "masks"), scales=(1.0,))
+    assert not (tmp_path / "masks").exists()
+
+
+@pytest.mark.parametrize("theirs", [[], ["x.png", "README.txt"]], ids=["empty", "with masks"])
+def test_predict_never_replaces_an_output_folder_made_while_it_ran(untrained_segmenter, tmp_path, monkeypatch, theirs):
+    """Another run into the same new folder finishes first: this one fails naming the folder and
+    leaves it as the other run made it (its temporary folder goes)."""
+    stage = load_stage("predict")
+    write_photos(tmp_path / "photos", ["x.jpg", "y.png"])
+    output = tmp_path / "masks"
+    write_readme = stage.write_folder_readme
+
+    def and_another_run_finishes(*args, **kwargs):
+        write_readme(*args, **kwargs)
+        output.mkdir()
+        for name in theirs:
+            (output / name).write_text("the other run's")
+
+    monkeypatch.setattr(stage, "write_folder_readme", and_another_run_finishes)
+    with pytest.raises(DatasetError, match=rf"{output}: appeared while predicting"):
+        stage.predict(str(untrained_segmenter), str(tmp_path / "photos"), str(output), scales=(1.0,), flip=False)
+    assert sorted(p.name for p in output.iterdir()) == sorted(theirs)
+    assert all(p.read_text() == "the other run's" for p in output.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks", "photos", "segmenter.pt"]
+
+    monkeypatch.setattr(stage, "write_folder_readme", write_readme)
+    stage.predict(str(untrained_segmenter), str(tmp_path / "photos"), str(tmp_path / "new"), scales=(1.0,))
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["README.txt", "x.png", "y.png"]

@@ -390,17 +390,17 @@ def training_config(
 
 
 def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
-    """Let mmengine resume from the checkpoints this pipeline wrote (and recorded) in ``work_dir``.
+    """Let mmengine resume from the checkpoints this pipeline wrote (and recorded) in ``work_dir``,
+    and load every file weights-only, so that no file can run code.
 
-    mmengine's resume files hold its HistoryBuffer and numpy objects (pickled through
-    builtins.getattr, which must not be allow-listed for every file), so they load with
-    weights_only=False, which runs whatever code a file carries. Only a file inside ``work_dir``
-    whose size and sha256 match the record written when it was saved is loaded so; every other
-    file (pretrained weights, a foreign or damaged file) loads weights-only.
+    mmengine's resume files hold its HistoryBuffer and numpy objects besides tensors: a file inside
+    ``work_dir`` whose size and sha256 match the record written when it was saved loads with
+    exactly those allowed (:func:`wsss.models.seg_resume.load_resume_checkpoint`); every other file
+    (pretrained weights, a foreign or damaged file) loads with tensors and plain containers only.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from wsss.models.seg_resume import verified_record
+    from wsss.models.seg_resume import load_resume_checkpoint, verified_record
 
     trusted = Path(work_dir).resolve()
 
@@ -408,8 +408,9 @@ def trust_own_checkpoints(work_dir: str | os.PathLike) -> None:
         path = Path(filename).expanduser().resolve()
         if not path.is_file():
             raise FileNotFoundError(f"{filename} can not be found")
-        own = trusted == path.parent and verified_record(path) is not None
-        return torch.load(path, map_location=map_location, weights_only=not own)
+        if trusted == path.parent and verified_record(path) is not None:
+            return load_resume_checkpoint(path, map_location=map_location)
+        return torch.load(path, map_location=map_location, weights_only=True)
 
     CheckpointLoader.register_scheme(prefixes="", loader=load_local, force=True)
 
