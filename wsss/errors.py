@@ -9,3 +9,7 @@ class DatasetError(ValueError):
 
 class ConfigError(ValueError):
     """A configuration or manifest file does not satisfy its schema."""
+
+
+class WriteError(OSError):
+    """Writing a result failed, a full disk most often; the message names the file and the free space."""

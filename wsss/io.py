@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from wsss.errors import WriteError
 from wsss.palette import voc_palette
 
 
@@ -43,11 +45,57 @@ def _remove_leftovers(path: Path) -> None:
     shutil.rmtree(path.with_name(f".{path.name}.old"), ignore_errors=True)
 
 
+# What torch.save's C++ writer raises (a RuntimeError) when a write fails, a full disk the usual cause.
+_TORCH_WRITE_FAILURES = ("file write failed", "iostream error", "unexpected pos", "PytorchStreamWriter failed")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def _free_space(path: Path) -> str:
+    """'<free> free of <total> on its filesystem', that of the folder that holds ``path``."""
+    try:
+        usage = shutil.disk_usage(path.parent)
+    except OSError as exc:
+        return f"the free space of its filesystem unknown ({exc})"
+    return f"{_size(usage.free)} free of {_size(usage.total)} on its filesystem"
+
+
+@contextlib.contextmanager
+def _naming_a_full_disk(path: Path) -> Iterator[None]:
+    """Turn a write that failed for want of space (ENOSPC, EDQUOT, or torch.save's C++ writer, whose
+    'file write failed' or 'basic_ios::clear: iostream error' says nothing of space) into a WriteError
+    naming ``path`` and the free space of its filesystem."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, WriteError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        what = "no space left on the device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        raise WriteError(
+            f"writing {path} failed: {what}, {_free_space(path)}; free some space or write the results "
+            f"elsewhere, then rerun ({exc})"
+        ) from exc
+    except RuntimeError as exc:
+        if not any(marker in str(exc) for marker in _TORCH_WRITE_FAILURES):
+            raise
+        raise WriteError(
+            f"writing {path} failed: {exc} ({_free_space(path)}; running out of disk space is the usual "
+            "cause of this error)"
+        ) from exc
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; it replaces ``path`` only if the block succeeds.
 
-    Temporaries of the same file that a killed earlier run left behind are removed first.
+    Temporaries of the same file that a killed earlier run left behind are removed first. A write
+    that fails for want of disk space raises WriteError naming ``path`` and the space left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,10 +104,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        if tmp_path.exists():
-            _as_normal_file(tmp_path, directory=tmp_path.is_dir())
-        os.replace(tmp_path, path)
+        with _naming_a_full_disk(path):
+            yield tmp_path
+            if tmp_path.exists():
+                _as_normal_file(tmp_path, directory=tmp_path.is_dir())
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -68,22 +117,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling folder; it replaces ``path`` (and its old content) on success.
 
-    Temporaries that a killed earlier run of the same output left behind are removed first.
+    Temporaries that a killed earlier run of the same output left behind are removed first. A write
+    that fails for want of disk space raises WriteError naming ``path`` and the space left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(path)
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp_path
-        _as_normal_file(tmp_path, directory=True)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            os.replace(path, old)
-            os.replace(tmp_path, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp_path, path)
+        with _naming_a_full_disk(path):
+            yield tmp_path
+            _as_normal_file(tmp_path, directory=True)
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                os.replace(path, old)
+                os.replace(tmp_path, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp_path, path)
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
 

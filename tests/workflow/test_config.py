@@ -11,7 +11,7 @@ from conftest import REPO, SNAKEMAKE
 from wsss.config import CONFIG_SCHEMA, effective_config, load_config, validate_config
 from wsss.data.manifest import DatasetManifest
 from wsss.errors import ConfigError
-from wsss.schema import load_schema
+from wsss.schema import load_schema, read_yaml
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # The overlays, each with the config it is layered on (as their headers say to run them).
@@ -168,3 +168,55 @@ def test_check_config_names_the_file_snakemake_does_not(tmp_path):
         path.write_bytes(content)
         result = check_config(micro, path)
         assert result.returncode == 1 and re.search(rf"^error: {re.escape(str(path))}: {problem}", result.stderr)
+
+
+@pytest.mark.parametrize("written", ["1e-4", "1E-4", "1.0e-4", "0.1e-3", "+1e-4"])
+@pytest.mark.parametrize("section", ["clims", "segmenter"])
+def test_a_learning_rate_written_with_an_exponent_is_a_number(tmp_path, section, written):
+    """YAML 1.1 reads 1e-4 (no dot, no exponent sign) as a string; a person means the number."""
+    path = tmp_path / "run.yaml"
+    path.write_text(f"{section}:\n  lr: {written}\n")
+    for config in (load_config(path), effective_config([REPO / "configs" / "micro.yaml", path])):
+        assert config[section]["lr"] == 0.0001 and isinstance(config[section]["lr"], float)
+    assert read_yaml(path, "config file") == {section: {"lr": 0.0001}}
+
+
+def test_numbers_given_as_strings_validate_where_the_schema_wants_a_number():
+    """Snakemake reads a nested --config value (train_cam='{epochs: 2}') with YAML's BaseLoader:
+    every scalar a string. Where the schema wants a number, a boolean or null, the string is read so."""
+    config = validate_config(
+        {
+            "train_cam": {"epochs": "2", "lr": "5E-4"},
+            "segmenter": {"amp": "false", "lr": "1e-4"},
+            "clims": {"lr": "1e-4", "epochs": "1e+1"},
+            "eval_cam": {"sweep": ["0.1", "0.9", "5e-2"]},
+            "demo_world": {"split_sizes": {"train": "10", "val": "5"}},
+            "demo_clip": {"architecture": {"vision_layers": ["1", "2", "1", "1"]}},
+            "run_name": "123",
+        }
+    )
+    assert config["train_cam"]["epochs"] == 2 and type(config["train_cam"]["epochs"]) is int
+    assert config["train_cam"]["lr"] == 0.0005
+    assert config["segmenter"]["amp"] is False and config["segmenter"]["lr"] == 0.0001
+    assert config["clims"]["lr"] == 0.0001 and config["clims"]["epochs"] == 10
+    assert type(config["clims"]["epochs"]) is int
+    assert config["eval_cam"]["sweep"] == [0.1, 0.9, 0.05]
+    assert config["demo_world"]["split_sizes"] == {"train": 10, "val": 5}
+    assert config["demo_clip"]["architecture"]["vision_layers"] == [1, 2, 1, 1]
+    assert config["run_name"] == "123"  # a string where the schema wants one
+    layers = validate_config({"demo_clip": {"architecture": {"vision_layers": "2"}}})["demo_clip"]["architecture"]
+    assert layers["vision_layers"] == 2
+    with pytest.raises(ConfigError, match=r"train_cam.epochs: '2.5' is not of type 'integer'"):
+        validate_config({"train_cam": {"epochs": "2.5"}})
+    with pytest.raises(ConfigError, match=r"clims.lr: 'nan' is not of type 'number'"):
+        validate_config({"clims": {"lr": "nan"}})
+
+
+def test_snakemake_takes_an_exponent_learning_rate_from_the_config_and_the_command_line(tmp_path):
+    path = tmp_path / "overlay.yaml"
+    path.write_text(f"dataset:\n  manifest: {REPO / 'data_manifest' / 'demo.yaml'}\nclims:\n  lr: 1e-4\n")
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--cores", "1"]
+    command += ["--configfile", str(REPO / "configs" / "micro.yaml"), str(path)]
+    command += ["--config", "segmenter={lr: 1e-4, amp: false}", "train_cam={epochs: 2}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
