@@ -1,7 +1,7 @@
 # CLIMS weakly supervised semantic segmentation, as a Snakemake workflow.
 #
-#   rules/data.smk     prepare_voc_sbd | prepare_coco -> check_dataset
-#   rules/demo.smk     make_demo_world -> check_dataset, train_demo_clip   (demo world only)
+#   rules/data.smk     prepare_voc_sbd | prepare_coco -> list_dataset -> check_dataset
+#   rules/demo.smk     make_demo_world -> list_dataset, draw_demo_world, train_demo_clip   (demo world only)
 #   rules/cams.smk     train_cam -> train_clims -> make_cam -> eval_cam    (CAMs and their seeds)
 #   rules/refine.smk   make_cam -> ir_label -> train_irn -> make_pseudo_labels   (refine: irn)
 #                      make_cam -> make_pseudo_labels                            (refine: crf)
@@ -12,7 +12,9 @@
 #
 # make_cam, ir_label, make_pseudo_labels and eval_seg run as {shard} jobs (config shards), each stage's
 # shards gathered by a gather_* rule into the folder (and report) that the rules after it read.
-# The rules that take a second or so (gathers, reports, write_config) are local rules: a cluster
+# Every rule that reads the dataset also takes list_dataset's listings of the files it reads, so
+# an edit inside the dataset reruns it (rules/common.smk).
+# The rules that take a second or so (gathers, reports, listings, write_config) are local rules: a cluster
 # runs them beside Snakemake instead of queueing a job for each.
 #
 # Parsing the workflow imports no torch (tests/workflow/test_rules.py): every `snakemake -n` reads

@@ -5,9 +5,10 @@ from wsss.clip_source import clip_checkpoint_input
 
 rule train_cam:
     input:
+        dataset_files([DATA["train_split"]]),
         root=DATA["root"],
         manifest=DATA["manifest"],
-        dataset_summary=f"{RESULTS}/dataset/summary.json",
+        dataset_summary=f"{RESULTS}/dataset/checked/{DATA['train_split']}.json",
     output:
         checkpoint=f"{RESULTS}/models/baseline_cam.pt",
         history=f"{RESULTS}/models/baseline_cam.json",
@@ -30,6 +31,7 @@ rule train_cam:
 
 rule train_clims:
     input:
+        dataset_files([DATA["train_split"]]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         baseline=rules.train_cam.output.checkpoint,
@@ -60,6 +62,7 @@ rule train_clims:
 
 rule make_cam:
     input:
+        lambda wildcards: dataset_files(CAM_SPLITS[wildcards.model]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         checkpoint=f"{RESULTS}/models/{{model}}_cam.pt",
@@ -106,6 +109,7 @@ rule gather_cams:
 
 rule eval_cam:
     input:
+        dataset_files([DATA["seed_eval_split"]], PARTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
         cams=f"{RESULTS}/cams/{{model}}",

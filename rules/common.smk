@@ -1,5 +1,9 @@
 # Paths, names and the dicts that rules pass to stages, built once from the validated config.
 
+import sys
+
+from wsss.data.file_listing import PARTS, listing_path, refresh_listing
+
 # The software of every rule, for --use-conda (environment.post-deploy.sh adds the packages
 # that compile against the installed torch: mmcv's ops, pydensecrf2 and this project).
 CONDA_ENV = "../environment.yml"
@@ -14,6 +18,10 @@ REFINE = config["refine"]
 # wsss.config checks that dataset.root agrees).
 IS_DEMO_WORLD = DATA["demo_world"]
 USES_DEMO_CLIP = CLIP["model"] == DEMO_CLIP["checkpoint"]
+# The demo CLIP's zero-shot evaluation, beside it (shared, like the model, by every run that uses it).
+DEMO_CLIP_EVALUATION = str(
+    Path(DEMO_CLIP["checkpoint"]).with_suffix(".evaluation.json")
+)
 
 SEED_MODELS = (
     ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
@@ -38,6 +46,35 @@ wildcard_constraints:
     model="baseline|clims",
     labels="ir_labels|pseudo_labels",
     shard=r"\d+",
+    part="|".join(PARTS),
+    split=r"[^/.]+",
+
+
+# The dataset's files as the rules see them: one listing (names, sizes, times) per split and part,
+# rewritten here, at every parse, when the files no longer match it. A rule that reads a part of a
+# split takes its listing as input, so an edited, added or removed image, annotation, mask or split
+# file reruns exactly those rules (Snakemake alone compares only the dataset folder's time stamp).
+# A dataset that a rule makes (the demo world, the prepared VOC or COCO) is listed after it is made.
+LISTINGS = f"{RESULTS}/dataset/files"
+DATASET_SPLITS = list(
+    dict.fromkeys([DATA["train_split"], DATA["seed_eval_split"], DATA["eval_split"]])
+)
+for _split in DATASET_SPLITS:
+    for _part in PARTS:
+        _change = refresh_listing(
+            listing_path(LISTINGS, _split, _part),
+            DATA["root"],
+            DATA["manifest"],
+            _split,
+            _part,
+        )
+        if _change:
+            print(f"dataset {DATA['root']} changed: {_change}", file=sys.stderr)
+
+
+def dataset_files(splits, parts=("images", "labels")):
+    """The listings of ``parts`` of ``splits``: the input that reruns a rule when those files change."""
+    return [listing_path(LISTINGS, split, part) for split in splits for part in parts]
 
 
 def shard_paths(stage, pattern):
@@ -60,9 +97,12 @@ SMALL = {"mem_mb": 1000, "runtime": 10}
 RESOURCES = {
     "write_config": SMALL,
     "make_demo_world": {"mem_mb": 2000, "runtime": 30},
+    "draw_demo_world": SMALL,
     "prepare_voc_sbd": {"mem_mb": 4000, "runtime": 60},
     "prepare_coco": {"mem_mb": 16000, "runtime": 240},
+    "list_dataset": SMALL,
     "check_dataset": {"mem_mb": 2000, "runtime": 30},
+    "summarize_dataset": SMALL,
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,
     "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": DEVICES["train_cam"]},
@@ -114,11 +154,7 @@ TRAINING_HISTORIES = [
 # after a killed `-R train_clims` it would find "Nothing to be done" with the CAM network gone. As
 # targets, outputs lost to a kill are made again, and then everything made from them.
 STAGE_OUTPUTS = [
-    (
-        [DEMO_CLIP["checkpoint"], f"{RESULTS}/demo_clip/evaluation.json"]
-        if USES_DEMO_CLIP
-        else []
-    ),
+    ([DEMO_CLIP["checkpoint"], DEMO_CLIP_EVALUATION] if USES_DEMO_CLIP else []),
     [history.removesuffix(".json") + ".pt" for history in TRAINING_HISTORIES],
     TRAINING_HISTORIES,
     expand(

@@ -1,5 +1,5 @@
 # Phase 1, data: the run's effective config recorded, the published datasets turned into the VOC
-# layout, and every dataset checked.
+# layout, their files listed for the rules that read them, and every dataset checked.
 
 
 rule write_config:
@@ -20,10 +20,12 @@ rule write_config:
         "../stages/write_config.py"
 
 
+# A prepared dataset and its summary lie outside the run's results folder: a run under a new
+# run_name uses them as they are, and its failure cannot delete them.
 rule prepare_voc_sbd:
     output:
         root=directory(config["voc_sbd"]["root"]),
-        summary=f"{RESULTS}/dataset/voc_sbd.json",
+        summary=f"{config['voc_sbd']['root']}.summary.json",
     log:
         log_path("prepare_voc_sbd"),
     benchmark:
@@ -47,7 +49,7 @@ rule prepare_coco:
         manifest=DATA["manifest"],
     output:
         root=directory(config["coco"]["root"]),
-        summary=f"{RESULTS}/dataset/coco.json",
+        summary=f"{config['coco']['root']}.summary.json",
     log:
         log_path("prepare_coco"),
     benchmark:
@@ -61,22 +63,64 @@ rule prepare_coco:
         "../stages/prepare_coco.py"
 
 
-rule check_dataset:
+rule list_dataset:
     input:
         root=DATA["root"],
         manifest=DATA["manifest"],
     output:
-        summary=f"{RESULTS}/dataset/summary.json",
+        listing=listing_path(LISTINGS, "{split}", "{part}"),
     log:
-        log_path("check_dataset"),
+        log_path("list_dataset_{split}_{part}"),
     benchmark:
-        benchmark_path("check_dataset")
+        benchmark_path("list_dataset_{split}_{part}")
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["list_dataset"],
+    params:
+        split=lambda wildcards: wildcards.split,
+        part=lambda wildcards: wildcards.part,
+    script:
+        "../stages/list_dataset.py"
+
+
+# Each split checked on its own, so an edit in one split reruns only its check (and what reads it).
+rule check_dataset:
+    input:
+        lambda wildcards: dataset_files([wildcards.split], PARTS),
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+    output:
+        summary=f"{RESULTS}/dataset/checked/{{split}}.json",
+    log:
+        log_path("check_dataset_{split}"),
+    benchmark:
+        benchmark_path("check_dataset_{split}")
     conda:
         CONDA_ENV
     threads: workflow.cores
     resources:
         **RESOURCES["check_dataset"],
     params:
-        splits=[DATA["train_split"], DATA["seed_eval_split"], DATA["eval_split"]],
+        splits=lambda wildcards: [wildcards.split],
     script:
         "../stages/check_dataset.py"
+
+
+rule summarize_dataset:
+    input:
+        checks=expand(f"{RESULTS}/dataset/checked/{{split}}.json", split=DATASET_SPLITS),
+    output:
+        summary=f"{RESULTS}/dataset/summary.json",
+    log:
+        log_path("summarize_dataset"),
+    benchmark:
+        benchmark_path("summarize_dataset")
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["summarize_dataset"],
+    script:
+        "../stages/summarize_dataset.py"

@@ -6,14 +6,11 @@ from wsss.demo.scenes import WorldSettings
 WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
 
 
+# The world and the demo CLIP are shared by every run that names them: their rules write nothing into a
+# run's results folder, so a new run_name neither remakes them nor, failing, deletes them.
 rule make_demo_world:
     output:
         root=directory(WORLD["root"]),
-        contact_sheet_png=report(
-            f"{RESULTS}/demo_world/contact_sheet.png",
-            caption="../report/contact_sheet.rst",
-            category="1. Data",
-        ),
     log:
         log_path("make_demo_world"),
     benchmark:
@@ -26,16 +23,40 @@ rule make_demo_world:
     params:
         seed=WORLD["seed"],
         split_sizes=WORLD["split_sizes"],
-        sheet_images=WORLD["sheet_images"],
         world=WORLD_SETTINGS,
     script:
         "../stages/make_demo_world.py"
 
 
+rule draw_demo_world:
+    input:
+        root=WORLD["root"],
+    output:
+        contact_sheet_png=report(
+            f"{RESULTS}/demo_world/contact_sheet.png",
+            caption="../report/contact_sheet.rst",
+            category="1. Data",
+        ),
+    log:
+        log_path("draw_demo_world"),
+    benchmark:
+        benchmark_path("draw_demo_world")
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        **RESOURCES["draw_demo_world"],
+    params:
+        split=next(iter(WORLD["split_sizes"])),
+        sheet_images=WORLD["sheet_images"],
+    script:
+        "../stages/draw_demo_world.py"
+
+
 rule train_demo_clip:
     output:
         checkpoint=DEMO_CLIP["checkpoint"],
-        evaluation=f"{RESULTS}/demo_clip/evaluation.json",
+        evaluation=DEMO_CLIP_EVALUATION,
     log:
         log_path("train_demo_clip"),
     benchmark:
@@ -54,7 +75,7 @@ rule train_demo_clip:
 
 rule report_demo_clip:
     input:
-        evaluation=f"{RESULTS}/demo_clip/evaluation.json",
+        evaluation=DEMO_CLIP_EVALUATION,
     output:
         output=report(
             f"{RESULTS}/report/demo_clip.html",

@@ -3,6 +3,7 @@
 
 rule ir_label:
     input:
+        dataset_files(CAM_SPLITS["clims"]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         cams=f"{RESULTS}/cams/clims",
@@ -41,6 +42,7 @@ use rule gather_cams as gather_ir_labels with:
 
 rule train_irn:
     input:
+        dataset_files([DATA["train_split"]]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         ir_labels=f"{RESULTS}/ir_labels",
@@ -67,6 +69,7 @@ rule train_irn:
 
 rule make_pseudo_labels:
     input:
+        dataset_files(CAM_SPLITS["clims"]),
         unpack(lambda wildcards: REFINE_INPUTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
@@ -108,6 +111,7 @@ use rule gather_cams as gather_pseudo_labels with:
 
 rule eval_labels:
     input:
+        dataset_files(CAM_SPLITS["clims"], PARTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
         labels=f"{RESULTS}/{{labels}}",
@@ -131,6 +135,7 @@ rule eval_labels:
 
 rule preview_labels:
     input:
+        dataset_files([DATA["seed_eval_split"]], PARTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
         labels=f"{RESULTS}/{{labels}}",

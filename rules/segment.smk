@@ -3,6 +3,7 @@
 
 rule train_seg:
     input:
+        dataset_files([DATA["train_split"]]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         labels=f"{RESULTS}/pseudo_labels",
@@ -29,6 +30,7 @@ rule train_seg:
 
 rule eval_seg:
     input:
+        dataset_files([DATA["eval_split"]], PARTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
         checkpoint=rules.train_seg.output.checkpoint,

@@ -1,38 +1,33 @@
-"""Stage: write the synthetic demo world (VOC layout) and a contact sheet to look at."""
+"""Stage: write the synthetic demo world (VOC layout)."""
 
 import logging
 import time
-from pathlib import Path
 
 import yaml
 
 from wsss.config import stage_settings
-from wsss.data.images import read_label_map, read_rgb
-from wsss.demo.scenes import CLASSES, WorldSettings
-from wsss.demo.writer import demo_image_id, manifest_dict, present_classes, write_demo_world
-from wsss.io import atomic_directory, save_rgb, write_json, write_text
-from wsss.palette import colorize
+from wsss.demo.scenes import WorldSettings
+from wsss.demo.writer import manifest_dict, write_demo_world
+from wsss.io import atomic_directory, write_json, write_text
 from wsss.stage import run_stage
-from wsss.visualize import contact_sheet, overlay
 
 log = logging.getLogger("make_demo_world")
 
 
 def make_demo_world(
     root: str,
-    contact_sheet_png: str,
     world: dict,
     threads: int = 1,
     **demo_world: object,
 ) -> None:
-    """Generate the demo dataset into ``root`` (replaced atomically) and draw a contact sheet.
+    """Generate the demo dataset into ``root`` (replaced atomically).
 
     ``world`` holds the drawing settings (the demo_world config keys of :class:`WorldSettings`);
-    ``demo_world``: the section's other keys (seed, split_sizes, sheet_images), defined (with their
-    defaults) by the schema alone.
+    ``demo_world``: the section's other keys (seed, split_sizes), defined (with their defaults) by
+    the schema alone.
     """
     section = stage_settings("demo_world", demo_world)
-    seed, split_sizes, sheet_images = section.seed, section.split_sizes, section.sheet_images
+    seed, split_sizes = section.seed, section.split_sizes
     settings = WorldSettings.from_config(world)
     start = time.perf_counter()
     with atomic_directory(root) as tmp_root:
@@ -42,18 +37,6 @@ def make_demo_world(
     seconds = time.perf_counter() - start
     total = sum(split_sizes.values())
     log.info("wrote %d images to %s in %.1f s (%.0f images/s)", total, root, seconds, total / seconds)
-
-    split = next(iter(split_sizes))
-    groups, captions = [], []
-    for index in range(min(sheet_images, split_sizes[split])):  # what was written, read back
-        image_id = demo_image_id(split, index)
-        rgb = read_rgb(Path(root) / "JPEGImages" / f"{image_id}.jpg")
-        labels = read_label_map(Path(root) / "SegmentationClass" / f"{image_id}.png")
-        groups.append([rgb, overlay(rgb, labels), colorize(labels)])
-        names = [CLASSES[k - 1] for k in present_classes(labels)]
-        captions.append(f"{image_id}: {', '.join(names)}")
-    save_rgb(contact_sheet_png, contact_sheet(groups, captions, groups_per_row=4))
-    log.info("contact sheet: %s", Path(contact_sheet_png))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,22 @@ import numpy as np
 import yaml
 from conftest import REPO, SNAKEMAKE, load_tool
 
+# The micro run's jobs that new CLIMS CAMs rerun, and the report's tables and charts, which follow any
+# change of a result.
+AFTER_CAMS = {
+    "ir_label": 1,
+    "gather_ir_labels": 1,
+    "train_irn": 1,
+    "make_pseudo_labels": 1,
+    "gather_pseudo_labels": 1,
+    "eval_labels": 2,
+    "preview_labels": 2,
+    "train_seg": 1,
+    "eval_seg": 1,
+    "gather_eval_seg": 1,
+}
+REPORT = {"report_results": 1, "report_resources": 1}
+
 
 def snakemake_command(workdir: Path, config: dict, *args: str) -> list[str]:
     """The command line of a Snakemake run of ``config`` (written into ``workdir``) on 2 cores."""

@@ -121,10 +121,13 @@ def test_voc12_config_dry_run_prepares_train_aug_first(devkits, tmp_path):
     }
     config["dataset"]["root"] = str(tmp_path / "voc12_aug")
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
-    assert jobs["prepare_voc_sbd"] == 1 and jobs["check_dataset"] == 1 and "make_demo_world" not in jobs
+    assert jobs["prepare_voc_sbd"] == 1 and jobs["check_dataset"] == 3 and "make_demo_world" not in jobs
     assert jobs["ir_label"] == 1 and jobs["train_irn"] == 1 and jobs["train_seg"] == 1 and jobs["eval_seg"] == 1
     snakemake(tmp_path, config, "--until", "prepare_voc_sbd")
-    assert json.loads((tmp_path / "results" / "voc12" / "dataset" / "voc_sbd.json").read_text())["splits"] == EXPECTED
+    assert json.loads((tmp_path / "voc12_aug.summary.json").read_text())["splits"] == EXPECTED
+    config["run_name"] = "voc12_again"  # the prepared root is shared: a new run neither remakes nor risks it
+    jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
+    assert "prepare_voc_sbd" not in jobs and jobs["check_dataset"] == 3
 
 
 def test_without_sbd_conversion_only_voc_masks_are_written_and_sbd_masks_are_not_needed(devkits, tmp_path):

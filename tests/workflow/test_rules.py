@@ -15,6 +15,9 @@ from wsss.clip_source import OPENAI_CLIP_MODELS, clip_checkpoint_input
 # The rules that take a second or so: a cluster runs them beside Snakemake, not as a job each.
 LOCAL_RULES = {
     "write_config",
+    "list_dataset",
+    "summarize_dataset",
+    "draw_demo_world",
     "report_demo_clip",
     "gather_cams",
     "gather_ir_labels",

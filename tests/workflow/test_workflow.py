@@ -7,17 +7,17 @@ import re
 import pytest
 import yaml
 from conftest import write_tiny_voc
-from workflow_helpers import planned_jobs, shipped, snakemake
-
-# The report's tables and charts follow any change of a result.
-REPORT = {"report_results": 1, "report_resources": 1}
+from workflow_helpers import AFTER_CAMS, REPORT, planned_jobs, shipped, snakemake
 
 
 def test_demo_dry_run_shows_the_dag(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, shipped("demo"), "-n"))
     assert jobs == {
         "make_demo_world": 1,
-        "check_dataset": 1,
+        "draw_demo_world": 1,
+        "list_dataset": 6,  # images, labels and masks of the train and val splits
+        "check_dataset": 2,  # each split
+        "summarize_dataset": 1,
         "train_demo_clip": 1,
         "train_cam": 1,
         "train_clims": 1,
@@ -72,7 +72,7 @@ def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
     config["dataset"]["root"] = str(root)
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
     assert "make_demo_world" not in jobs and "train_demo_clip" not in jobs
-    assert jobs["check_dataset"] == 1 and jobs["train_clims"] == 1 and jobs["make_cam"] == 1
+    assert jobs["check_dataset"] == 3 and jobs["train_clims"] == 1 and jobs["make_cam"] == 1  # train_aug, train, val
 
 
 @pytest.mark.slow
@@ -109,24 +109,12 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
     config["eval_cam"]["bg_threshold"] = 0.3  # only the seed evaluations read it
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {"eval_cam": 2, "write_config": 1, **REPORT, "all": 1}
     config["clims"]["alpha"] = 5.0  # CLIMS and everything after it, not the baseline
-    after_cams = {
-        "ir_label": 1,
-        "gather_ir_labels": 1,
-        "train_irn": 1,
-        "make_pseudo_labels": 1,
-        "gather_pseudo_labels": 1,
-        "eval_labels": 2,
-        "preview_labels": 2,
-        "train_seg": 1,
-        "eval_seg": 1,
-        "gather_eval_seg": 1,
-    }
     assert planned_jobs(snakemake(tmp_path, config, "-n")) == {
         "train_clims": 1,
         "make_cam": 1,
         "gather_cams": 1,
         "eval_cam": 2,
-        **after_cams,
+        **AFTER_CAMS,
         "write_config": 1,
         **REPORT,
         "all": 1,
