@@ -1,5 +1,17 @@
 # The report: `snakemake --report results/<run>/report.html` collects every output flagged with
-# report() (here and in the phase files), one category per phase, captions in report/*.rst.
+# report() (here and in the phase files), one category per phase, captions in report/*.rst. It is
+# refused while a dry run of the same command would run jobs (wsss/report_check.py).
+
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+from wsss.report_check import asks_for_report, outdated_report
+
+if asks_for_report(sys.argv[1:]):
+    _outdated = outdated_report(sys.argv[1:])
+    if _outdated:
+        raise WorkflowError(f"No report for {RESULTS}: {_outdated}")
 
 
 rule report_results:

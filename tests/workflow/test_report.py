@@ -1,6 +1,7 @@
 """The HTML report of the micro run: every item in its category, tables that hold the JSON reports'
 numbers, and pages that render in a real browser."""
 
+import copy
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from workflow_helpers import snakemake
+from workflow_helpers import snakemake, snakemake_command
 
 RUN = "results/micro"
 # Each report item (its path in the working directory) with the category and subcategory it must sit
@@ -42,6 +43,19 @@ def report(micro_run):
     path = workdir / RUN / "report.html"
     snakemake(workdir, config, "--report", str(path))
     return workdir, path
+
+
+@pytest.mark.slow
+def test_a_report_of_outdated_results_is_refused_naming_what_would_run(micro_run, tmp_path):
+    workdir, config = micro_run[0], copy.deepcopy(micro_run[1])
+    config["eval_cam"]["bg_threshold"] = 0.3  # the seed evaluations are now out of date
+    path = tmp_path / "report.html"
+    command = snakemake_command(workdir, config, "--report", str(path))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0 and not path.exists(), text[-3000:]
+    assert "not up to date" in text and "--report-after-run" in text
+    assert re.search(r"^eval_cam\s+2$", text, re.M), text[-3000:]
 
 
 def report_variable(text: str, name: str):

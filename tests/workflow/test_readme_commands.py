@@ -1,0 +1,92 @@
+"""Every command the README shows runs as written, or is listed here with what stands in for it."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+# How each README command is checked. "run": as written, in a copy of the repository; "dry run": as
+# written with -n (the run itself is what the micro run and the demo do); "make -n": the target's
+# commands, which the other entries run; "report": as written before any run, which must refuse with
+# its reason; anything else: why it does not run here.
+COMMANDS = {
+    "make demo": "make -n",
+    "make test": "this suite itself (CI runs it through .ci/run)",
+    "make setup": "make -n",
+    "make lint": "run",
+    "make rehearse": "make -n",
+    "source .venv/bin/activate": "run",
+    "snakemake --cores all": "dry run",
+    "snakemake --cores all --configfile configs/micro.yaml": "dry run",
+    "snakemake -n": "run",
+    "snakemake --report": "report",
+    "snakemake --report results/demo/report.html": "report",
+    "snakemake --use-conda": "needs conda, which this machine and CI lack",
+    "conda env create -f environment.yml": "needs conda, which this machine and CI lack",
+    "MMCV_WITH_OPS=1 pip install --no-build-isolation mmcv==2.1.0 pydensecrf2==1.1 && pip install --no-deps -e .": (
+        "the conda route's last step (tools/setup_env.sh, which CI runs, installs the same packages)"
+    ),
+    "python tools/seed_spread.py run --seeds 0 1 2 --cores 2": "five demo runs (test_seed_spread runs it on micro)",
+}
+INLINE = re.compile(r"`((?:[A-Z_]+=\S+ )*(?:snakemake|make|python|source|pip|bash|conda) [^`]*)`")
+
+
+def readme_commands() -> set[str]:
+    """Each command line of the README's code blocks (comments cut), and each command in inline code."""
+    text = (REPO / "README.md").read_text()
+    commands = set()
+    for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, re.S | re.M):
+        for line in block.splitlines():
+            command = re.split(r"\s+#", line)[0].strip()
+            if command:
+                commands.add(command)
+    commands.update(match.strip() for match in INLINE.findall(text))
+    return commands
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    """The tracked files of the repository, with its .venv linked in (what a user has after `make setup`)."""
+    folder = tmp_path_factory.mktemp("checkout")
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for name in tracked.splitlines():
+        if (REPO / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, folder / name)
+    venv = REPO / ".venv"
+    (folder / ".venv").symlink_to(venv if venv.is_dir() else os.path.dirname(os.path.dirname(sys.executable)))
+    (folder / ".venv" / ".setup-complete").exists() or pytest.skip("no .venv built by make setup")
+    return folder
+
+
+def shell(command: str, folder) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_every_readme_command_is_checked_here():
+    assert readme_commands() == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_readme_command_runs_as_written(command, checkout):
+    how = COMMANDS[command]
+    if how == "make -n":
+        result = shell(f"{command} -n", checkout)
+    elif how == "dry run":
+        result = shell(f"{command} -n", checkout)
+        assert "Job stats:" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    elif how == "run":
+        result = shell(command, checkout)
+    elif how == "report":
+        result = shell(command, checkout)
+        assert result.returncode != 0 and "not up to date" in result.stderr, result.stderr[-3000:]
+        assert "--report-after-run" in result.stderr and not (checkout / "results" / "demo" / "report.html").exists()
+        return
+    else:
+        pytest.skip(how)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
