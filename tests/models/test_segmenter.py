@@ -1,6 +1,7 @@
 """The mmsegmentation segmenter: DeepLabV2 head, pseudo-label dataset, one training step, evaluation, predict."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -407,3 +408,34 @@ def test_predict_never_replaces_an_output_folder_made_while_it_ran(untrained_seg
     monkeypatch.setattr(stage, "write_folder_readme", write_readme)
     stage.predict(str(untrained_segmenter), str(tmp_path / "photos"), str(tmp_path / "new"), scales=(1.0,))
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["README.txt", "x.png", "y.png"]
+
+
+def test_predict_names_and_skips_bad_images_and_segments_large_ones_in_tiles(untrained_segmenter, tmp_path, caplog):
+    predict = load_stage("predict").predict
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((16, 20, 3), 100, np.uint8)).save(photos / "fine.jpg")
+    Image.fromarray(np.full((1, 1, 3), 100, np.uint8)).save(photos / "dot.png")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    large = np.random.default_rng(0).integers(0, 255, (150, 90, 3), dtype=np.uint8)
+    Image.fromarray(large).save(photos / "large.png")
+    masks = tmp_path / "masks"
+    with caplog.at_level(logging.INFO):
+        predict(str(untrained_segmenter), str(photos), str(masks), scales=(1.0, 0.5), large="tiles", max_side=64)
+    assert sorted(p.name for p in masks.glob("*.png")) == ["fine.png", "large.png"]
+    assert Image.open(masks / "large.png").size == (90, 150)
+    readme = (masks / "README.txt").read_text()
+    assert "Skipped broken.jpg: " in readme and "cannot read image" in readme
+    assert "Skipped dot.png: 1x1 is smaller than 2 px a side" in readme
+    assert "2 of 4 images skipped" in caplog.text and "large.png: 90x150, 8 tiles of at most 64 px" in caplog.text
+    assert "peak memory: " in caplog.text
+
+
+def test_predict_with_no_image_it_can_read_fails_naming_each(untrained_segmenter, tmp_path):
+    predict = load_stage("predict").predict
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DatasetError, match="none of the 1 images could be segmented: broken.jpg: "):
+        predict(str(untrained_segmenter), str(photos), str(tmp_path / "masks"), scales=(1.0,))
+    assert not (tmp_path / "masks").exists()
