@@ -56,8 +56,8 @@ def work_units(rule: str, config: dict, splits: dict[str, int]) -> tuple[str, fl
         return "image", evaluation
     if stage in ("prepare_voc_sbd", "prepare_coco"):
         return "image", train + evaluation
-    if stage == "check_dataset":
-        return "image", train + seed_eval + evaluation
+    if stage.startswith("check_dataset_"):  # one job per split
+        return "image", splits[stage.removeprefix("check_dataset_")]
     return "run", 1
 
 
