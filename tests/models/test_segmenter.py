@@ -431,6 +431,18 @@ def test_predict_names_and_skips_bad_images_and_segments_large_ones_in_tiles(unt
     assert "peak memory: " in caplog.text
 
 
+def test_predict_downscales_a_large_image_and_refines_it_with_the_crf(untrained_segmenter, tmp_path, caplog):
+    predict = load_stage("predict").predict
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    large = np.random.default_rng(1).integers(0, 255, (150, 90, 3), dtype=np.uint8)
+    Image.fromarray(large).save(photos / "large.png")
+    with caplog.at_level(logging.INFO):
+        predict(str(untrained_segmenter), str(photos), str(tmp_path / "masks"), scales=(1.0,), crf=True, max_side=64)
+    assert Image.open(tmp_path / "masks" / "large.png").size == (90, 150)
+    assert "large.png: 90x150, downscaled to 38x64" in caplog.text
+
+
 def test_predict_with_no_image_it_can_read_fails_naming_each(untrained_segmenter, tmp_path):
     predict = load_stage("predict").predict
     photos = tmp_path / "photos"

@@ -5,6 +5,7 @@ import pytest
 import torch
 import yaml
 from conftest import load_stage, write_tiny_voc
+from PIL import Image
 
 from wsss.data.cam_io import CamRecord, cam_path, save_cam
 from wsss.data.label_folder import read_label_folder_png, write_label_png
@@ -16,7 +17,7 @@ from wsss.models.backbone import ResNetBackbone
 from wsss.models.irn import EdgeDisplacementNet, irn_losses
 from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points
 from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
-from wsss.refine.crf import CRFParams
+from wsss.refine.crf import CRFParams, crf_refine_scores
 from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
 
 
@@ -113,6 +114,15 @@ def test_affinity_labels_skip_unsure_pixels():
     right = half_offsets(2).index((0, 1))
     assert same_bg[0, right, 0, 0] and different[0, right, 0, 1]
     assert not (same_bg | same_fg | different)[0, right, 0, 2]  # 1 -> 255
+
+
+def test_crf_takes_a_read_only_image_such_as_a_pil_image_array():
+    image, cam = _two_region_image()
+    read_only = np.asarray(Image.fromarray(image))
+    assert not read_only.flags.writeable
+    scores = np.stack([1 - cam[0], cam[0]])
+    expected = crf_refine_scores(image, scores, CRFParams())
+    assert np.array_equal(crf_refine_scores(read_only, scores, CRFParams()), expected)
 
 
 @pytest.mark.parametrize("path", ["reference", "one-per-step"])

@@ -33,7 +33,7 @@ def axis_windows(length: int, max_side: int) -> list[tuple[int, int, int, int]]:
 
 
 def resized(rgb: np.ndarray, height: int, width: int, resample: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(rgb).resize((width, height), resample))
+    return np.array(Image.fromarray(rgb).resize((width, height), resample))
 
 
 def label_large_image(

@@ -25,7 +25,10 @@ class CRFParams:
 
 
 def _crf_marginals(image: np.ndarray, unary: np.ndarray, params: CRFParams) -> np.ndarray:
-    """(K, H, W) mean-field marginals for an (H, W, 3) uint8 image and a (K, H*W) unary energy."""
+    """(K, H, W) mean-field marginals for an (H, W, 3) uint8 image and a (K, H*W) unary energy.
+
+    pydensecrf takes only writable buffers, so a read-only image (``np.asarray`` of a PIL image) is
+    copied."""
     import pydensecrf.densecrf as dcrf
 
     height, width = image.shape[:2]
@@ -35,7 +38,7 @@ def _crf_marginals(image: np.ndarray, unary: np.ndarray, params: CRFParams) -> n
     crf.addPairwiseBilateral(
         sxy=params.bilateral_sxy,
         srgb=params.bilateral_srgb,
-        rgbim=np.ascontiguousarray(image, dtype=np.uint8),
+        rgbim=np.require(image, dtype=np.uint8, requirements=["C", "W"]),
         compat=params.bilateral_compat,
     )
     return np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(unary.shape[0], height, width)
