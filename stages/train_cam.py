@@ -84,15 +84,17 @@ def train_cam(
         return multilabel_soft_margin_loss(logits.float(), batch["labels"].to(device)), {}
 
     epochs = settings.epochs
-    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
+    records, first_epoch, epoch_seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     meta = {
         "num_classes": description.num_classes,
         "backbone": settings.backbone,
         "output_stride": settings.output_stride,
     }
     images = (epochs - first_epoch) * len(loader) * settings.batch_size
-    rate = finish_training(run, checkpoint, model, meta, history, records, images, seconds, device)
-    log.info("trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
+    rate = finish_training(run, checkpoint, model, meta, history, records, images, epoch_seconds, device)
+    log.info(
+        "trained %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, sum(epoch_seconds), rate, checkpoint
+    )
 
 
 if __name__ == "__main__":

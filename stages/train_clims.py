@@ -108,10 +108,12 @@ def train_clims(
         return clims_loss(scores, probabilities, **weights)
 
     epochs = settings.epochs
-    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
+    records, first_epoch, epoch_seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * settings.batch_size
-    rate = finish_training(run, checkpoint, model, state["meta"], history, records, images, seconds, device)
-    log.info("CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
+    rate = finish_training(run, checkpoint, model, state["meta"], history, records, images, epoch_seconds, device)
+    log.info(
+        "CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, sum(epoch_seconds), rate, checkpoint
+    )
 
 
 if __name__ == "__main__":

@@ -110,12 +110,22 @@ def train_irn(
         return losses["total"], {name: value.item() for name, value in losses.items() if name != "total"}
 
     epochs = settings.epochs
-    records, first_epoch, seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
+    records, first_epoch, epoch_seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * settings.batch_size
     rate = finish_training(
-        run, checkpoint, model, {**meta, "radius": radius, "path": path}, history, records, images, seconds, device
+        run,
+        checkpoint,
+        model,
+        {**meta, "radius": radius, "path": path},
+        history,
+        records,
+        images,
+        epoch_seconds,
+        device,
     )
-    log.info("IRN: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, seconds, rate, checkpoint)
+    log.info(
+        "IRN: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, sum(epoch_seconds), rate, checkpoint
+    )
 
 
 if __name__ == "__main__":

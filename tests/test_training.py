@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from wsss.training import ResumableRun, make_optimizer, set_poly_lr, train_epochs
+from wsss.training import ResumableRun, finish_training, make_optimizer, set_poly_lr, train_epochs
 
 LR, WEIGHT_DECAY, SLOPE = 0.1, 0.5, 2.0  # loss = SLOPE * w, so the gradient is SLOPE at any w
 
@@ -103,6 +103,36 @@ def test_training_loop_takes_its_first_step_at_the_full_rate_and_decays_per_step
     train_epochs(model, optimizer, loader, 2, ResumableRun(tmp_path, {}), batch_loss)
     factors = [(1 - step / 4) ** 0.9 for step in range(4)]
     assert seen == [pytest.approx([f, 10 * f]) for f in factors]
+
+
+def test_history_holds_each_epochs_seconds_so_the_warm_up_can_be_told_apart(tmp_path, monkeypatch):
+    """A slow first epoch (worker start, cuDNN's search) shows in epoch_seconds, and the total is their sum."""
+    import json
+    import time
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = make_optimizer("sgd", [{"params": [weight], "lr": 0.1}], 0.0, 0.0)
+    loader = torch.utils.data.DataLoader(torch.ones(4, 1), batch_size=2)
+    calls = []
+
+    def batch_loss(batch):
+        calls.append(None)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return (weight * batch).sum(), {}
+
+    model = torch.nn.Linear(1, 1)
+    run = ResumableRun(tmp_path / "resume", {})
+    records, first_epoch, epoch_seconds = train_epochs(model, optimizer, loader, 3, run, batch_loss)
+    assert first_epoch == 0 and len(records) == len(epoch_seconds) == 3
+    assert epoch_seconds[0] >= 0.3 > max(epoch_seconds[1:])
+    history = tmp_path / "history.json"
+    finish_training(
+        run, str(tmp_path / "model.pt"), model, {}, str(history), records, 12, epoch_seconds, torch.device("cpu")
+    )
+    written = json.loads(history.read_text())
+    assert written["images"] == 12 and written["epoch_seconds"] == [round(s, 2) for s in epoch_seconds]
+    assert written["seconds"] == round(sum(epoch_seconds), 1)
 
 
 def test_loss_curve_averages_windows_and_keeps_the_last_iteration():

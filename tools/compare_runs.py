@@ -25,8 +25,10 @@ import numpy as np
 # Fields of result JSONs that record time or where things are, not results.
 NOT_RESULTS = {
     "seconds",
+    "epoch_seconds",
     "images_per_second",
     "iterations_per_second",
+    "median_iteration_seconds",
     "render_seconds",
     "checkpoint",
     "root",

@@ -133,16 +133,17 @@ def train_epochs(
     epochs: int,
     run: ResumableRun,
     batch_loss: Callable[[dict], tuple[torch.Tensor, dict[str, float]]],
-) -> tuple[list[dict], int, float]:
+) -> tuple[list[dict], int, list[float]]:
     """The shared epoch loop: poly LR per step, resume from ``run``, a resume state after every epoch.
 
     ``batch_loss(batch)`` returns the loss to minimise and named float terms to average per
     epoch (and, under several processes, over the processes; only rank 0 saves the state).
-    Returns the per-epoch records, the epoch it started from and the seconds it took.
+    Returns the per-epoch records, the epoch it started from and each epoch's seconds (the first
+    holds the warm-up: worker start, cuDNN's algorithm search).
     """
     total_steps = epochs * len(loader)
     first_epoch = run.load(model, optimizer)
-    records, start = [], time.perf_counter()
+    records, epoch_seconds, start = [], [], time.perf_counter()
     images_per_step = (loader.batch_size or 1) * launch.world_size()
     progress = Progress((epochs - first_epoch) * len(loader) * images_per_step, f"training ({epochs} epochs)")
     for epoch in range(first_epoch, epochs):
@@ -166,7 +167,8 @@ def train_epochs(
         log.info("epoch %d/%d %s (%.0f s)", epoch + 1, epochs, records[-1], time.perf_counter() - start)
         if launch.is_main():
             run.save(model, optimizer, epoch + 1)
-    return records, first_epoch, time.perf_counter() - start
+        epoch_seconds.append(time.perf_counter() - start - sum(epoch_seconds))
+    return records, first_epoch, epoch_seconds
 
 
 def finish_training(
@@ -177,10 +179,11 @@ def finish_training(
     history: str,
     epochs: list[dict],
     images: int,
-    seconds: float,
+    epoch_seconds: list[float],
     device: torch.device,
 ) -> float:
     """Save the final model, drop the resume state, write the history JSON (rank 0 only); return images/s."""
+    seconds = sum(epoch_seconds)
     rate = images / max(seconds, 1e-9)
     if not launch.is_main():
         return rate
@@ -190,7 +193,9 @@ def finish_training(
         history,
         {
             "epochs": epochs,
+            "images": images,
             "seconds": round(seconds, 1),
+            "epoch_seconds": [round(value, 2) for value in epoch_seconds],
             "images_per_second": round(rate, 1),
             "device": str(device),
             "processes": launch.world_size(),

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from wsss.checkpoints import check_resnet_weights, content_fingerprint, save_model
@@ -155,6 +156,10 @@ def train_segmenter(
     save_model(checkpoint, trained, meta)
     losses = runner.message_hub.get_scalar("train/loss")
     loss = losses.current()
+    # mmengine's IterTimerHook times every iteration; the median after the first two leaves out the
+    # warm-up (cuDNN's algorithm search, worker start).
+    iteration_seconds = runner.message_hub.get_scalar("train/time").data[0]
+    steady = iteration_seconds[2:] if len(iteration_seconds) > 2 else iteration_seconds
     write_json(
         history,
         {
@@ -163,6 +168,7 @@ def train_segmenter(
             "resumed_from_iteration": None if resumed_from is None else resumed_from // plan.accumulation,
             "seconds": round(seconds, 1),
             "iterations_per_second": None if resumed_from is not None else round(plan.iterations / seconds, 3),
+            "median_iteration_seconds": round(float(np.median(steady)), 4),
             "final_loss": round(float(loss), 4),
             "curve": loss_curve(losses.data[0], first_iteration=plan.iterations - len(losses.data[0]) + 1),
             "device": str(device),
