@@ -28,7 +28,7 @@ NOT_RESULTS = {
     "epoch_seconds",
     "images_per_second",
     "iterations_per_second",
-    "median_iteration_seconds",
+    "median_batch_seconds",
     "render_seconds",
     "checkpoint",
     "root",

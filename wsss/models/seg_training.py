@@ -168,7 +168,7 @@ def train_segmenter(
             "resumed_from_iteration": None if resumed_from is None else resumed_from // plan.accumulation,
             "seconds": round(seconds, 1),
             "iterations_per_second": None if resumed_from is not None else round(plan.iterations / seconds, 3),
-            "median_iteration_seconds": round(float(np.median(steady)), 4),
+            "median_batch_seconds": round(float(np.median(steady)), 4),
             "final_loss": round(float(loss), 4),
             "curve": loss_curve(losses.data[0], first_iteration=plan.iterations - len(losses.data[0]) + 1),
             "device": str(device),

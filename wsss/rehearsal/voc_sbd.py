@@ -87,12 +87,18 @@ def write_sbd_mat(path: Path, labels: np.ndarray, num_classes: int) -> None:
 
 
 def write_voc_sbd(
-    output: str | os.PathLike, class_names: list[str], seed: int = 0, counts: dict[str, int] | None = None
+    output: str | os.PathLike,
+    class_names: list[str],
+    seed: int = 0,
+    counts: dict[str, int] | None = None,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> dict[str, int]:
     """Write ``output``/VOCdevkit/VOC2012 and ``output``/benchmark_RELEASE/dataset; return the split sizes.
 
-    Every class appears in train_aug: objects are dealt round-robin over the classes.
+    Every class appears in train_aug: objects are dealt round-robin over the classes. Images take
+    the (width, height) ``sizes`` in turn, VOC's own by default.
     """
+    sizes = sizes or VOC_SIZES
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     voc = Path(output) / "VOCdevkit" / "VOC2012"
     sbd = Path(output) / "benchmark_RELEASE" / "dataset"
@@ -108,7 +114,7 @@ def write_voc_sbd(
     next_class = 0
     # Classes are dealt over train_aug first, three per image, so that training sees them all.
     for index, image_id in enumerate(voc_train + sbd_only + voc_val):
-        width, height = VOC_SIZES[index % len(VOC_SIZES)]
+        width, height = sizes[index % len(sizes)]
         labels = []
         for _ in range(int(rng.integers(1, 4)) if image_id in voc_val else 3):
             labels.append(next_class % len(class_names) + 1)
