@@ -69,8 +69,8 @@ class OutOfTime(Exception):
 class Row:
     """One part's outcome: its timed work, or why it has none."""
 
-    part: str
-    precision: str
+    part: str = ""  # the Part's name, set by run_part
+    precision: str = ""
     status: str = "ok"  # ok, skipped, failed, over budget
     unit: str = ""
     units: float = 0.0  # counted in the timed (post-warm-up) work
@@ -94,11 +94,21 @@ def stage(name: str) -> ModuleType:
     return module
 
 
-def epochs_after_the_first(history: str | os.PathLike) -> tuple[float, float]:
-    """(image-epochs, seconds) of a training history's epochs after the first."""
+def training_row(history: str | os.PathLike, precision: str, rule: str) -> Row:
+    """The image-epochs and seconds of a training history's epochs after the first."""
     record = json.loads(Path(history).read_text())
     epochs = record["epoch_seconds"]
-    return record["images"] / len(epochs) * (len(epochs) - 1), sum(epochs[1:])
+    units = record["images"] / len(epochs) * (len(epochs) - 1)
+    return Row(precision=precision, unit="image-epoch", units=units, seconds=sum(epochs[1:]), rules=[rule])
+
+
+def timed_images(check: Check, split: str, work: Callable[[], None], rules: list[str], precision: str = "") -> Row:
+    """Run ``work`` over ``split``'s images; its seconds per image."""
+    start = time.perf_counter()
+    work()
+    return Row(
+        precision=precision, unit="image", units=check.images(split), seconds=time.perf_counter() - start, rules=rules
+    )
 
 
 class Check:
@@ -154,8 +164,6 @@ def write_inputs(check: Check) -> Row:
         write_torchvision_resnet(weights / f"{depth}.pth", depth)
     write_openai_clip(check.clip, "ViT-B/32")
     return Row(
-        "inputs",
-        "",
         unit="image",
         units=check.images(check.train_split) + check.images(check.eval_split),
         seconds=time.perf_counter() - start,
@@ -176,8 +184,7 @@ def train_cam(check: Check, precision: str, name: str | None = None) -> Row:
         threads=check.threads,
         **settings,
     )
-    units, seconds = epochs_after_the_first(check.path(f"{name}.json"))
-    return Row("train_cam", precision, unit="image-epoch", units=units, seconds=seconds, rules=["train_cam"])
+    return training_row(check.path(f"{name}.json"), precision, "train_cam")
 
 
 def train_clims(check: Check, precision: str) -> Row:
@@ -197,8 +204,7 @@ def train_clims(check: Check, precision: str) -> Row:
         threads=check.threads,
         **{**check.config["clims"], "precision": precision},
     )
-    units, seconds = epochs_after_the_first(check.path(f"{name}.json"))
-    return Row("train_clims", precision, unit="image-epoch", units=units, seconds=seconds, rules=["train_clims"])
+    return training_row(check.path(f"{name}.json"), precision, "train_clims")
 
 
 def make_cam(check: Check, precision: str) -> Row:
@@ -208,40 +214,36 @@ def make_cam(check: Check, precision: str) -> Row:
     checkpoint = check.path(f"train_clims_{check.config['clims']['precision']}.pt")
     settings = {**check.config["make_cam"], "precision": precision}
     make(check.root, check.manifest, checkpoint, check.path(f"cams_warm_{precision}"), [check.seed_split], **settings)
-    start = time.perf_counter()
-    make(check.root, check.manifest, checkpoint, check.path(f"cams_{precision}"), [check.train_split], **settings)
-    return Row(
-        "make_cam",
+    return timed_images(
+        check,
+        check.train_split,
+        lambda: make(
+            check.root, check.manifest, checkpoint, check.path(f"cams_{precision}"), [check.train_split], **settings
+        ),
+        ["make_cam_clims_0", "make_cam_baseline_0"],
         precision,
-        unit="image",
-        units=check.images(check.train_split),
-        seconds=time.perf_counter() - start,
-        rules=["make_cam_clims_0", "make_cam_baseline_0"],
     )
 
 
 def ir_label(check: Check) -> Row:
     """IRN's training labels from the CAMs: the dense CRF, on the CPU with every core."""
-    start = time.perf_counter()
-    stage("ir_label").ir_label(
-        check.root,
-        check.manifest,
-        check.path(f"cams_{check.config['make_cam']['precision']}"),
-        check.path("ir_labels"),
-        [check.train_split],
-        crf=check.config["crf"],
-        threads=os.cpu_count() or 1,
-        **check.config["ir_label"],
+    row = timed_images(
+        check,
+        check.train_split,
+        lambda: stage("ir_label").ir_label(
+            check.root,
+            check.manifest,
+            check.path(f"cams_{check.config['make_cam']['precision']}"),
+            check.path("ir_labels"),
+            [check.train_split],
+            crf=check.config["crf"],
+            threads=os.cpu_count() or 1,
+            **check.config["ir_label"],
+        ),
+        ["ir_label_0"],
     )
-    return Row(
-        "ir_label",
-        "",
-        unit="image",
-        units=check.images(check.train_split),
-        seconds=time.perf_counter() - start,
-        rules=["ir_label_0"],
-        note=f"CPU, {os.cpu_count()} processes",
-    )
+    row.note = f"CPU, {os.cpu_count()} processes"
+    return row
 
 
 def train_irn(check: Check, precision: str) -> Row:
@@ -257,8 +259,7 @@ def train_irn(check: Check, precision: str) -> Row:
         threads=check.threads,
         **{**check.config["irn"], "precision": precision},
     )
-    units, seconds = epochs_after_the_first(check.path(f"{name}.json"))
-    return Row("train_irn", precision, unit="image-epoch", units=units, seconds=seconds, rules=["train_irn"])
+    return training_row(check.path(f"{name}.json"), precision, "train_irn")
 
 
 def random_walk(check: Check) -> Row:
@@ -268,17 +269,23 @@ def random_walk(check: Check) -> Row:
     irn = check.path(f"train_irn_{check.config['irn']['precision']}.pt")
     crf, refine = check.config["crf"], check.config["refine"]
     make(check.root, check.manifest, cams, check.path("pseudo_warm"), [check.seed_split], irn=irn, crf=crf, **refine)
-    start = time.perf_counter()
-    make(check.root, check.manifest, cams, check.path("pseudo_labels"), [check.train_split], irn=irn, crf=crf, **refine)
-    return Row(
-        "make_pseudo_labels",
-        "",
-        unit="image",
-        units=check.images(check.train_split),
-        seconds=time.perf_counter() - start,
-        rules=["make_pseudo_labels_0"],
-        note=f"refine.method {refine['method']}",
+    row = timed_images(
+        check,
+        check.train_split,
+        lambda: make(
+            check.root,
+            check.manifest,
+            cams,
+            check.path("pseudo_labels"),
+            [check.train_split],
+            irn=irn,
+            crf=crf,
+            **refine,
+        ),
+        ["make_pseudo_labels_0"],
     )
+    row.note = f"refine.method {refine['method']}"
+    return row
 
 
 def train_seg(check: Check, amp: bool) -> Row:
@@ -299,8 +306,7 @@ def train_seg(check: Check, amp: bool) -> Row:
     record = json.loads(Path(check.path(f"{name}.json")).read_text())
     batches = settings["iterations"] * settings["accumulation"]
     return Row(
-        "train_seg",
-        "amp" if amp else "fp32",
+        precision="amp" if amp else "fp32",
         unit="iteration",
         units=1,
         seconds=record["median_batch_seconds"] * settings["accumulation"],
@@ -317,15 +323,13 @@ def eval_seg(check: Check) -> Row:
     evaluate(
         check.root, check.manifest, checkpoint, check.path("pred_warm"), check.path("counts_warm.json"), **settings
     )
-    start = time.perf_counter()
-    evaluate(check.root, check.manifest, checkpoint, check.path("predictions"), check.path("counts.json"), **settings)
-    return Row(
-        "eval_seg",
-        "",
-        unit="image",
-        units=check.images(check.eval_split),
-        seconds=time.perf_counter() - start,
-        rules=["eval_seg_0"],
+    return timed_images(
+        check,
+        check.eval_split,
+        lambda: evaluate(
+            check.root, check.manifest, checkpoint, check.path("predictions"), check.path("counts.json"), **settings
+        ),
+        ["eval_seg_0"],
     )
 
 
@@ -395,10 +399,10 @@ def run_part(check: Check, part: Part, budget: float) -> Row:
         if cuda:
             torch.cuda.synchronize()
     except OutOfTime:
-        row = Row(part.name, "", status="over budget", note=f"stopped after {budget:.0f} s")
+        row = Row(status="over budget", note=f"stopped after {budget:.0f} s")
     except Exception as exc:  # one broken part must not cost the others
         log.exception("%s failed", part.name)
-        row = Row(part.name, "", status="failed", note=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        row = Row(status="failed", note=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -426,7 +430,7 @@ def segmenter_ready(mmcv_status: Path | None, wait: float) -> str:
     return ""
 
 
-def projection(rows: list[Row], config: dict) -> list[dict]:
+def projection(rows: list[Row]) -> list[dict]:
     """Projected hours of the full VOC run per rule, from the configured precision's rows and, beside
     them, from each stage's mixed-precision row where one was measured."""
     full_config, splits = full_run(REPO / "configs" / "voc12.yaml")
@@ -549,7 +553,7 @@ def check_all(args: argparse.Namespace) -> None:
             else ""
         )
         if reason:
-            rows.append(Row(part.name, "", status="skipped", note=reason))
+            rows.append(Row(part.name, status="skipped", note=reason))
         else:
             log.info("part %s: budget %.0f s", part.name, budget)
             building = args.mmcv_status is not None and not args.mmcv_status.is_file()
@@ -564,7 +568,7 @@ def check_all(args: argparse.Namespace) -> None:
         ratio = by_part["determinism"].per_unit / by_part["train_cam"].per_unit
         by_part["determinism"].note += f", {ratio:.2f}x the time per image of train_cam"
     spent = time.perf_counter() - start
-    projected = projection(rows, check.config)
+    projected = projection(rows)
     table = markdown(check, rows, projected, args.deadline, spent)
     (args.out / "gpu_check.md").write_text(table)
     raw = {
