@@ -3,6 +3,7 @@
 #   rules/data.smk     prepare_voc_sbd | prepare_coco -> list_dataset -> check_dataset
 #   rules/demo.smk     make_demo_world -> list_dataset, draw_demo_world, train_demo_clip   (demo world only)
 #   rules/cams.smk     train_cam -> train_clims -> make_cam -> eval_cam    (CAMs and their seeds)
+#                      import_released_cam: a released baseline or CLIMS network instead of training it
 #   rules/refine.smk   make_cam -> ir_label -> train_irn -> make_pseudo_labels   (refine: irn)
 #                      make_cam -> make_pseudo_labels                            (refine: crf)
 #                      eval_labels, preview_labels   (IR labels and pseudo-labels scored and pictured)

@@ -1,4 +1,5 @@
-# Phase 2, CAMs: the baseline classifier, CLIMS on top of it, multi-scale CAMs and their seeds.
+# Phase 2, CAMs: the baseline classifier, CLIMS on top of it (or either as the reference released
+# it), multi-scale CAMs and their seeds.
 
 from wsss.clip_source import clip_checkpoint_input
 
@@ -34,7 +35,7 @@ rule train_clims:
         dataset_files([DATA["train_split"]]),
         root=DATA["root"],
         manifest=DATA["manifest"],
-        baseline=rules.train_cam.output.checkpoint,
+        baseline=f"{RESULTS}/models/baseline_cam.pt",  # trained (train_cam) or released
         clip_weights=clip_checkpoint_input(CLIP["model"]),
     output:
         checkpoint=f"{RESULTS}/models/clims_cam.pt",
@@ -58,6 +59,34 @@ rule train_clims:
         clip_input_mode=CLIP["input_mode"],
     script:
         "../stages/train_clims.py"
+
+
+# A CAM network the reference released (config released), in place of train_cam or train_clims: the
+# rule that trains it is then not run, and every later stage reads the converted checkpoint.
+if RELEASED_CAMS:
+
+    rule import_released_cam:
+        input:
+            weights=lambda wildcards: RELEASED_CAMS[wildcards.model],
+            manifest=DATA["manifest"],
+        output:
+            checkpoint=f"{RESULTS}/models/{{model}}_cam.pt",
+            history=f"{RESULTS}/models/{{model}}_cam.json",
+        log:
+            log_path("import_released_cam_{model}"),
+        benchmark:
+            benchmark_path("import_released_cam_{model}")
+        wildcard_constraints:
+            model="|".join(RELEASED_CAMS),
+        conda:
+            CONDA_ENV
+        resources:
+            **RESOURCES["import_released_cam"],
+        script:
+            "../stages/import_released_cam.py"
+
+    ruleorder: import_released_cam > train_cam
+    ruleorder: import_released_cam > train_clims
 
 
 rule make_cam:

@@ -26,6 +26,23 @@ DEMO_CLIP_EVALUATION = str(
 SEED_MODELS = (
     ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
 )
+# CAM networks the reference released (config released), imported instead of trained.
+RELEASED = config["released"]
+RELEASED_CAMS = {
+    model: RELEASED[f"{model}_cam"]
+    for model in ("baseline", "clims")
+    if RELEASED[f"{model}_cam"]
+}
+# The baseline network is made when CLIMS trains from it, its seeds are compared, or it is given.
+CAM_NETWORKS = [
+    *(
+        ["baseline"]
+        if "clims" not in RELEASED_CAMS
+        or "baseline" in SEED_MODELS + list(RELEASED_CAMS)
+        else []
+    ),
+    "clims",
+]
 # CLIMS CAMs feed the refinement (train split) and the seed evaluation; the baseline's only the latter.
 CAM_SPLITS = {
     "clims": [DATA["train_split"], DATA["seed_eval_split"]],
@@ -105,6 +122,7 @@ RESOURCES = {
     "summarize_dataset": SMALL,
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,
+    "import_released_cam": {"mem_mb": 4000, "runtime": 10},
     "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": DEVICES["train_cam"]},
     "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": DEVICES["train_clims"]},
     "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
@@ -142,8 +160,7 @@ def benchmark_path(name):
 TRAINING_HISTORIES = [
     f"{RESULTS}/models/{name}.json"
     for name in [
-        "baseline_cam",
-        "clims_cam",
+        *(f"{model}_cam" for model in CAM_NETWORKS),
         *(["irn"] if REFINE["method"] == "irn" else []),
         "segmenter",
     ]

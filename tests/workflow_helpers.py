@@ -57,6 +57,15 @@ def shipped(name: str) -> dict:
     return config
 
 
+def place_released_files(workdir: Path, config: dict) -> dict:
+    """Write each file the config's ``released`` section names (relative to ``workdir``) as an empty
+    placeholder, which is all a dry run looks at; return the config."""
+    for path in filter(None, config.get("released", {}).values()):
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).touch()
+    return config
+
+
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     """Rule -> count from Snakemake's 'Job stats' table (empty when nothing is to be done)."""
     text = result.stdout + result.stderr

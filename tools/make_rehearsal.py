@@ -1,5 +1,6 @@
 """Write the rehearsal's inputs: miniature VOC 2012 + SBD and COCO 2014 at real image sizes, and
-random-init weights in the real formats (torchvision ResNet-50/101 files, OpenAI CLIP archives).
+random-init weights in the real formats (torchvision ResNet-50/101 files, OpenAI CLIP archives, the
+reference's released baseline CAM networks in IRN's layout).
 
     python tools/make_rehearsal.py --data data/rehearsal --weights weights/rehearsal
 
@@ -18,7 +19,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.io import atomic_directory
 from wsss.rehearsal.coco import write_coco
 from wsss.rehearsal.voc_sbd import write_voc_sbd
-from wsss.rehearsal.weights import write_openai_clip, write_torchvision_resnet
+from wsss.rehearsal.weights import write_openai_clip, write_released_cam, write_torchvision_resnet
 
 MANIFESTS = {"voc": "data_manifest/voc12.yaml", "coco": "data_manifest/coco14.yaml"}
 
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> None:
             write_torchvision_resnet(out / f"{depth}.pth", depth, args.seed) for depth in ("resnet50", "resnet101")
         ],
         weights / "clip": lambda out: write_openai_clip(out / "ViT-B-32.pt", "ViT-B/32", args.seed),
+        weights / "released": lambda out: [
+            write_released_cam(
+                out / f"res50_cam_{run}.pth", DatasetManifest.load(MANIFESTS[data]).num_classes, seed=args.seed
+            )
+            for run, data in (("voc12", "voc"), ("coco14", "coco"))
+        ],
     }
     for output, write in writers.items():
         if output.exists():

@@ -184,14 +184,16 @@ def test_problems_name_the_file(coco, tmp_path):
 
 
 def test_coco14_config_dry_run_prepares_the_root_first(coco, tmp_path):
-    from workflow_helpers import planned_jobs, shipped, snakemake
+    from workflow_helpers import place_released_files, planned_jobs, shipped, snakemake
 
-    config = shipped("coco14")
+    config = place_released_files(tmp_path, shipped("coco14"))
     config["coco"] = {"coco_root": str(coco), "root": str(tmp_path / "coco14_voc")}
     config["dataset"]["root"] = str(tmp_path / "coco14_voc")
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
     assert (
         jobs["prepare_coco"] == 1
+        and jobs["import_released_cam"] == 1
+        and "train_cam" not in jobs
         and jobs["train_clims"] == 1
         and jobs["train_seg"] == 1
         and "make_demo_world" not in jobs

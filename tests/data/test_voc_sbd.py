@@ -109,10 +109,10 @@ def test_missing_pieces_are_named_before_anything_is_written(devkits, tmp_path, 
 
 
 def test_voc12_config_dry_run_prepares_train_aug_first(devkits, tmp_path):
-    from workflow_helpers import planned_jobs, shipped, snakemake
+    from workflow_helpers import place_released_files, planned_jobs, shipped, snakemake
 
     voc, sbd = devkits
-    config = shipped("voc12")
+    config = place_released_files(tmp_path, shipped("voc12"))
     config["voc_sbd"] = {
         "voc_root": str(voc),
         "sbd_root": str(sbd),

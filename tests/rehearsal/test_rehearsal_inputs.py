@@ -16,9 +16,10 @@ from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts
 from wsss.data.prepare.voc_sbd import prepare_voc_sbd, read_sbd_mask
 from wsss.data.voc_dataset import VOCDataset
 from wsss.models.clip_scorer import load_clip
+from wsss.models.released_cams import read_released_cam
 from wsss.rehearsal.coco import rle_counts, rle_string, write_coco
 from wsss.rehearsal.voc_sbd import write_voc_sbd
-from wsss.rehearsal.weights import write_openai_clip, write_torchvision_resnet
+from wsss.rehearsal.weights import write_openai_clip, write_released_cam, write_torchvision_resnet
 
 VOC = DatasetManifest.load(REPO / "data_manifest" / "voc12.yaml")
 COCO = DatasetManifest.load(REPO / "data_manifest" / "coco14.yaml")
@@ -95,3 +96,14 @@ def test_clip_file_is_an_openai_torchscript_archive_of_vit_b32(tmp_path):
     model = load_clip(str(path))
     assert model.visual.conv1.weight.shape == (768, 3, 32, 32) and len(model.visual.transformer.resblocks) == 12
     assert model.visual.input_resolution == 224 and model.context_length == 77
+
+
+@pytest.mark.parametrize("camera_ready, keys", [(False, 956), (True, 637)])
+def test_released_cam_files_have_the_reference_key_count_and_convert(tmp_path, camera_ready, keys):
+    """956 keys: IRN's net/resnet50_cam.Net and CLIMS's net/resnet50_clims.CLIMS state dicts (the same
+    names, read off instances of the reference code at IRN a2ece00 / CLIMS f9546d3); 637: CLIMS's
+    camera-ready core/networks.Classifier."""
+    write_released_cam(tmp_path / "res50_cam.pth", 80, camera_ready)
+    assert len(torch.load(tmp_path / "res50_cam.pth")) == keys
+    model, provenance = read_released_cam(tmp_path / "res50_cam.pth", 80)
+    assert model.classifier.weight.shape == (80, 2048, 1, 1) and provenance["bytes"] > 90e6

@@ -36,6 +36,7 @@ REHEARSAL_KEYS = {
     "dataset.root",
     "clip.model",
     "train_cam.pretrained",
+    "released.baseline_cam",
     "irn.pretrained",
     "segmenter.pretrained",
     "train_cam.epochs",

@@ -8,7 +8,7 @@ import sys
 import warnings
 
 import pytest
-from workflow_helpers import shipped, snakemake_command
+from workflow_helpers import place_released_files, shipped, snakemake_command
 
 from wsss.clip_source import OPENAI_CLIP_MODELS, clip_checkpoint_input
 
@@ -92,8 +92,9 @@ def probe(tmp_path, config: dict, *args: str) -> tuple[dict, subprocess.Complete
 @pytest.fixture(scope="module", params=["demo", "voc12"])
 def dry_run(request, tmp_path_factory):
     """A dry run of a shipped config: the demo (demo world and CLIP) and VOC (OpenAI's CLIP, IRN)."""
-    config = shipped(request.param)
-    found, result = probe(tmp_path_factory.mktemp(request.param), config, "-n")
+    workdir = tmp_path_factory.mktemp(request.param)
+    config = place_released_files(workdir, shipped(request.param))
+    found, result = probe(workdir, config, "-n")
     assert found["exit"] == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return config, found
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 from conftest import write_tiny_voc
-from workflow_helpers import AFTER_CAMS, REPORT, planned_jobs, shipped, snakemake
+from workflow_helpers import AFTER_CAMS, REPORT, place_released_files, planned_jobs, shipped, snakemake
 
 
 def test_demo_dry_run_shows_the_dag(tmp_path):
@@ -68,7 +68,7 @@ def test_voc_dry_run_uses_the_user_root_and_never_generates_data(tmp_path):
     ids = write_tiny_voc(root, n=4)
     for split in ("train_aug", "val"):
         (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(ids) + "\n")
-    config = shipped("voc12")
+    config = place_released_files(tmp_path, shipped("voc12"))
     config["dataset"]["root"] = str(root)
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
     assert "make_demo_world" not in jobs and "train_demo_clip" not in jobs
