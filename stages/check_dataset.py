@@ -30,6 +30,7 @@ def _check_split(dataset: VOCDataset, threads: int) -> dict:
         "ground_truth_masks": with_masks,
         "images_per_class": {name: int(c) for name, c in zip(dataset.manifest.class_names, counts)},
         "mean_classes_per_image": round(float(labels.sum(axis=1).mean()), 3),
+        "images_without_labels": int((~labels.any(axis=1)).sum()),  # only where the manifest allows them
         "classes_without_images": [n for n, c in zip(dataset.manifest.class_names, counts) if c == 0],
     }
 

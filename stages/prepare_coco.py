@@ -5,6 +5,7 @@ import time
 
 from wsss.data.manifest import DatasetManifest
 from wsss.data.prepare.coco import prepare_coco
+from wsss.errors import ConfigError
 from wsss.io import write_json
 from wsss.stage import run_stage
 
@@ -12,12 +13,22 @@ log = logging.getLogger("prepare_coco")
 
 
 def prepare_coco_stage(coco_root: str, manifest: str, root: str, summary: str, threads: int = 1) -> None:
-    """Read each instances JSON once, render the label maps on every core, write the prepared root."""
+    """Read each instances JSON once, render the label maps on every core, write the prepared root.
+
+    COCO's images without any annotation are kept with no label, as the reference does, so the
+    manifest must allow unlabelled images (checked first).
+    """
     start = time.perf_counter()
-    result = prepare_coco(coco_root, root, list(DatasetManifest.load(manifest).class_names), workers=threads)
+    description = DatasetManifest.load(manifest)
+    if not description.allow_unlabelled_images:
+        raise ConfigError(
+            f"{manifest}: prepare_coco keeps COCO's images without annotations (no class, as the reference "
+            "does); the manifest must set allow_unlabelled_images: true"
+        )
+    result = prepare_coco(coco_root, root, list(description.class_names), workers=threads)
     write_json(summary, result)
     log.info(
-        "train %d, val %d images (left out without any annotation: %s) in %.0f s -> %s",
+        "train %d, val %d images (of which without any annotation, kept with no class: %s) in %.0f s -> %s",
         result["splits"]["train"],
         result["splits"]["val"],
         result["without_labels"],

@@ -72,6 +72,40 @@ def test_gradients_reach_the_cam_network_and_not_clip(tiny_clip_checkpoint):
     assert all(p.grad is None for p in scorer.model.parameters())
 
 
+def test_empty_pair_means_cost_nothing_instead_of_nan():
+    empty = torch.zeros(0, requires_grad=True)
+    for loss in (otm_loss(empty), btm_loss(empty), cbs_loss(torch.zeros(0, 3, requires_grad=True), 0.26)):
+        assert loss.item() == 0.0 and loss.requires_grad
+
+
+@pytest.mark.parametrize("labels", [[[0.0, 0.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+def test_images_with_no_class_add_no_pair_and_the_loss_stays_finite(tiny_clip_checkpoint, labels):
+    """An image with no class (COCO's unannotated images) adds no pair; a batch of only such images
+    is trained by REG alone (0.2 * mean P), with finite gradients."""
+    from wsss.data.training_data import normalize_imagenet
+    from wsss.models.cam_net import CAMNet
+    from wsss.models.clip_scorer import ClipScorer, load_clip
+
+    torch.manual_seed(0)
+    scorer = ClipScorer(
+        load_clip(str(tiny_clip_checkpoint)), ["a photo of boat.", "a photo of car."], ["a photo of water."]
+    )
+    model = CAMNet(2, "resnet18", 16)
+    images = torch.rand(2, 3, 64, 64)
+    probabilities = model.probabilities(normalize_imagenet(images))
+    image_index, class_index = positive_pairs(torch.tensor(labels))
+    assert len(image_index) == int(torch.tensor(labels).sum())
+    scores = scorer.score(images[image_index], probabilities[image_index, class_index].unsqueeze(1), class_index)
+    loss, terms = clims_loss(scores, probabilities, alpha=2, beta=14, gamma=1.25, delta=0.2, cbs_threshold=-1.0)
+    assert torch.isfinite(loss) and all(math.isfinite(v) for v in terms.values())
+    if not image_index.numel():
+        assert terms["otm"] == terms["btm"] == terms["cbs"] == 0.0
+        assert loss.item() == pytest.approx(0.2 * probabilities.mean().item())
+    loss.backward()
+    grad = model.classifier.weight.grad
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
 def test_logit_offset_darkens_clims_maps_but_not_the_cams():
     from wsss.models.cam_net import CAMNet
 

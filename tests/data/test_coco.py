@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, load_stage
 from PIL import Image
 
 from wsss.data.images import read_label_map
 from wsss.data.manifest import DatasetManifest
 from wsss.data.prepare.coco import decode_segmentation, prepare_coco, rle_counts_from_string
 from wsss.data.voc_dataset import VOCDataset
-from wsss.errors import DatasetError
+from wsss.errors import ConfigError, DatasetError
 from wsss.rehearsal.coco import rle_counts, rle_string
 
 CLASSES = ["person", "traffic light", "dog"]  # category ids 1, 10, 18 below: labels 1, 2, 3
@@ -83,7 +83,7 @@ def coco(tmp_path):
                 "segmentation": {"counts": rle_counts(block(h, w, 0, 20, 10, 25)), "size": [h, w]},
                 "bbox": [20, 0, 5, 10],
             },
-            # image 102: its only person is a crowd; image 103: no annotation at all (left out)
+            # image 102: its only person is a crowd; image 103: no annotation at all (kept, no class)
             {
                 "id": 5,
                 "image_id": 102,
@@ -108,22 +108,19 @@ def test_rle_strings_decode_to_their_counts():
     assert np.array_equal(decoded, mask)
 
 
-def mini_manifest(tmp_path, labels_from):
+def mini_manifest(tmp_path, labels_from, allow_unlabelled_images=True):
     path = tmp_path / f"manifest_{labels_from}.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {"name": "mini coco", "classes": CLASSES, "labels_from": labels_from, "background_prompts": ["street"]}
-        )
-    )
+    manifest = {"name": "mini coco", "classes": CLASSES, "labels_from": labels_from, "background_prompts": ["street"]}
+    path.write_text(yaml.safe_dump({**manifest, "allow_unlabelled_images": allow_unlabelled_images}))
     return DatasetManifest.load(path)
 
 
 def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
     summary = prepare_coco(coco, tmp_path / "prepared", CLASSES)
-    assert summary == {"splits": {"train": 3, "val": 3}, "without_labels": {"train": 1, "val": 1}}
+    assert summary == {"splits": {"train": 4, "val": 4}, "without_labels": {"train": 1, "val": 1}}
     root = tmp_path / "prepared"
     assert (root / "ImageSets" / "Segmentation" / "train.txt").read_text().split() == [
-        f"COCO_train2014_{index:012d}" for index in range(3)
+        f"COCO_train2014_{index:012d}" for index in range(4)
     ]
     expected = np.zeros((20, 30), dtype=np.uint8)
     expected[2:10, 2:12] = 1  # the polygon person, edges included
@@ -135,7 +132,10 @@ def test_label_maps_follow_annotation_order_with_crowds_ignored(coco, tmp_path):
     crowd_only = np.zeros((20, 30), dtype=np.uint8)
     crowd_only[0:5, 0:5] = 255
     assert np.array_equal(read_label_map(root / "SegmentationClass" / "COCO_val2014_000000000002.png"), crowd_only)
-    assert not (root / "SegmentationClass" / "COCO_val2014_000000000003.png").exists()
+    # the image without annotations, kept as the reference keeps it: all background
+    assert np.array_equal(
+        read_label_map(root / "SegmentationClass" / "COCO_val2014_000000000003.png"), np.zeros((20, 30), np.uint8)
+    )
     assert (root / "JPEGImages" / "COCO_val2014_000000000001.jpg").resolve() == (
         coco / "val2014" / "COCO_val2014_000000000001.jpg"
     ).resolve()
@@ -147,15 +147,39 @@ def test_image_labels_come_from_every_annotation_not_the_label_maps(coco, tmp_pa
     root = tmp_path / "prepared"
     for split in ("train", "val"):
         dataset = VOCDataset(root, mini_manifest(tmp_path, "annotations"), split)
-        assert dataset.label_matrix().astype(int).tolist() == [[1, 0, 1], [0, 1, 1], [1, 0, 0]]
+        assert dataset.label_matrix().astype(int).tolist() == [[1, 0, 1], [0, 1, 1], [1, 0, 0], [0, 0, 0]]
     # the label maps alone would lose the covered dog of image 1 and leave image 2 with no class
     from_maps = VOCDataset(root, mini_manifest(tmp_path, "masks"), "train")
     assert from_maps.class_labels("COCO_train2014_000000000001").astype(int).tolist() == [0, 1, 0]
     assert not from_maps.class_labels("COCO_train2014_000000000002").any()
 
 
-def test_shipped_coco_manifest_reads_labels_from_the_annotations():
-    assert DatasetManifest.load(REPO / "data_manifest" / "coco14.yaml").labels_from == "annotations"
+def test_an_image_without_annotations_has_no_label_and_needs_a_manifest_that_allows_it(coco, tmp_path):
+    prepare_coco(coco, tmp_path / "prepared", CLASSES)
+    root = tmp_path / "prepared"
+    dataset = VOCDataset(root, mini_manifest(tmp_path, "annotations"), "train")
+    assert not dataset.class_labels("COCO_train2014_000000000003").any()
+    strict = VOCDataset(root, mini_manifest(tmp_path, "annotations", allow_unlabelled_images=False), "train")
+    with pytest.raises(DatasetError, match=r"1 image\(s\) of split 'train' have no class label in Annotations/, "):
+        strict.label_matrix()
+
+
+def test_the_stage_refuses_a_manifest_that_does_not_allow_unlabelled_images(coco, tmp_path):
+    prepare_coco_stage = load_stage("prepare_coco").prepare_coco_stage
+    strict = tmp_path / "manifest_annotations.yaml"
+    mini_manifest(tmp_path, "annotations", allow_unlabelled_images=False)
+    with pytest.raises(ConfigError, match=r"manifest_annotations.yaml: .* allow_unlabelled_images: true"):
+        prepare_coco_stage(str(coco), str(strict), str(tmp_path / "out"), str(tmp_path / "out.json"))
+    assert not (tmp_path / "out").exists()
+    mini_manifest(tmp_path, "annotations")
+    prepare_coco_stage(str(coco), str(strict), str(tmp_path / "out"), str(tmp_path / "out.json"))
+    assert json.loads((tmp_path / "out.json").read_text())["without_labels"] == {"train": 1, "val": 1}
+
+
+def test_shipped_coco_manifest_reads_labels_from_the_annotations_and_allows_unlabelled_images():
+    manifest = DatasetManifest.load(REPO / "data_manifest" / "coco14.yaml")
+    assert manifest.labels_from == "annotations" and manifest.allow_unlabelled_images
+    assert not DatasetManifest.load(REPO / "data_manifest" / "voc12.yaml").allow_unlabelled_images
 
 
 def test_shipped_coco_manifest_orders_the_80_categories_by_id():

@@ -14,6 +14,7 @@ from wsss.data.training_data import (
     normalize_imagenet,
     random_crop,
     random_rescale,
+    random_resize_long,
 )
 from wsss.data.voc_dataset import VOCDataset
 
@@ -28,6 +29,17 @@ class FixedUniform:
         self.value = value
 
     def uniform(self, low: float, high: float) -> float:
+        return self.value
+
+
+class FixedInteger:
+    """A generator whose integer draw is fixed (and checked to lie in the range asked for)."""
+
+    def __init__(self, value: int):
+        self.value = value
+
+    def integers(self, low: int, high: int) -> int:
+        assert low <= self.value < high
         return self.value
 
 
@@ -69,6 +81,31 @@ def test_random_rescale_resizes_image_bicubic_and_label_nearest_with_pil(scale, 
     expected = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.BICUBIC))
     np.testing.assert_array_equal((rescaled * 255).round().byte().permute(1, 2, 0).numpy(), expected)
     np.testing.assert_array_equal(label.numpy(), np.asarray(Image.fromarray(labels).resize(size[::-1], Image.NEAREST)))
+
+
+# The reference's misc/imutils.py random_resize_long: scale = target / long side, size
+# (int(np.round(H * s)), int(np.round(W * s))), PIL bicubic on the uint8 image before normalisation.
+# np.round rounds halves to even: 10 x 20 to a long side of 25 is 12.5 -> 12 rows, to 15 is 7.5 -> 8.
+@pytest.mark.parametrize(
+    "shape, target, size",
+    [((10, 20), 25, (12, 25)), ((10, 20), 15, (8, 15)), ((20, 10), 25, (25, 12)), ((9, 9), 4, (4, 4))],
+)
+def test_long_side_resize_is_pil_bicubic_of_the_uint8_image_byte_for_byte(shape, target, size):
+    pixels = np.random.default_rng(3).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    labels = np.random.default_rng(4).integers(0, 3, shape, dtype=np.uint8)
+    image = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255.0
+    resized, label = random_resize_long(image, 4, 30, FixedInteger(target), torch.from_numpy(labels).long())
+    assert resized.shape == (3, *size) and label.shape == size
+    expected = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.BICUBIC))
+    np.testing.assert_array_equal((resized * 255).round().byte().permute(1, 2, 0).numpy(), expected)
+    assert torch.equal(resized, torch.from_numpy(expected.copy()).permute(2, 0, 1).float() / 255.0)
+    np.testing.assert_array_equal(label.numpy(), np.asarray(Image.fromarray(labels).resize(size[::-1], Image.NEAREST)))
+
+
+def test_long_side_resize_draws_the_target_from_low_to_high_inclusive():
+    image = torch.zeros(3, 10, 20)
+    longs = {random_resize_long(image, 5, 7, np.random.default_rng(seed))[0].shape[2] for seed in range(40)}
+    assert longs == {5, 6, 7}
 
 
 def test_irn_crops_rescale_the_original_size_without_long_side_resize(tiny_voc, tmp_path):

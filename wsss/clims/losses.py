@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from wsss.distributed import mean_over_processes, sum_over_processes
+from wsss.distributed import mean_over_processes, sum_over_processes, world_size
 
 CLAMP_MIN, CLAMP_MAX = 1e-4, 0.9999
 
@@ -26,14 +26,22 @@ def positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return labels.nonzero(as_tuple=True)
 
 
+def _pair_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean over the global batch's pairs; a batch without any pair (only images with no class) costs 0,
+    not the NaN of an empty mean (several processes already divide by at least one pair)."""
+    if values.numel() == 0 and world_size() == 1:
+        return values.sum()
+    return mean_over_processes(values)
+
+
 def otm_loss(foreground_class: torch.Tensor) -> torch.Tensor:
     """Object-text matching: OTM = -mean log(clamp(s(fg_k, t_k), 1e-4, 0.9999))."""
-    return mean_over_processes(-torch.log(foreground_class.clamp(CLAMP_MIN, CLAMP_MAX)))
+    return _pair_mean(-torch.log(foreground_class.clamp(CLAMP_MIN, CLAMP_MAX)))
 
 
 def btm_loss(background_class: torch.Tensor) -> torch.Tensor:
     """Background-text matching: BTM = -mean log(1 - clamp(s(bg_k, t_k), 1e-4, 0.9999))."""
-    return mean_over_processes(-torch.log(1 - background_class.clamp(CLAMP_MIN, CLAMP_MAX)))
+    return _pair_mean(-torch.log(1 - background_class.clamp(CLAMP_MIN, CLAMP_MAX)))
 
 
 def cbs_loss(foreground_backgrounds: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -22,6 +22,7 @@ class DatasetManifest:
     prompt_template: str
     background_prompts: tuple[str, ...]
     labels_from: str
+    allow_unlabelled_images: bool
     image_dir: str
     image_suffix: str
     mask_dir: str
@@ -59,6 +60,7 @@ class DatasetManifest:
             prompt_template=data["prompt_template"],
             background_prompts=tuple(data["background_prompts"]),
             labels_from=data["labels_from"],
+            allow_unlabelled_images=data["allow_unlabelled_images"],
             image_dir=data["image_dir"],
             image_suffix=data["image_suffix"],
             mask_dir=data["mask_dir"],

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from wsss import distributed
@@ -29,37 +28,35 @@ def normalize_imagenet(images01: torch.Tensor) -> torch.Tensor:
     return (images01 - mean) / std
 
 
-def random_resize_long(
-    image: torch.Tensor, low: int, high: int, generator: np.random.Generator, label: torch.Tensor | None = None
+def pil_rescale_pair(
+    image: torch.Tensor, scale: float, label: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Resize (3, H, W) so that its long side is uniform in [low, high] (bicubic, as the reference).
-
-    An (H, W) ``label`` map is resized with it (nearest neighbour).
+    """Rescale (3, H, W) in [0, 1] to (round(H * s), round(W * s)) as the reference does: the image as
+    uint8 with PIL bicubic (exact, since it holds uint8 values / 255), an (H, W) ``label`` map with PIL nearest.
     """
-    target = int(generator.integers(low, high + 1))
-    height, width = image.shape[1:]
-    scale = target / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    image = F.interpolate(image[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
-    if label is not None:
-        label = F.interpolate(label[None, None].float(), size=size, mode="nearest")[0, 0].to(label.dtype)
-    return image, label
-
-
-def random_rescale(
-    image: torch.Tensor, low: float, high: float, generator: np.random.Generator, label: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Rescale (3, H, W) in [0, 1] by a factor uniform in [low, high], IRN's augmentation.
-
-    As the reference does, the image is resized as uint8 with PIL bicubic and an (H, W) ``label``
-    map with PIL nearest, both to (round(H * s), round(W * s)).
-    """
-    scale = float(generator.uniform(low, high))
     pixels = image.mul(255).round().byte().permute(1, 2, 0).numpy()
     image = torch.from_numpy(pil_rescale(pixels, scale, Image.BICUBIC)).permute(2, 0, 1).float() / 255.0
     if label is not None:
         label = torch.from_numpy(pil_rescale(label.numpy().astype(np.uint8), scale, Image.NEAREST)).to(label.dtype)
     return image, label
+
+
+def random_resize_long(
+    image: torch.Tensor, low: int, high: int, generator: np.random.Generator, label: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Resize (3, H, W) in [0, 1] so that its long side is an integer uniform in [low, high], CAM and
+    CLIMS training's augmentation (the reference's ``random_resize_long``), by :func:`pil_rescale_pair`.
+    """
+    target = int(generator.integers(low, high + 1))
+    return pil_rescale_pair(image, target / max(image.shape[1:]), label)
+
+
+def random_rescale(
+    image: torch.Tensor, low: float, high: float, generator: np.random.Generator, label: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Rescale (3, H, W) in [0, 1] by a factor uniform in [low, high], IRN's augmentation, by
+    :func:`pil_rescale_pair`."""
+    return pil_rescale_pair(image, float(generator.uniform(low, high)), label)
 
 
 def random_crop(

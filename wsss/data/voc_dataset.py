@@ -138,11 +138,12 @@ class VOCDataset:
         return self._labels_from_mask(image_id)
 
     def label_matrix(self) -> np.ndarray:
-        """(N, C) bool labels of the whole split, read once and cached; rejects unlabelled images."""
+        """(N, C) bool labels of the whole split, read once and cached; rejects unlabelled images
+        unless the manifest allows them (``allow_unlabelled_images``: COCO)."""
         if self._labels is None:
             labels = np.stack([self.class_labels(i) for i in self.ids])
             empty = [i for i, row in zip(self.ids, labels) if not row.any()]
-            if empty:
+            if empty and not self.manifest.allow_unlabelled_images:
                 source = (
                     self.manifest.annotation_dir
                     if self.manifest.labels_from == "annotations"
@@ -150,7 +151,8 @@ class VOCDataset:
                 )
                 raise DatasetError(
                     f"{len(empty)} image(s) of split '{self.split}' have no class label in {source}/, "
-                    f"e.g. {empty[0]}: weak supervision needs at least one class per image"
+                    f"e.g. {empty[0]}: the manifest {self.manifest.name!r} requires at least one class per image "
+                    "(allow_unlabelled_images: false)"
                 )
             self._labels = labels
         return self._labels

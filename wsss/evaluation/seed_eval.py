@@ -22,7 +22,11 @@ def threshold_grid(start: float, stop: float, step: float) -> list[float]:
 
 
 def seed_labels(cam: np.ndarray, keys: np.ndarray, threshold: float) -> np.ndarray:
-    """argmax over [background plane at ``threshold``, CAMs] mapped to labels 0..C (ties go to background)."""
+    """argmax over [background plane at ``threshold``, CAMs] mapped to labels 0..C (ties go to background).
+
+    An image with no class (no maps) is all background."""
+    if len(cam) == 0:
+        return np.zeros(cam.shape[1:], dtype=np.uint8)
     peak = cam.max(axis=0)
     winner = keys[cam.argmax(axis=0)] + 1
     return np.where(peak > threshold, winner, 0).astype(np.uint8)

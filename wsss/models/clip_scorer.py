@@ -207,8 +207,13 @@ class ClipScorer(torch.nn.Module):
         """Score P positive pairs: ``images`` (P, 3, H, W) in [0, 1], ``masks`` (P, 1, h, w), ``class_indices`` (P,).
 
         Foreground (mask) and background (1 - mask) views go through the image encoder in one
-        batch; each foreground feature serves both the class and the background prompts.
+        batch; each foreground feature serves both the class and the background prompts. No pair (a
+        batch of images with no class) gives empty scores without running CLIP, which cannot take
+        an empty batch.
         """
+        if images.shape[0] == 0:
+            empty = self.background_features.new_zeros(0)
+            return MatchScores(empty, empty, self.background_features.new_zeros(0, len(self.background_features)))
         batch = torch.cat([self.prepare(images, masks), self.prepare(images, 1.0 - masks)])
         features = self.encode_images(batch)
         foreground, background = features.split(images.shape[0])

@@ -45,17 +45,26 @@ def _crf_marginals(image: np.ndarray, unary: np.ndarray, params: CRFParams) -> n
 
 
 def crf_refine_labels(image: np.ndarray, labels: np.ndarray, num_labels: int, params: CRFParams) -> np.ndarray:
-    """CRF over hard labels 0..num_labels-1 (each trusted with ``gt_prob``), as cam_to_ir_label does."""
+    """CRF over hard labels 0..num_labels-1 (each trusted with ``gt_prob``), as cam_to_ir_label does.
+
+    A single label (background alone: an image with no class) needs no CRF, and pydensecrf's
+    ``unary_from_labels`` would divide by zero: every pixel is 0, as the reference writes it."""
     from pydensecrf.utils import unary_from_labels
 
+    if num_labels == 1:
+        return np.zeros(image.shape[:2], dtype=np.uint8)
     unary = unary_from_labels(labels.ravel(), num_labels, gt_prob=params.gt_prob, zero_unsure=False)
     return _crf_marginals(image, unary, params).argmax(axis=0).astype(np.uint8)
 
 
 def crf_refine_scores(image: np.ndarray, scores: np.ndarray, params: CRFParams) -> np.ndarray:
-    """CRF over non-negative (K, H, W) class scores (normalised to probabilities per pixel); argmax labels."""
+    """CRF over non-negative (K, H, W) class scores (normalised to probabilities per pixel); argmax labels.
+
+    A single score map (background alone) gives label 0 everywhere without a CRF."""
     from pydensecrf.utils import unary_from_softmax
 
+    if scores.shape[0] == 1:
+        return np.zeros(scores.shape[1:], dtype=np.uint8)
     probabilities = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
     unary = unary_from_softmax(probabilities.reshape(scores.shape[0], -1).astype(np.float32))
     return _crf_marginals(image, unary, params).argmax(axis=0).astype(np.uint8)

@@ -121,8 +121,11 @@ def propagated_labels(
     """Pseudo-labels 0..C at full ``size`` from stride-4 CAMs and IRN's stride-4 boundary map.
 
     After the walk the maps are upsampled x4 (cropped to the image), divided by their global
-    maximum, and a background plane at ``bg_threshold`` joins the argmax.
+    maximum, and a background plane at ``bg_threshold`` joins the argmax. An image with no class
+    (no maps) is all background, as the reference writes it.
     """
+    if len(keys) == 0:
+        return np.zeros(size, dtype=np.uint8)
     cams = torch.from_numpy(np.ascontiguousarray(cam_stride4, dtype=np.float32)).to(edge.device)
     walked = random_walk(cams, edge, radius=radius, beta=beta, exp_times=exp_times, path=path)
     upsampled = F.interpolate(walked[None], scale_factor=4, mode="bilinear", align_corners=False)[

@@ -3,7 +3,8 @@
 Images around 640x480 (landscape, portrait, square); the 80 categories with COCO's own ids (1-90 with
 gaps) and supercategories; instances as polygons, one as a compressed RLE string, crowds as
 uncompressed RLE (column-major counts, as COCO stores them); one image per split with no annotation
-at all, as COCO has.
+at all, as COCO has (prepare_coco keeps it with no class, as the reference does, so every stage of the
+rehearsal meets an image without a class).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from wsss.rehearsal.scenes import paint_scene
 # COCO's 80 category ids: 1-90 without the 10 ids its label list skips.
 CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 COCO_SIZES = [(640, 480), (480, 640), (640, 427), (612, 612), (640, 360), (427, 640), (500, 375), (640, 478)]
-DEFAULT_COUNTS = {"train": 4, "val": 2}
+DEFAULT_COUNTS = {"train": 3, "val": 2}  # annotated images; each split also gets one without annotations
 SPLIT_FOLDERS = {"train": "train2014", "val": "val2014"}
 
 
@@ -112,11 +113,13 @@ def write_coco_split(
 def write_coco(
     output: str | os.PathLike, class_names: list[str], seed: int = 0, counts: dict[str, int] | None = None
 ) -> dict[str, int]:
-    """Write the miniature COCO at ``output``; return the number of annotated images per split."""
+    """Write the miniature COCO at ``output``; return the number of images per split (``counts`` annotated
+    ones and the one without annotations)."""
     if len(class_names) != len(CATEGORY_IDS):
         raise ValueError(f"COCO has {len(CATEGORY_IDS)} categories, got {len(class_names)} class names")
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     rng = np.random.default_rng(seed)
-    for offset, split in enumerate(SPLIT_FOLDERS):
-        write_coco_split(Path(output), split, counts[split], class_names, rng, first_id=9 + 500_000 * offset)
-    return dict(counts)
+    return {
+        split: write_coco_split(Path(output), split, counts[split], class_names, rng, first_id=9 + 500_000 * offset)
+        for offset, split in enumerate(SPLIT_FOLDERS)
+    }

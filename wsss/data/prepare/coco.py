@@ -5,9 +5,10 @@ decoded to learn their ids or sizes. Label maps: 0 background, 1..80 the categor
 category-id order, instances drawn in annotation order (later ones overwrite earlier ones), crowd
 regions 255 where no instance was drawn. Image-level labels are those of the reference's label
 files: the category of every annotation, crowds included, whether or not it survives in the label
-map; they are written as VOC XML annotations. The reference also keeps images without any
-annotation (all-zero label vectors); here they are left out of the splits, because the seed, IR-label
-and random-walk steps need at least one class per image.
+map; they are written as VOC XML annotations. Images without any annotation stay in the splits, as
+in the reference (an all-zero label vector there): an XML file without objects and an all-background
+label map; the COCO manifest allows them (``allow_unlabelled_images``) and every stage treats them as
+all background.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def prepare_coco(
     """Write the VOC-layout root: JPEGImages links, SegmentationClass PNGs, Annotations XML, split files.
 
     ``class_names`` (the manifest's, in label order) must match the categories sorted by id; the XML
-    files use them. Images without any annotation (crowds count) are left out of the splits and
+    files use them. Images without any annotation (crowds count) are kept, with no label, and
     counted in ``without_labels``.
     """
     coco_root, output = Path(coco_root), Path(output)
@@ -161,12 +162,9 @@ def prepare_coco(
                 )
             category_label = {c["id"]: k + 1 for k, c in enumerate(ordered)}
             category_name = {c["id"]: class_names[k] for k, c in enumerate(ordered)}
-            tasks, ids, without = [], [], 0
+            tasks, ids = [], []
             for image in images:
                 annotations = by_image.get(image["id"], [])
-                if not annotations:
-                    without += 1
-                    continue
                 source = coco_root / name / image["file_name"]
                 if not source.is_file():
                     raise DatasetError(f"{source}: image listed in instances_{name}.json is missing")
@@ -186,5 +184,5 @@ def prepare_coco(
             )
             write_split(folder / "ImageSets" / "Segmentation" / f"{split}.txt", ids)
             summary["splits"][split] = len(ids)
-            summary["without_labels"][split] = without
+            summary["without_labels"][split] = sum(1 for task in tasks if not task[3])
     return summary
