@@ -3,12 +3,11 @@
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from wsss.checkpoints import load_checked
 from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
-from wsss.data.training_data import AugmentedCrops, training_loader
+from wsss.data.training_data import AugmentedCrops, shrink_labels_like_pil, training_loader
 from wsss.data.voc_dataset import VOCDataset
 from wsss.device import autocast, channels_last, pick_device, precision_plan
 from wsss.distributed import parallel
@@ -95,18 +94,14 @@ def train_irn(
         "pretrained": settings.pretrained,
     }
     run = ResumableRun(f"{checkpoint}.resume", resume_key, inputs)
-    radius, path = settings.radius, settings.path
+    radius, path, sources = settings.radius, settings.path, settings.pair_sources
 
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict]:
         with autocast(device, network_autocast):
             edge_logits, displacement = branches(channels_last(batch["image"].to(device, non_blocking=True)))
-        # IR labels at the branches' stride 4, nearest neighbour as IRN does.
-        labels = (
-            F.interpolate(batch["label"][:, None].float(), size=edge_logits.shape[-2:], mode="nearest")[:, 0]
-            .long()
-            .to(device)
-        )
-        losses = irn_losses(edge_logits, displacement, labels, radius, path)
+        # IR labels at the branches' stride 4, by PIL's nearest-neighbour rule as IRN does.
+        labels = shrink_labels_like_pil(batch["label"], edge_logits.shape[-2:]).to(device)
+        losses = irn_losses(edge_logits, displacement, labels, radius, path, sources)
         return losses["total"], {name: value.item() for name, value in losses.items() if name != "total"}
 
     epochs = settings.epochs

@@ -12,9 +12,11 @@ from wsss.data.training_data import (
     IMAGENET_STD,
     AugmentedCrops,
     normalize_imagenet,
+    pil_nearest_indices,
     random_crop,
     random_rescale,
     random_resize_long,
+    shrink_labels_like_pil,
 )
 from wsss.data.voc_dataset import VOCDataset
 
@@ -130,3 +132,30 @@ def test_irn_crops_rescale_the_original_size_without_long_side_resize(tiny_voc, 
             widths.append(width)
     assert 10 <= min(heights) and max(heights) <= 30 and 15 <= min(widths) and max(widths) <= 45
     assert max(heights) - min(heights) > 8  # factors spread over the range, not a long-side resize to one size
+
+
+def test_irn_labels_shrink_to_stride_4_at_pixel_4i_plus_2_as_pil():
+    # PIL's nearest samples the centre of each 4-pixel cell from its top-left side: 2, 6, 10, ...
+    assert pil_nearest_indices(512, 128).tolist() == [4 * i + 2 for i in range(128)]
+    # 32 -> 10 (step 3.2): (7 + 1/2) * 3.2 is 24 exactly, but PIL's running sum of steps lands just
+    # below it and takes pixel 23 (checked with Pillow 12 by hand).
+    assert pil_nearest_indices(32, 10).tolist() == [1, 4, 8, 11, 14, 17, 20, 23, 27, 30]
+    labels = torch.arange(64).view(8, 8)
+    assert shrink_labels_like_pil(labels[None], (2, 2))[0].tolist() == [[18, 22], [50, 54]]
+
+
+@pytest.mark.parametrize(
+    "size, shrunk",
+    [
+        ((512, 512), (128, 128)),
+        ((375, 500), (94, 125)),
+        ((500, 333), (125, 83)),
+        ((513, 97), (128, 24)),
+        ((32, 52), (10, 17)),
+    ],
+)
+def test_irn_label_shrink_equals_pil_nearest_resize(size, shrunk):
+    labels = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(labels).resize(shrunk[::-1], Image.NEAREST))
+    result = shrink_labels_like_pil(torch.from_numpy(labels).long()[None].repeat(2, 1, 1), shrunk)
+    assert result.shape == (2, *shrunk) and (result.numpy() == expected).all()

@@ -14,8 +14,8 @@ from wsss.data.voc_dataset import VOCDataset
 from wsss.errors import DatasetError
 from wsss.evaluation.label_eval import evaluate_label_folder
 from wsss.models.backbone import ResNetBackbone
-from wsss.models.irn import EdgeDisplacementNet, irn_losses
-from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points
+from wsss.models.irn import EdgeDisplacementNet, irn_losses, stage_strides, upsample_to_stride4
+from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points, source_window
 from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
 from wsss.refine.crf import CRFParams, crf_refine_scores
 from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
@@ -116,6 +116,79 @@ def test_affinity_labels_skip_unsure_pixels():
     assert not (same_bg | same_fg | different)[0, right, 0, 2]  # 1 -> 255
 
 
+# IRN's PathIndex(radius=3, default_size=(5, 6)) (misc/indexing.py, jiwoon-ahn/irn, run once on a
+# copy of the mirror): src_indices and dst_indices, one row of flat partner indices per offset.
+REFERENCE_SOURCES = [2, 3, 8, 9, 14, 15]
+REFERENCE_PARTNERS = [
+    [int(v) for v in row.split()]
+    for row in """
+3 4 9 10 15 16
+8 9 14 15 20 21
+4 5 10 11 16 17
+14 15 20 21 26 27
+7 8 13 14 19 20
+9 10 15 16 21 22
+6 7 12 13 18 19
+10 11 16 17 22 23
+13 14 19 20 25 26
+15 16 21 22 27 28
+12 13 18 19 24 25
+16 17 22 23 28 29
+""".strip().splitlines()
+]
+
+
+def _training_pairs(labels: torch.Tensor, radius: int, sources: str) -> set[tuple[int, int]]:
+    """(source, partner) flat indices of every pair that takes part in the training loss."""
+    same_bg, same_fg, different = affinity_labels(labels[None], radius, sources)
+    width = labels.shape[1]
+    return {
+        (y * width + x, (y + dy) * width + x + dx)
+        for o, y, x in (same_bg | same_fg | different)[0].nonzero().tolist()
+        for dy, dx in [half_offsets(radius)[o]]
+    }
+
+
+def test_reference_pair_sources_give_irn_path_index_pairs():
+    labels = torch.tensor([[0, 0, 1, 1, 2, 2]] * 5)
+    expected = {(s, t) for row in REFERENCE_PARTNERS for s, t in zip(REFERENCE_SOURCES, row)}
+    assert _training_pairs(labels, 3, "reference") == expected and len(expected) == 72
+    every = _training_pairs(labels, 3, "all")
+    assert expected < every  # "all" adds the pairs from the left, right and bottom margins
+    assert all(s % 6 < 2 or s % 6 >= 4 or s >= 18 for s, _ in every - expected)
+
+
+def test_reference_pair_sources_keep_the_top_row_and_drop_radius_minus_1_at_the_other_sides():
+    window = source_window(3, 5, 6, "reference")
+    assert window.tolist() == [[False, False, True, True, False, False]] * 3 + [[False] * 6] * 2
+    assert source_window(3, 5, 6, "all").all()
+    assert int(source_window(10, 128, 128, "reference").sum()) == 119 * 110  # a 512 crop at radius 10
+    with pytest.raises(ValueError, match="unknown pair sources 'inner'"):
+        source_window(3, 5, 6, "inner")
+
+
+def test_edge_branch_upsamples_by_a_fixed_factor_then_applies_relu_then_crops_the_top_left():
+    # Bilinear x2 with half-pixel centres of [-1, 3]: samples at -0.25, 0.25, 0.75, 1.25 (clamped at
+    # the ends) give [-1, 0, 2, 3]; ReLU then [0, 0, 2, 3]; the crop keeps 3. ReLU first would give
+    # [0, 0.75, 2.25, 3].
+    features = torch.tensor([[[[-1.0, 3.0]]]])
+    assert upsample_to_stride4(features, 2, (2, 3)).tolist() == [[[[0.0, 0.0, 2.0], [0.0, 0.0, 2.0]]]]
+    assert upsample_to_stride4(features, 1, (1, 1)).tolist() == [[[[0.0]]]]
+
+
+def test_edge_branch_factors_follow_the_backbone_strides():
+    assert stage_strides(ResNetBackbone("resnet18", 16)) == (4, 4, 8, 16, 16)
+    assert stage_strides(ResNetBackbone("resnet18", 8)) == (4, 4, 8, 8, 8)
+    assert EdgeDisplacementNet(ResNetBackbone("resnet18", 16)).edge_factors == [1, 1, 2, 4, 4]
+
+
+def test_edge_branch_keeps_the_stride_4_size_on_sides_that_are_not_multiples_of_16():
+    model = EdgeDisplacementNet(ResNetBackbone("resnet18", 16)).eval()
+    with torch.no_grad():
+        edge_logits, displacement = model(torch.rand(1, 3, 75, 50))  # layer3: 5 x 4, x4 = 20 x 16
+    assert edge_logits.shape == (1, 1, 19, 13) and displacement.shape == (1, 2, 19, 13)
+
+
 def test_crf_takes_a_read_only_image_such_as_a_pil_image_array():
     image, cam = _two_region_image()
     read_only = np.asarray(Image.fromarray(image))
@@ -201,6 +274,21 @@ def test_irn_losses_train_the_branches_and_never_the_backbone(path):
     edge_params, displacement_params = model.branch_parameters()
     assert all(p.grad is not None for p in edge_params + displacement_params)
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_irn_losses_with_reference_pair_sources_average_over_irn_path_index_pairs_only():
+    edge_logits = torch.randn(1, 1, 5, 6, generator=torch.Generator().manual_seed(0))
+    displacement = torch.zeros(1, 2, 5, 6)
+    labels = torch.zeros(1, 5, 6, dtype=torch.int64)  # all background: every pair is a same_bg pair
+    affinity, _ = pair_affinities(torch.sigmoid(edge_logits[0, 0]), 3)
+    terms = []
+    for row in REFERENCE_PARTNERS:
+        for source, partner in zip(REFERENCE_SOURCES, row):
+            (y, x), (ty, tx) = divmod(source, 6), divmod(partner, 6)
+            terms.append(-torch.log(affinity[half_offsets(3).index((ty - y, tx - x)), y, x] + 1e-5))
+    losses = irn_losses(edge_logits, displacement, labels, radius=3, sources="reference")
+    assert losses["bg_affinity"] == pytest.approx(float(torch.stack(terms).mean()), rel=1e-6)
+    assert irn_losses(edge_logits, displacement, labels, radius=3)["bg_affinity"] != losses["bg_affinity"]
 
 
 def test_label_png_keeps_indices_and_has_a_palette(tmp_path):

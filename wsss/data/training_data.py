@@ -159,3 +159,24 @@ def training_loader(
         num_workers=threads if device.type == "cuda" else 0,
         pin_memory=device.type == "cuda",
     )
+
+
+def pil_nearest_indices(length: int, size: int) -> np.ndarray:
+    """The source indices PIL's nearest-neighbour resize of a side from ``length`` to ``size``
+    (<= ``length``) samples, as IRN shrinks its IR labels (``imutils.pil_rescale(label, 0.25, 0)``).
+
+    PIL starts at half a step, step/2 with step = length / size, adds the step once per output
+    pixel in double precision and truncates (``ImagingScaleAffine``); the running sum, not the
+    exact product (i + 1/2) * step, is what decides the rare index that falls on a whole number.
+    For 512 -> 128 that is pixel 4i + 2, where torch's ``nearest`` takes 4i.
+    """
+    step = length / size
+    return np.cumsum(np.concatenate([[step / 2], np.full(size - 1, step)])).astype(np.int64)
+
+
+def shrink_labels_like_pil(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(..., H, W) label maps shrunk to ``size`` = (h, w) by PIL's nearest-neighbour rule
+    (:func:`pil_nearest_indices`), as IRN's training labels at stride 4."""
+    rows = torch.from_numpy(pil_nearest_indices(labels.shape[-2], size[0])).to(labels.device)
+    cols = torch.from_numpy(pil_nearest_indices(labels.shape[-1], size[1])).to(labels.device)
+    return labels[..., rows[:, None], cols]

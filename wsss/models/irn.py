@@ -3,6 +3,13 @@
 A frozen ResNet gives features at five depths; two light branches read them all, upsampled to
 stride 4: the edge branch predicts class boundaries (which become random-walk affinities) and
 the displacement branch predicts, per pixel, the offset to its instance's centre.
+
+The edge branch brings each depth to stride 4 as IRN's ``net/resnet50_irn.py`` does: GroupNorm,
+then bilinear upsampling by the fixed factor stride / 4, then ReLU, then the top-left corner of
+the stride-4 size (:func:`upsample_to_stride4`). Where a side is not a multiple of 16, a fixed
+factor overshoots and the crop drops the excess at the bottom and right, so the deeper maps sit
+where the reference's do (an exact resize would stretch them: on a 500 x 375 image, layer3's map
+would sit up to about 12 image pixels off at the right edge and 8 at the bottom).
 """
 
 from __future__ import annotations
@@ -21,20 +28,38 @@ from wsss.distributed import mean_over_processes
 from wsss.models.backbone import ResNetBackbone
 from wsss.parallel import map_in_processes
 from wsss.progress import Progress
-from wsss.refine.affinity import PathRule, affinity_labels, half_offsets, pair_affinities, pair_partners
+from wsss.refine.affinity import (
+    PairSources,
+    PathRule,
+    affinity_labels,
+    half_offsets,
+    pair_affinities,
+    pair_partners,
+)
 from wsss.refine.cam_to_labels import CamLabelJob
 from wsss.refine.random_walk import write_walked_labels
 
 EDGE_CHUNK = 256  # images whose edge maps are held at once before their walks run
 
 
-def _reader(in_channels: int, out_channels: int) -> torch.nn.Sequential:
-    """1x1 conv + GroupNorm + ReLU: one branch's view of one backbone stage."""
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(in_channels, out_channels, 1, bias=False),
-        torch.nn.GroupNorm(4, out_channels),
-        torch.nn.ReLU(inplace=True),
-    )
+def _reader(in_channels: int, out_channels: int, relu: bool = True) -> torch.nn.Sequential:
+    """1x1 conv + GroupNorm (+ ReLU): one branch's view of one backbone stage."""
+    layers = [torch.nn.Conv2d(in_channels, out_channels, 1, bias=False), torch.nn.GroupNorm(4, out_channels)]
+    return torch.nn.Sequential(*layers, *([torch.nn.ReLU(inplace=True)] if relu else []))
+
+
+def stage_strides(backbone: ResNetBackbone) -> tuple[int, ...]:
+    """Strides of :meth:`ResNetBackbone.stage_outputs`: 4, 4, 8, then 16 and the output stride
+    (layer3 keeps stride 8 at output stride 8)."""
+    return 4, 4, 8, min(16, backbone.output_stride), backbone.output_stride
+
+
+def upsample_to_stride4(features: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Tensor:
+    """IRN's edge-branch upsampling: bilinear by the fixed ``factor`` (half-pixel centres), then
+    ReLU, then the top-left ``size`` corner."""
+    if factor > 1:
+        features = F.interpolate(features, scale_factor=factor, mode="bilinear", align_corners=False)
+    return F.relu(features)[..., : size[0], : size[1]]
 
 
 class EdgeDisplacementNet(torch.nn.Module):
@@ -46,7 +71,8 @@ class EdgeDisplacementNet(torch.nn.Module):
         for parameter in self.backbone.parameters():
             parameter.requires_grad_(False)
         channels = backbone.stage_channels()
-        self.edge_readers = torch.nn.ModuleList(_reader(c, edge_width) for c in channels)
+        self.edge_readers = torch.nn.ModuleList(_reader(c, edge_width, relu=False) for c in channels)
+        self.edge_factors = [stride // 4 for stride in stage_strides(backbone)]
         self.edge_head = torch.nn.Conv2d(edge_width * len(channels), 1, 1)
         self.displacement_readers = torch.nn.ModuleList(_reader(c, displacement_width) for c in channels)
         self.displacement_head = torch.nn.Sequential(
@@ -69,17 +95,15 @@ class EdgeDisplacementNet(torch.nn.Module):
         with torch.no_grad():
             features = self.backbone.stage_outputs(normalize_imagenet(images01))
         size = features[0].shape[-2:]
-
-        def read(readers: torch.nn.ModuleList) -> torch.Tensor:
-            return torch.cat(
-                [
-                    F.interpolate(r(f), size=size, mode="bilinear", align_corners=False)
-                    for r, f in zip(readers, features)
-                ],
-                dim=1,
-            )
-
-        return self.edge_head(read(self.edge_readers)), self.displacement_head(read(self.displacement_readers))
+        edge = [
+            upsample_to_stride4(r(f), factor, size)
+            for r, f, factor in zip(self.edge_readers, features, self.edge_factors)
+        ]
+        displacement = [
+            F.interpolate(r(f), size=size, mode="bilinear", align_corners=False)
+            for r, f in zip(self.displacement_readers, features)
+        ]
+        return self.edge_head(torch.cat(edge, dim=1)), self.displacement_head(torch.cat(displacement, dim=1))
 
 
 def irn_losses(
@@ -88,6 +112,7 @@ def irn_losses(
     labels: torch.Tensor,
     radius: int,
     path: PathRule = "reference",
+    sources: PairSources = "all",
 ) -> dict[str, torch.Tensor]:
     """IRN's losses on (B, H, W) stride-4 IR labels (0 background, 1..C classes, 255 unsure).
 
@@ -95,9 +120,10 @@ def irn_losses(
     averaged separately), pairs of different classes affinity 0. Displacement branch: two object
     pixels of one class point at the same centre, so their displacements differ by their
     offset; background displacements agree with each other. ``path`` picks the pixels whose
-    boundary a pair's affinity looks at (:mod:`wsss.refine.affinity`).
+    boundary a pair's affinity looks at, ``sources`` the pixels pairs start from
+    (:mod:`wsss.refine.affinity`).
     """
-    same_bg, same_fg, different = affinity_labels(labels, radius)
+    same_bg, same_fg, different = affinity_labels(labels, radius, sources)
     affinity, _ = pair_affinities(torch.sigmoid(edge_logits[:, 0].float()), radius, path)
     losses = {
         "bg_affinity": mean_over_processes(-torch.log(affinity + 1e-5), same_bg),

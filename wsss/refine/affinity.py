@@ -10,6 +10,11 @@ pixels separated by an edge are unrelated. Which pixels make up that path is the
   radius 5, 2,134 over the 152 of radius 10). A thin boundary the line passes beside still cuts.
 - ``one-per-step``: one rounded point per step along the longer axis (130 and 1,050 points),
   half the gather, but a diagonal pair can slip between two boundary pixels.
+
+Which pairs train IRN is the ``pair_sources`` rule (:func:`source_window`): ``reference`` (IRN's
+PathIndex) starts pairs only from pixels at least radius - 1 from the left, right and bottom
+sides of the stride-4 crop, so every partner lies inside it without a test; ``all`` takes every
+pair whose two ends lie in the crop. The random walk uses every in-image pair under both.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from wsss.palette import IGNORE_INDEX
 
 PathRule = Literal["reference", "one-per-step"]
 PATH_RULES: tuple[str, ...] = ("reference", "one-per-step")
+PairSources = Literal["reference", "all"]
+PAIR_SOURCES: tuple[str, ...] = ("reference", "all")
 
 
 @cache
@@ -123,14 +130,38 @@ def pair_partners(values: torch.Tensor, radius: int, fill: float) -> torch.Tenso
     return padded[..., end].unflatten(-1, (height, width))
 
 
-def affinity_labels(labels: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def source_window(
+    radius: int, height: int, width: int, rule: PairSources = "reference", device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """(H, W): the pixels training pairs start from under ``rule``.
+
+    ``reference``: rows 0 .. H - radius and columns radius - 1 .. W - radius, IRN's PathIndex
+    (``src_indices``, with radius_floor = radius - 1); pairs never go up, so the top row is
+    kept. ``all``: every pixel (partners outside the image are dropped by the labels instead).
+    """
+    if rule not in PAIR_SOURCES:
+        raise ValueError(f"unknown pair sources {rule!r} ({' or '.join(PAIR_SOURCES)})")
+    window = torch.ones(height, width, dtype=torch.bool, device=device)
+    if rule == "reference":
+        inset = radius - 1
+        window[height - inset :] = False
+        window[:, :inset] = False
+        window[:, width - inset :] = False
+    return window
+
+
+def affinity_labels(
+    labels: torch.Tensor, radius: int, sources: PairSources = "all"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training targets for the pairs of :func:`pair_affinities` from (B, H, W) IR labels.
 
     Returns boolean (B, O, H, W) masks: same-class background pairs, same-class object pairs,
-    and different-class pairs; pairs touching an unsure (255) pixel or leaving the image are in none.
+    and different-class pairs; pairs touching an unsure (255) pixel, leaving the image or
+    starting outside the :func:`source_window` of ``sources`` are in none.
     """
     target = pair_partners(labels, radius, IGNORE_INDEX)  # (B, O, H, W)
     source = labels.unsqueeze(1)
-    known = (source != IGNORE_INDEX) & (target != IGNORE_INDEX)
+    window = source_window(radius, *labels.shape[-2:], sources, labels.device)
+    known = (source != IGNORE_INDEX) & (target != IGNORE_INDEX) & window
     same = known & (target == source)
     return same & (source == 0), same & (source != 0), known & (target != source)
