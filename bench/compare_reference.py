@@ -171,8 +171,15 @@ def share(count: int, total: int, unit: str = "pixels") -> str:
 
 
 def git_commit(root: Path) -> str:
-    result = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "no git metadata"
+    """The commit of the git work tree holding ``root``, and that tree (a folder of another repository
+    would otherwise pass for a checkout at that repository's commit)."""
+    result = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD", "--show-toplevel"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        return "no git metadata"
+    commit, top = result.stdout.split()
+    return f"commit {commit} of the work tree {top}"
 
 
 # --- generated inputs -------------------------------------------------------------------------------
