@@ -18,7 +18,7 @@ from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regio
 from wsss.evaluation.metrics import confusion_matrix
 from wsss.evaluation.segmenter_counts import counts_from, save_counts
 from wsss.io import atomic_directory
-from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, read_segmenter_checkpoint
+from wsss.models.segmenter import TEST_CRF, build_model, crf_image, predict_probabilities, read_segmenter_checkpoint
 from wsss.progress import track
 from wsss.refine.crf import crf_refine_scores
 from wsss.sharding import select_shard
@@ -43,7 +43,8 @@ def eval_seg(
     """Predict each test mode and count it against ground truth; keep the ``headline`` mode's label maps.
 
     The modes are the single-scale test, the multi-scale test (``scales`` fused by ``fusion``,
-    with h-flips if ``flip``) and, with ``crf``, the dense CRF over the multi-scale test. Only the
+    with h-flips if ``flip``) and, with ``crf``, the dense CRF over the multi-scale test (on the
+    image ``crf_image`` names). Only the
     images of shard ``shard`` of ``shards`` (:func:`wsss.sharding.shard_members`); their confusion
     matrices and leak counts go to ``counts`` (.npz), which gather_eval_seg sums into the report.
 
@@ -79,7 +80,8 @@ def eval_seg(
                 multi: probabilities.argmax(dim=0).byte().cpu().numpy(),
             }
             if settings.crf:
-                predicted[modes[-1]] = crf_refine_scores(rgb, probabilities.cpu().numpy(), TEST_CRF)
+                image = crf_image(rgb, settings.crf_image)
+                predicted[modes[-1]] = crf_refine_scores(image, probabilities.cpu().numpy(), TEST_CRF)
             region_map = read_label_map(regions / f"{image_id}.png") if leaks is not None else None
             for mode, labels in predicted.items():
                 confusions[mode] += confusion_matrix(labels, truth, len(names))

@@ -1,12 +1,13 @@
 """Write the rehearsal's inputs: miniature VOC 2012 + SBD and COCO 2014 at real image sizes, and
-random-init weights in the real formats (torchvision ResNet-50/101 files, OpenAI CLIP archives, the
-reference's released baseline CAM networks in IRN's layout).
+random-init weights in the real formats (torchvision ResNet-50/101 files, deeplab-pytorch's Caffe
+ResNet-101 file, OpenAI CLIP archives, the reference's released baseline CAM networks in IRN's layout).
 
     python tools/make_rehearsal.py --data data/rehearsal --weights weights/rehearsal
 
-The ResNet files are written as torchvision publishes them; `make rehearse` then converts them with
-tools/convert_imagenet_weights.py, as docs/datasets.md tells users to do with the real ones. Existing
-outputs are kept (delete the folders to write them again).
+The torchvision ResNet files are written as torchvision publishes them; `make rehearse` then converts
+them with tools/convert_imagenet_weights.py, as docs/datasets.md tells users to do with the real ones.
+The deeplab-pytorch file is read as it is, as the real one. Existing outputs are kept (delete the
+folders to write them again).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from wsss.data.manifest import DatasetManifest
 from wsss.io import atomic_directory
 from wsss.rehearsal.coco import write_coco
 from wsss.rehearsal.voc_sbd import write_voc_sbd
-from wsss.rehearsal.weights import write_openai_clip, write_released_cam, write_torchvision_resnet
+from wsss.rehearsal.weights import (
+    write_deeplab_caffe_resnet,
+    write_openai_clip,
+    write_released_cam,
+    write_torchvision_resnet,
+)
 
 MANIFESTS = {"voc": "data_manifest/voc12.yaml", "coco": "data_manifest/coco14.yaml"}
 
@@ -42,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
             write_torchvision_resnet(out / f"{depth}.pth", depth, args.seed) for depth in ("resnet50", "resnet101")
         ],
         weights / "clip": lambda out: write_openai_clip(out / "ViT-B-32.pt", "ViT-B/32", args.seed),
+        weights / "deeplab": lambda out: write_deeplab_caffe_resnet(
+            out / "deeplabv1_resnet101-imagenet.pth", "resnet101", args.seed
+        ),
         weights / "released": lambda out: [
             write_released_cam(
                 out / f"res50_cam_{run}.pth", DatasetManifest.load(MANIFESTS[data]).num_classes, seed=args.seed

@@ -1,6 +1,7 @@
 """CLIMS' DeepLabV2 training and test, each behaviour on a small hand-computable example."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -236,6 +237,9 @@ class _ConstantLogits(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.unused = torch.nn.Parameter(torch.zeros(1))
+        self.data_preprocessor = SimpleNamespace(
+            mean=torch.zeros(3, 1, 1), std=torch.ones(3, 1, 1), channel_conversion=True
+        )
 
     def extract_feat(self, x):
         return x

@@ -114,6 +114,21 @@ def test_train_seg_reads_a_turned_jpeg_as_its_pseudo_label_was_made(pseudo_label
         train_tiny_segmenter(root, manifest, labels, tmp_path / "again.pt")
 
 
+def eval_train_split(root, manifest, checkpoint, folder, **eval_settings) -> None:
+    """eval_seg on the train split at scales 1.0 and 0.5 with the CRF, into ``folder``'s predictions and counts."""
+    load_stage("eval_seg").eval_seg(
+        str(root),
+        str(manifest),
+        str(checkpoint),
+        str(folder / "shard_predictions"),
+        str(folder / "counts.npz"),
+        split="train",
+        scales=[1.0, 0.5],
+        crf=True,
+        **eval_settings,
+    )
+
+
 @pytest.mark.parametrize(
     "model, fusion, headline, modes",
     [
@@ -142,22 +157,9 @@ def test_one_training_iteration_then_evaluation_and_prediction(
     assert 0 < history["median_batch_seconds"] <= history["seconds"]
     assert not (tmp_path / "segmenter.pt.work").exists()  # the resume state goes once training is done
 
-    eval_seg = load_stage("eval_seg").eval_seg
     gather_eval_seg = load_stage("gather_eval_seg").gather_eval_seg
 
-    eval_seg(
-        str(root),
-        str(manifest),
-        str(checkpoint),
-        str(tmp_path / "shard_predictions"),
-        str(tmp_path / "counts.npz"),
-        split="train",
-        scales=[1.0, 0.5],
-        fusion=fusion,
-        flip=True,
-        crf=True,
-        headline=headline,
-    )
+    eval_train_split(root, manifest, checkpoint, tmp_path, fusion=fusion, flip=True, headline=headline)
     gather_eval_seg(
         [str(tmp_path / "shard_predictions")],
         [str(tmp_path / "counts.npz")],
@@ -452,3 +454,41 @@ def test_predict_with_no_image_it_can_read_fails_naming_each(untrained_segmenter
     with pytest.raises(DatasetError, match="none of the 1 images could be segmented: broken.jpg: "):
         predict(str(untrained_segmenter), str(photos), str(tmp_path / "masks"), scales=(1.0,))
     assert not (tmp_path / "masks").exists()
+
+
+def test_training_from_a_deeplab_caffe_file_starts_from_its_weights_and_evaluates_with_the_reference_crf_image(
+    pseudo_labelled, tmp_path
+):
+    from wsss.rehearsal.weights import write_deeplab_caffe_resnet, write_torchvision_resnet
+
+    root, manifest, labels, ids = pseudo_labelled
+    weights = tmp_path / "deeplabv1_resnet50-imagenet.pth"
+    write_deeplab_caffe_resnet(weights, "resnet50", seed=3)
+    reference = dict(init="deeplab_caffe", contract_dilation=False, stem_pool_ceil_mode=True, lr_step=10)
+    checkpoint = tmp_path / "segmenter.pt"
+    train_tiny_segmenter(root, manifest, labels, checkpoint, backbone="resnet50", pretrained=str(weights), **reference)
+    state = torch.load(checkpoint, weights_only=True)
+    source = torch.load(weights, weights_only=True)
+    assert {k: state["meta"][k] for k in ("init", "contract_dilation", "stem_pool_ceil_mode")} == {
+        k: reference[k] for k in ("init", "contract_dilation", "stem_pool_ceil_mode")
+    }
+    for ours, theirs in [("bn1", "layer1.conv1.bn"), ("layer3.5.bn2", "layer4.block6.conv3x3.bn")]:  # frozen BN
+        assert torch.equal(state["model"][f"backbone.{ours}.running_var"], source[f"{theirs}.running_var"])
+
+    eval_train_split(root, manifest, checkpoint, tmp_path, crf_image="mean_subtracted_bgr", headline="crf")
+    assert read_label_folder_png(tmp_path / "shard_predictions", ids[0], (32, 40)).max() <= 2
+
+    torchvision_file = tmp_path / "resnet50.pth"
+    write_torchvision_resnet(torchvision_file, "resnet50")
+    with pytest.raises(
+        ConfigError, match=r"resnet50.pth: weights do not fit deeplab-pytorch's Caffe-converted resnet50"
+    ):
+        train_tiny_segmenter(
+            root,
+            manifest,
+            labels,
+            tmp_path / "wrong.pt",
+            backbone="resnet50",
+            pretrained=str(torchvision_file),
+            **reference,
+        )

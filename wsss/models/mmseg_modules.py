@@ -1,6 +1,7 @@
-"""The project's mmseg modules, registered on import: DeepLabV2's head, its balanced loss, its MSC
-training, the image loader that reads through the project's reader, bf16 autocast on the CPU and
-the AdamW that steps channels-last weights without copies (:mod:`wsss.optimizers`).
+"""The project's mmseg modules, registered on import: the ResNet with deeplab-pytorch's stem pooling,
+DeepLabV2's head, its balanced loss, its MSC training, its stepped poly learning rate, the image
+loader that reads through the project's reader, bf16 autocast on the CPU and the AdamW that steps
+channels-last weights without copies (:mod:`wsss.optimizers`).
 
 Imported by :func:`wsss.models.segmenter.register_modules` (mmseg is slow to import, so nothing
 else imports this module at load time).
@@ -17,14 +18,23 @@ from mmcv.transforms import BaseTransform
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
+from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
+from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
+from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS
+from mmseg.models.backbones import ResNet
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import HOOKS, MODELS, TRANSFORMS
 from mmseg.utils import add_prefix
 
 from wsss.data.images import read_rgb
-from wsss.models.deeplab import balanced_cross_entropy, labels_at, max_fused, scale_pyramid_logits
+from wsss.models.deeplab import (
+    balanced_cross_entropy,
+    labels_at,
+    max_fused,
+    scale_pyramid_logits,
+    stepped_poly_factor,
+)
 from wsss.models.seg_resume import RECORD_SUFFIX, write_record
 from wsss.optimizers import ChannelsLastAdamW
 
@@ -49,6 +59,17 @@ class LoadImageWithProjectReader(BaseTransform):
         results["img_shape"] = image.shape[:2]
         results["ori_shape"] = image.shape[:2]
         return results
+
+
+@MODELS.register_module()
+class StemPoolResNet(ResNet):
+    """mmseg's ResNet whose stem max-pool may round its output size up, as deeplab-pytorch's
+    (``ceil_mode=True``): a 321 crop's MSC logits are then 41 / 21 / 31 at scales 1 / 0.5 / 0.75
+    (mmseg's floor gives 41 / 20 / 30)."""
+
+    def __init__(self, stem_pool_ceil_mode: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.maxpool.ceil_mode = stem_pool_ceil_mode
 
 
 @MODELS.register_module()
@@ -122,6 +143,24 @@ class MultiScaleEncoderDecoder(EncoderDecoder):
             return head.loss_by_feat(logits, data_samples)
         labels = labels_at(torch.stack([sample.gt_sem_seg.data for sample in data_samples]), logits.shape[2:])
         return {head.loss_decode.loss_name: head.loss_decode(logits, labels, ignore_index=head.ignore_index)}
+
+
+@PARAM_SCHEDULERS.register_module()
+class SteppedPolyLR(LRSchedulerMixin, _ParamScheduler):
+    """deeplab-pytorch's PolynomialLR: at optimiser step k the initial rate times
+    :func:`~wsss.models.deeplab.stepped_poly_factor` (k, ``iterations``, ``power``, ``step_size``).
+
+    mmengine steps schedulers every forward pass; with ``accumulation`` passes per optimiser step,
+    pass i belongs to step i // accumulation. Closed form, so a resumed run continues exactly."""
+
+    def __init__(self, optimizer, iterations: int, power: float, step_size: int, accumulation: int, **kwargs):
+        self.iterations, self.power, self.step_size, self.accumulation = iterations, power, step_size, accumulation
+        super().__init__(optimizer, **kwargs)
+
+    def _get_value(self) -> list[float]:
+        step = self.last_step // self.accumulation
+        factor = stepped_poly_factor(step, self.iterations, self.power, self.step_size)
+        return [base * factor for base in self.base_values]
 
 
 @HOOKS.register_module()

@@ -22,10 +22,11 @@ from wsss.data.images import image_size
 from wsss.data.voc_dataset import VOCDataset
 from wsss.data.voc_writer import write_split
 from wsss.device import channels_last, pick_device
-from wsss.errors import DatasetError
+from wsss.errors import ConfigError, DatasetError
 from wsss.io import write_json
 from wsss.launch import is_main
 from wsss.models.cam_net import cam_backbone_state
+from wsss.models.deeplab_caffe import read_deeplab_caffe_resnet
 from wsss.models.seg_resume import prepare_work_dir
 from wsss.models.segmenter import (
     SegmenterSettings,
@@ -74,6 +75,15 @@ def save_cam_backbone(cam_checkpoint: str, path: Path) -> str:
     return str(path)
 
 
+def save_deeplab_caffe_backbone(pretrained: str, backbone: str, path: Path) -> None:
+    """deeplab-pytorch's Caffe ResNet file ``pretrained``, checked strictly, in the torchvision layout mmseg reads."""
+    if "://" in pretrained:
+        raise ConfigError(f"segmenter.pretrained {pretrained}: init deeplab_caffe reads a local file")
+    weights = read_deeplab_caffe_resnet(pretrained, backbone)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, path)
+
+
 def train_segmenter(
     dataset: VOCDataset,
     settings: SegmenterSettings,
@@ -95,8 +105,9 @@ def train_segmenter(
     mmengine keeps its resume state in ``<checkpoint>.work/``, removed once training finishes; a
     rerun resumes from it only if ``resume_key`` (the run's settings) and the content of its inputs
     are the same and its checkpoint is the one recorded when saved, else it starts afresh.
-    ``pretrained`` is a torchvision ResNet weights file or URL, ``"cam"`` for the backbone of the
-    CAM network in ``cam_checkpoint``, or None. ``devices`` > 1: one process per device (torchrun).
+    ``pretrained`` is a ResNet weights file (or URL) in the layout ``settings.init`` names, ``"cam"``
+    for the backbone of the CAM network in ``cam_checkpoint``, or None. ``devices`` > 1: one process
+    per device (torchrun).
     """
     from mmengine.config import Config
     from mmengine.model import is_model_wrapper
@@ -117,9 +128,15 @@ def train_segmenter(
     if pretrained == "cam":
         if not cam_checkpoint:
             raise ValueError("segmenter.pretrained 'cam' needs the CAM checkpoint (input cam_checkpoint)")
+        if settings.init != "torchvision":
+            raise ConfigError(f"segmenter.pretrained 'cam' is a torchvision-style ResNet, not init {settings.init}")
         initial_weights = str(work_dir / "cam_backbone.pth")
         if is_main():
             save_cam_backbone(cam_checkpoint, work_dir / "cam_backbone.pth")
+    elif pretrained and settings.init == "deeplab_caffe":
+        initial_weights = str(work_dir / "deeplab_caffe_backbone.pth")
+        if is_main():
+            save_deeplab_caffe_backbone(pretrained, settings.backbone, work_dir / "deeplab_caffe_backbone.pth")
     else:
         initial_weights = pretrained
     if initial_weights and "://" not in initial_weights and is_main():  # mmseg would load it leniently, mid-run

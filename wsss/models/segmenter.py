@@ -25,7 +25,8 @@ from wsss.checkpoints import read_checkpoint
 from wsss.config import schema_defaults, tuple_if_list
 from wsss.device import channels_last, fast_bf16
 from wsss.errors import ConfigError
-from wsss.models.deeplab import max_fused, scale_pyramid_logits
+from wsss.models.deeplab import max_fused, mean_subtracted_bgr_uint8, scale_pyramid_logits
+from wsss.models.deeplab_caffe import DEEPLAB_MEAN_BGR
 from wsss.palette import IGNORE_INDEX, voc_palette
 from wsss.refine.crf import CRFParams, crf_refine_scores
 
@@ -36,11 +37,40 @@ STRIDES = {8: ((1, 2, 1, 1), (1, 1, 2, 4)), 16: ((1, 2, 2, 1), (1, 1, 1, 2))}
 # mmseg's normalisation: ImageNet mean / std on 0..255 RGB.
 PIXEL_MEAN = [123.675, 116.28, 103.53]
 PIXEL_STD = [58.395, 57.12, 57.375]
+
+
+@dataclass(frozen=True)
+class InputNormalisation:
+    """What the network takes: channel order, and the mean and std (in that order) of 0..255 pixels."""
+
+    bgr: bool
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def mean_bgr(self) -> tuple[float, float, float]:
+        return self.mean if self.bgr else self.mean[::-1]
+
+
+# Per segmenter.init: the ResNet variant its weights were trained as (mmseg's ResNet style) and their input.
+RESNET_VARIANTS = {
+    "torchvision": ("pytorch", InputNormalisation(False, tuple(PIXEL_MEAN), tuple(PIXEL_STD))),
+    "deeplab_caffe": ("caffe", InputNormalisation(True, DEEPLAB_MEAN_BGR, (1.0, 1.0, 1.0))),
+}
 DEEPLABV2_DILATIONS = (6, 12, 18, 24)
 # The reference's test-time CRF (DeepLab's): 10 iterations, pos w 3 / xy 1, bilateral w 4 / xy 67 / rgb 3.
 TEST_CRF = CRFParams(
     iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67, bilateral_srgb=3, bilateral_compat=4
 )
+CRF_IMAGES = ("rgb", "mean_subtracted_bgr")
+
+
+def crf_image(rgb: np.ndarray, kind: str) -> np.ndarray:
+    """The image the test-time CRF is given (``eval_seg.crf_image``): ``rgb`` itself, or the reference's
+    mean-subtracted BGR cast back to uint8 (:func:`~wsss.models.deeplab.mean_subtracted_bgr_uint8`)."""
+    if kind not in CRF_IMAGES:
+        raise ValueError(f"eval_seg.crf_image must be one of {CRF_IMAGES}, got {kind!r}")
+    return rgb if kind == "rgb" else mean_subtracted_bgr_uint8(rgb, DEEPLAB_MEAN_BGR)
 
 
 @dataclass(frozen=True)
@@ -56,8 +86,13 @@ class SegmenterSettings:
     class_names: tuple[str, ...] = field(default_factory=tuple)
     freeze_bn: bool
     output_stride: int
+    init: str
+    contract_dilation: bool
+    stem_pool_ceil_mode: bool
 
     def __post_init__(self):
+        if self.init not in RESNET_VARIANTS:
+            raise ValueError(f"segmenter.init must be one of {tuple(RESNET_VARIANTS)}, got {self.init!r}")
         if self.model not in MODELS:
             raise ValueError(f"segmenter.model must be one of {MODELS}, got {self.model!r}")
         if self.backbone not in BACKBONE_DEPTHS:
@@ -103,6 +138,7 @@ class TrainingPlan:
     head_bias_weight_decay: bool
     momentum: float
     weight_decay: float
+    lr_step: int
     checkpoint_interval: int
     amp: bool
     seed: int
@@ -151,8 +187,9 @@ def model_config(
     depth = BACKBONE_DEPTHS[settings.backbone]
     widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
     norm = {"type": "BN", "requires_grad": not settings.freeze_bn}
+    style, normalisation = RESNET_VARIANTS[settings.init]
     backbone = {
-        "type": "ResNet",  # torchvision's layout, so torchvision ImageNet weights load as they are
+        "type": "StemPoolResNet",  # mmseg's ResNet: torchvision's layout, torchvision's weights load as they are
         "depth": depth,
         "num_stages": 4,
         "out_indices": (0, 1, 2, 3),
@@ -160,8 +197,9 @@ def model_config(
         "dilations": STRIDES[settings.output_stride][1],
         "norm_cfg": norm,
         "norm_eval": settings.freeze_bn,
-        "style": "pytorch",
-        "contract_dilation": True,
+        "style": style,
+        "contract_dilation": settings.contract_dilation,
+        "stem_pool_ceil_mode": settings.stem_pool_ceil_mode,
     }
     if pretrained:
         backbone["init_cfg"] = {"type": "Pretrained", "checkpoint": pretrained}
@@ -197,11 +235,11 @@ def model_config(
             "norm_cfg": norm,
             **common,
         }
-    preprocessor = {
+    preprocessor = {  # the pipeline hands on BGR images
         "type": "SegDataPreProcessor",
-        "mean": PIXEL_MEAN,
-        "std": PIXEL_STD,
-        "bgr_to_rgb": True,
+        "mean": list(normalisation.mean),
+        "std": list(normalisation.std),
+        "bgr_to_rgb": not normalisation.bgr,
         "pad_val": 0,
         "seg_pad_val": IGNORE_INDEX,
     }
@@ -219,8 +257,8 @@ def model_config(
     }
 
 
-def train_pipeline(plan: TrainingPlan) -> list[dict]:
-    """mmseg's training transforms for ``plan.augmentation``.
+def train_pipeline(plan: TrainingPlan, mean_bgr: Sequence[float]) -> list[dict]:
+    """mmseg's training transforms for ``plan.augmentation``; ``mean_bgr`` is the network's input mean.
 
     deeplabv2 (the reference's): one of ``scale_factors`` times the image's own size (bilinear,
     labels nearest; mmcv rounds the size where the reference truncates it), padded at the bottom
@@ -241,7 +279,7 @@ def train_pipeline(plan: TrainingPlan) -> list[dict]:
                 ],
             },
             {"type": "RandomCrop", "crop_size": crop},
-            {"type": "Pad", "size": crop, "pad_val": {"img": tuple(PIXEL_MEAN[::-1]), "seg": IGNORE_INDEX}},  # BGR
+            {"type": "Pad", "size": crop, "pad_val": {"img": tuple(mean_bgr), "seg": IGNORE_INDEX}},
             {"type": "RandomFlip", "prob": 0.5},
             {"type": "PackSegInputs"},
         ]
@@ -323,7 +361,7 @@ def training_config(
         "seg_map_suffix": ".png",
         "metainfo": {"classes": ("background", *settings.class_names), "palette": palette},
         "reduce_zero_label": False,
-        "pipeline": train_pipeline(plan),
+        "pipeline": train_pipeline(plan, RESNET_VARIANTS[settings.init][1].mean_bgr),
     }
     cuda = device.type == "cuda"
     several = launch.world_size() > 1
@@ -350,11 +388,11 @@ def training_config(
         "optim_wrapper": optim_wrapper_config(settings, plan, device),
         "param_scheduler": [
             {
-                "type": "PolyLR",
-                "eta_min": 0.0,
+                "type": "SteppedPolyLR",
+                "iterations": plan.iterations,
                 "power": 0.9,
-                "begin": 0,
-                "end": plan.iterations * plan.accumulation,
+                "step_size": plan.lr_step,
+                "accumulation": plan.accumulation,
                 "by_epoch": False,
             }
         ],
@@ -461,6 +499,16 @@ def settings_to_meta(settings: SegmenterSettings) -> dict:
 FUSIONS = ("max", "mean")
 
 
+def network_input(model: torch.nn.Module, rgb: np.ndarray) -> torch.Tensor:
+    """(1, 3, H, W) input of ``model`` for an (H, W, 3) uint8 RGB image: the channel order, mean and std
+    of its mmseg data preprocessor (set by ``segmenter.init``), as in training."""
+    preprocessor = model.data_preprocessor
+    image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().to(preprocessor.mean.device)
+    if not preprocessor.channel_conversion:  # mmseg turns its BGR input into RGB only when told: this network takes BGR
+        image = image.flip(1)
+    return (image - preprocessor.mean) / preprocessor.std
+
+
 @torch.no_grad()
 def predict_probabilities(
     model: torch.nn.Module, rgb: np.ndarray, scales: list[float], flip: bool, fusion: str = "max"
@@ -473,9 +521,7 @@ def predict_probabilities(
     """
     if fusion not in FUSIONS:
         raise ValueError(f"eval_seg.fusion must be one of {FUSIONS}, got {fusion!r}")
-    device = next(model.parameters()).device
-    image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().to(device)
-    image = (image - image.new_tensor(PIXEL_MEAN).view(1, 3, 1, 1)) / image.new_tensor(PIXEL_STD).view(1, 3, 1, 1)
+    image = network_input(model, rgb)
     height, width = rgb.shape[:2]
 
     def network(batch: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Random-init weights in the formats the real runs read: torchvision ResNet files, OpenAI CLIP archives and
-the reference's released CAM networks."""
+"""Random-init weights in the formats the real runs read: torchvision ResNet files, deeplab-pytorch's
+Caffe-converted ResNet files, OpenAI CLIP archives and the reference's released CAM networks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torchvision
 
 from wsss.io import atomic_path
 from wsss.models.clip_scorer import export_torchscript, openai_clip
+from wsss.models.deeplab_caffe import deeplab_name
 
 # clip.model.CLIP's arguments for OpenAI's published architectures (their state dicts imply these).
 VIT_B_32 = dict(
@@ -40,6 +41,20 @@ def write_torchvision_resnet(path: str | os.PathLike, depth: str, seed: int = 0)
     torch.manual_seed(seed)
     net = getattr(torchvision.models, depth)(weights=None, zero_init_residual=True)
     state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def write_deeplab_caffe_resnet(path: str | os.PathLike, depth: str = "resnet101", seed: int = 0) -> None:
+    """A random-init ResNet as deeplab-pytorch's ``deeplabv1_resnet101-imagenet.pth`` holds it: its key
+    names (``layer1.conv1.conv``, ``layer<s>.block<b>.{reduce,conv3x3,increase,shortcut}.{conv,bn}``),
+    ``num_batches_tracked`` in every BatchNorm (its convert.py adds them), the ImageNet classifier as
+    DeepLabV1's 1x1 convolution ``fc`` (1000 x 2048 x 1 x 1), no ASPP. The last BatchNorm of every
+    block starts at zero, as :func:`write_torchvision_resnet`'s."""
+    torch.manual_seed(seed)
+    net = getattr(torchvision.models, depth)(weights=None, zero_init_residual=True)
+    state = {deeplab_name(k): v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    state["fc.weight"], state["fc.bias"] = net.fc.weight.detach()[:, :, None, None].clone(), net.fc.bias.detach()
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
