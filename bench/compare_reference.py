@@ -318,16 +318,18 @@ def compare_walk_matrices(indexing: types.ModuleType, edge: torch.Tensor, cams: 
 
 
 def compare_training_pairs(
-    indexing: types.ModuleType, dataloader: types.ModuleType, size: int, radius: int
+    indexing: types.ModuleType, dataloader: types.ModuleType, size: int, radius: int, pair_sources: str
 ) -> list[Row]:
-    """train_irn's PathIndex at crop/4 (its pairs, their affinities and affinity labels) against the project's."""
-    from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities
+    """train_irn's PathIndex at crop/4 (its pairs, their affinities and affinity labels) against the
+    project's under the config's ``irn.pair_sources``."""
+    from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, source_window
 
     rng = np.random.default_rng(3)
     reference = indexing.PathIndex(radius=radius, default_size=(size, size))
     edge = boundary_map(rng, size, size)
     theirs = indexing.edge_to_affinity(edge[None, None].clone(), list(reference.path_indices))[0]  # (dirs, sources)
     ours, valid = pair_affinities(edge, radius, "reference")
+    valid = valid & source_window(radius, size, size, pair_sources)
     # Their pair (direction d, source s) is our (offset position of d, pixel s).
     position = {offset: i for i, offset in enumerate(half_offsets(radius))}
     directions = torch.tensor([position[(int(dy), int(dx))] for dy, dx in reference.search_dst])
@@ -335,7 +337,7 @@ def compare_training_pairs(
     ours_at = ours.flatten(1)[directions[:, None], sources[None, :]]
     labels = label_map(rng, size, size, (3, 8))
     their_labels = dataloader.GetAffinityLabelFromIndices(reference.src_indices, reference.dst_indices)(labels)
-    our_labels = affinity_labels(torch.from_numpy(labels.astype(np.int64))[None], radius)
+    our_labels = affinity_labels(torch.from_numpy(labels.astype(np.int64))[None], radius, pair_sources)
     floor = reference.radius_floor
     label_rows = []
     for name, their, our in zip(
@@ -352,7 +354,7 @@ def compare_training_pairs(
         )
     return [
         Row(
-            f"training pairs (train_irn's PathIndex at crop/4, radius {radius})",
+            f"training pairs (train_irn's PathIndex at crop/4, radius {radius}; project: pair_sources {pair_sources})",
             f"{size}x{size} map",
             f"{theirs.numel()} vs {int(valid.sum())} pairs",
             f"the reference's sources: rows 0-{size - floor - 1}, columns {floor}-{size - floor - 1}",
@@ -501,7 +503,9 @@ def compare_irn(root: Path, settings: dict) -> Comparison:
         edge = boundary_map(rng, 12, 16)
         cams = torch.from_numpy(blobs(rng, 2, 12, 16))
         result.rows += compare_walk_matrices(indexing, edge, cams, walk)
-        result.rows += compare_training_pairs(indexing, dataloader, 32, settings["irn"]["radius"])
+        result.rows += compare_training_pairs(
+            indexing, dataloader, 32, settings["irn"]["radius"], settings["irn"]["pair_sources"]
+        )
         images = irn_images(rng, [(41, 57), (64, 48), (90, 125)])
         with tempfile.TemporaryDirectory() as folder:
             result.rows += compare_ir_labels(
@@ -657,7 +661,62 @@ def compare_deeplab(root: Path, settings: dict) -> Comparison:
             )
         else:
             result.adaptations.append(f"{script} trains with plain cross-entropy: no balanced loss to compare")
+        with tempfile.TemporaryDirectory() as folder:
+            compare_deeplab_network(Path(folder), settings, result.rows)
     return result
+
+
+def compare_deeplab_network(folder: Path, settings: dict, rows: list[Row]) -> None:
+    """The reference's DeepLabV2-ResNet-101 (libs/models/deeplabv2.py) and the project's segmenter, both
+    from one generated ``deeplabv1_resnet101-imagenet.pth`` (BatchNorm values randomised) with the same
+    ASPP weights: their inputs for one RGB image, and their logits at the three MSC sizes of a 321 crop."""
+    from wsss.models.deeplab_caffe import DEEPLAB_MEAN_BGR, read_deeplab_caffe_resnet
+    from wsss.models.segmenter import build_model, network_input, segmenter_from_config
+    from wsss.rehearsal.weights import write_deeplab_caffe_resnet
+
+    section = settings["segmenter"]
+    if section["init"] != "deeplab_caffe" or section["model"] != "deeplabv2":
+        rows.append(Row("DeepLabV2 from deeplabv1_resnet101-imagenet.pth", "-", "skipped", "not the config's init"))
+        return
+    weights = folder / "deeplabv1_resnet101-imagenet.pth"
+    write_deeplab_caffe_resnet(weights, section["backbone"], seed=5)
+    state = torch.load(weights)
+    generator = torch.Generator().manual_seed(0)
+    for key, value in state.items():
+        if ".bn." in key and value.is_floating_point():
+            value.copy_(torch.rand(value.shape, generator=generator) * 0.5 + 0.5)
+    torch.save(state, weights)
+    reference = importlib.import_module("libs.models.deeplabv2").DeepLabV2(21, [3, 4, 23, 3], [6, 12, 18, 24])
+    missing, _ = reference.load_state_dict(torch.load(weights), strict=False)
+    assert all(key.startswith("aspp.") for key in missing), missing
+    model_settings, _ = segmenter_from_config(section, [f"class{k}" for k in range(1, 21)])
+    model = build_model(model_settings)
+    model.backbone.load_state_dict(read_deeplab_caffe_resnet(weights, section["backbone"]), strict=False)
+    for index, classifier in enumerate(model.decode_head.aspp):
+        classifier.load_state_dict(getattr(reference.aspp, f"c{index}").state_dict())
+    reference.eval(), model.eval()
+    rgb = np.random.default_rng(4).integers(0, 256, (321, 321, 3), dtype=np.uint8)
+    their_input = torch.from_numpy((rgb[:, :, ::-1] - np.float32(DEEPLAB_MEAN_BGR)).transpose(2, 0, 1).copy())[None]
+    rows.append(
+        Row(
+            "network input: BGR minus the mean, unscaled (libs/datasets) vs network_input",
+            "321x321 RGB image",
+            f"{largest(their_input, network_input(model, rgb)):.2e}",
+        )
+    )
+    with torch.no_grad():
+        for size in (321, 161, 241):
+            image = F.interpolate(their_input, size=(size, size), mode="bilinear", align_corners=False)
+            theirs, ours = reference(image), model.decode_head(model.backbone(image))
+            rows.append(
+                Row(
+                    f"DeepLabV2-R101 logits from one deeplabv1 file (reference vs project, {size} input)",
+                    f"(1, 3, {size}, {size})",
+                    f"{largest(theirs, ours):.2e} of a largest value {float(theirs.abs().max()):.4g}"
+                    f" (relative {largest(theirs, ours) / float(theirs.abs().max()):.1e})",
+                    f"output {tuple(theirs.shape[2:])} vs {tuple(ours.shape[2:])}",
+                )
+            )
 
 
 # --- output -----------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device
 from wsss.rehearsal.projection import full_run, machine, work_units
 from wsss.rehearsal.voc_sbd import write_voc_sbd
-from wsss.rehearsal.weights import write_openai_clip, write_torchvision_resnet
+from wsss.rehearsal.weights import write_deeplab_caffe_resnet, write_openai_clip, write_torchvision_resnet
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("gpu_check")
@@ -125,7 +125,10 @@ class Check:
             "train_cam": {"pretrained": str(weights / "resnet50.pth"), "epochs": EPOCHS},
             "clims": {"epochs": EPOCHS},
             "irn": {"pretrained": str(weights / "resnet50.pth"), "epochs": EPOCHS},
-            "segmenter": {"pretrained": str(weights / "resnet101.pth"), "iterations": SEGMENTER_ITERATIONS[self.scale]},
+            "segmenter": {
+                "pretrained": str(weights / "segmenter_backbone.pth"),
+                "iterations": SEGMENTER_ITERATIONS[self.scale],
+            },
         }
         for section, values in overrides.items():
             config[section].update(values, **(TINY_SETTINGS[section] if tiny else {}))
@@ -160,8 +163,12 @@ def write_inputs(check: Check) -> Row:
     )
     weights = check.work / "weights"
     weights.mkdir(exist_ok=True)
-    for depth in ("resnet50", "resnet101"):
-        write_torchvision_resnet(weights / f"{depth}.pth", depth)
+    write_torchvision_resnet(weights / "resnet50.pth", "resnet50")
+    segmenter = check.config["segmenter"]
+    if segmenter["init"] == "deeplab_caffe":  # deeplab-pytorch's file, as voc12.yaml reads it
+        write_deeplab_caffe_resnet(segmenter["pretrained"], segmenter["backbone"])
+    else:
+        write_torchvision_resnet(segmenter["pretrained"], segmenter["backbone"])
     write_openai_clip(check.clip, "ViT-B/32")
     return Row(
         unit="image",
@@ -437,8 +444,11 @@ def projection(rows: list[Row]) -> list[dict]:
     configured = {r.part: r for r in rows if r.status == "ok" and r.rules and not r.part.endswith("mixed")}
     mixed = {r.part.removesuffix(" mixed"): r for r in rows if r.status == "ok" and r.part.endswith("mixed")}
     table = []
+    released = {"train_cam": "baseline_cam", "train_clims": "clims_cam"}  # rules a released file replaces
     for part, row in configured.items():
         for rule in row.rules:
+            if full_config["released"].get(released.get(rule, ""), None):
+                continue
             unit, units = work_units(rule, full_config, splits)
             hours = row.per_unit * units / 3600
             faster = mixed.get(part, row)
