@@ -43,7 +43,8 @@ from wsss.errors import ConfigError
 # The files each comparison imports or runs, relative to the checkout given.
 IRN_FILES = ("misc/indexing.py", "misc/imutils.py", "misc/torchutils.py", "voc12/dataloader.py", "voc12/cls_labels.npy")
 IRN_STEPS = ("step/cam_to_ir_label.py", "step/make_sem_seg_labels.py")
-IRN_MODULES = ("misc", "voc12", "step")  # the top-level names IRN's code is imported under
+IRN_MODULES = ("misc", "voc12", "step", "net")  # the top-level names IRN's code is imported under
+IRN_NETS = ("net/resnet50.py", "net/resnet50_cam.py")
 DEEPLAB_FILES = ("libs/models/msc.py", "libs/models/__init__.py")
 # Imported by the reference's training scripts but used by none of the functions compared:
 # replaced by empty modules where they are not installed.
@@ -491,7 +492,7 @@ def irn_images(rng: np.random.Generator, sizes: Sequence[tuple[int, int]]) -> li
 
 
 def compare_irn(root: Path, settings: dict) -> Comparison:
-    require_files(root, IRN_FILES + IRN_STEPS, "IRN (jiwoon-ahn/irn or CVI-SZU/CLIMS)")
+    require_files(root, IRN_FILES + IRN_STEPS + IRN_NETS, "IRN (jiwoon-ahn/irn or CVI-SZU/CLIMS)")
     result = Comparison(f"{root} ({git_commit(root)})")
     rng = np.random.default_rng(0)
     with reference_modules(root, IRN_MODULES, result.adaptations), cuda_as_cpu(result.adaptations):
@@ -518,7 +519,65 @@ def compare_irn(root: Path, settings: dict) -> Comparison:
             result.rows += compare_walked_labels(
                 importlib.import_module("step.make_sem_seg_labels"), Path(folder), images, settings
             )
+            result.adaptations.append("net/resnet50.py: model_zoo.load_url returns a random-init torchvision ResNet-50")
+            with mock.patch("torch.utils.model_zoo.load_url", lambda *_, **__: torchvision_resnet50_state()):
+                result.rows += compare_released_cam(root, Path(folder))
     return result
+
+
+def torchvision_resnet50_state() -> dict[str, torch.Tensor]:
+    import torchvision
+
+    return torchvision.models.resnet50(weights=None).state_dict()
+
+
+def compare_released_cam(root: Path, folder: Path) -> list[Row]:
+    """The reference's CAM networks (net/resnet50_cam.Net; CLIMS's net/resnet50_clims.CLIMS where the
+    checkout has it) against the layout of the files the project imports (released.baseline_cam,
+    released.clims_cam), and the reference's CAM against the project's CAMNet read from one such file."""
+    from wsss.models.released_cams import read_released_cam
+    from wsss.rehearsal.weights import ReleasedCamLayout
+
+    def shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+        return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+    networks = {"net/resnet50_cam.Net": lambda: importlib.import_module("net.resnet50_cam").Net()}
+    if (root / "net" / "resnet50_clims.py").is_file():
+        networks["net/resnet50_clims.CLIMS"] = lambda: importlib.import_module("net.resnet50_clims").CLIMS(n_classes=20)
+    ours = shapes(ReleasedCamLayout(20))
+    rows = []
+    for name, build in networks.items():
+        theirs = shapes(build())
+        rows.append(
+            Row(
+                f"{name} state-dict keys and shapes vs the layout released_cams reads",
+                "20 classes",
+                f"{len(theirs)} vs {len(ours)} keys",
+                "same names, order and shapes" if theirs == ours and list(theirs) == list(ours) else "different",
+            )
+        )
+    torch.manual_seed(0)
+    layout = ReleasedCamLayout(20)
+    for module in layout.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.1), module.running_var.uniform_(0.5, 1.5)
+    torch.save(layout.state_dict(), folder / "res50_cam.pth")
+    reference = importlib.import_module("net.resnet50_cam").CAM()
+    reference.load_state_dict(torch.load(folder / "res50_cam.pth"), strict=True)
+    model, _ = read_released_cam(folder / "res50_cam.pth", 20)
+    image = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    reference.eval()  # returns None: the reference's train() override returns nothing
+    with torch.no_grad():
+        theirs = reference(torch.cat([image, image.flip(-1)]))  # CAM of the image plus its flip's
+        ours = model.eval().cams(image)[0] + model.cams(image.flip(-1))[0].flip(-1)
+    rows.append(
+        Row(
+            "net/resnet50_cam.CAM vs CAMNet.cams from one released-layout file (image + flip)",
+            "(1, 3, 96, 128)",
+            f"{largest(theirs, ours):.2e} (largest value {float(theirs.max()):.3g})",
+        )
+    )
+    return rows
 
 
 # --- DeepLab ----------------------------------------------------------------------------------------
