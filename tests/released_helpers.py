@@ -1,0 +1,56 @@
+"""Files as the reference writes them: its CAM files (np.save of a dict holding torch tensors) and
+its pseudo-label masks (imageio's greyscale PNG of label values), for the import stages' tests."""
+
+import math
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+
+
+def write_reference_cam(
+    path: Path, classes: list[int], size: tuple[int, int], seed: int = 0, camera_ready: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image's CAM file written as IRN's step/make_cam.py and CLIMS's step/make_clims.py write it
+    (``camera_ready``: as previous_version/inference_cam.py); returns (stride-4 maps, image-size maps)."""
+    generator = torch.Generator().manual_seed(seed)
+    height, width = size
+    valid_cat = torch.nonzero(torch.zeros(20).index_fill_(0, torch.tensor(classes, dtype=torch.long), 1))[:, 0]
+    strided_cam = torch.rand(len(classes), math.ceil(height / 4), math.ceil(width / 4), generator=generator)
+    highres_cam = torch.rand(len(classes), height, width, generator=generator)
+    if len(classes):
+        strided_cam /= torch.nn.functional.adaptive_max_pool2d(strided_cam, (1, 1)) + 1e-5
+        highres_cam /= torch.nn.functional.adaptive_max_pool2d(highres_cam, (1, 1)) + 1e-5
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if camera_ready:
+        keys = np.pad(valid_cat + 1, (1, 0), mode="constant")
+        np.save(path, {"keys": keys, "cam": strided_cam.cpu(), "hr_cam": highres_cam.cpu().numpy()})
+    else:
+        np.save(path, {"keys": valid_cat, "cam": strided_cam.cpu(), "high_res": highres_cam.cpu().numpy()})
+    return strided_cam.numpy(), highres_cam.numpy()
+
+
+def write_reference_mask(path: Path, labels: np.ndarray) -> None:
+    """A pseudo-label mask as step/make_sem_seg_labels.py writes it (imageio, uint8 label values)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(path, labels.astype(np.uint8))
+
+
+def write_reference_outputs(root: Path, manifest: Path, splits: list[str], cams: Path, masks: Path) -> list[str]:
+    """For every image of ``splits``: a CAM file of its classes and a mask (its ground truth, unsure
+    pixels as background); returns the image ids."""
+    description = DatasetManifest.load(manifest)
+    ids: dict[str, None] = {}
+    for split in splits:
+        dataset = VOCDataset(root, description, split)
+        for n, (image_id, row) in enumerate(zip(dataset.ids, dataset.label_matrix())):
+            mask = dataset.read_mask(image_id).copy()
+            mask[mask == 255] = 0
+            write_reference_cam(cams / f"{image_id}.npy", np.flatnonzero(row).tolist(), mask.shape, seed=n)
+            write_reference_mask(masks / f"{image_id}.png", mask)
+            ids[image_id] = None
+    return list(ids)
