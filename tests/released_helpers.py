@@ -41,16 +41,18 @@ def write_reference_mask(path: Path, labels: np.ndarray) -> None:
 
 
 def write_reference_outputs(root: Path, manifest: Path, splits: list[str], cams: Path, masks: Path) -> list[str]:
-    """For every image of ``splits``: a CAM file of its classes and a mask (its ground truth, unsure
-    pixels as background); returns the image ids."""
+    """For every image of ``splits``: a CAM file of its classes and a mask (its first class where the
+    ground truth has an object, background elsewhere); returns the image ids."""
     description = DatasetManifest.load(manifest)
     ids: dict[str, None] = {}
     for split in splits:
         dataset = VOCDataset(root, description, split)
         for n, (image_id, row) in enumerate(zip(dataset.ids, dataset.label_matrix())):
-            mask = dataset.read_mask(image_id).copy()
-            mask[mask == 255] = 0
-            write_reference_cam(cams / f"{image_id}.npy", np.flatnonzero(row).tolist(), mask.shape, seed=n)
+            classes = np.flatnonzero(row).tolist()
+            truth = dataset.read_mask(image_id)
+            mask = np.zeros_like(truth)
+            mask[(truth > 0) & (truth < 255)] = classes[0] + 1 if classes else 0
+            write_reference_cam(cams / f"{image_id}.npy", classes, mask.shape, seed=n)
             write_reference_mask(masks / f"{image_id}.png", mask)
             ids[image_id] = None
     return list(ids)
