@@ -23,9 +23,9 @@ def import_pseudo_labels(root: str, manifest: str, released: str, labels: str, s
     description = DatasetManifest.load(manifest)
     names = list(description.class_names)
     with atomic_directory(labels) as folder:
-        images = released_images(root, description, splits, released, ".png", str(folder))
+        images = released_images(root, description, splits, released, ".png")
         histograms = map_in_processes(
-            functools.partial(convert_reference_mask, num_classes=description.num_classes),
+            functools.partial(convert_reference_mask, output=str(folder), num_classes=description.num_classes),
             images,
             threads,
             progress=Progress(len(images), "import_pseudo_labels"),

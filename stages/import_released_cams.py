@@ -1,6 +1,7 @@
 """Stage: the reference's released CAM folder (released.clims_cams) as this run's CLIMS CAMs."""
 
 import collections
+import functools
 import logging
 
 from wsss.data.manifest import DatasetManifest
@@ -22,9 +23,12 @@ def import_released_cams(root: str, manifest: str, released: str, cams: str, spl
     """
     description = DatasetManifest.load(manifest)
     with atomic_directory(cams) as folder:
-        images = released_images(root, description, splits, released, ".npy", str(folder))
+        images = released_images(root, description, splits, released, ".npy")
         layouts = map_in_processes(
-            convert_reference_cam, images, threads, progress=Progress(len(images), "import_released_cams")
+            functools.partial(convert_reference_cam, output=str(folder)),
+            images,
+            threads,
+            progress=Progress(len(images), "import_released_cams"),
         )
     log.info("%d CAM files of %s (%s) -> %s", len(images), released, dict(collections.Counter(layouts)), cams)
 

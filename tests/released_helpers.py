@@ -7,6 +7,8 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import torch
+import yaml
+from conftest import write_tiny_voc
 
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import VOCDataset
@@ -56,3 +58,13 @@ def write_reference_outputs(root: Path, manifest: Path, splits: list[str], cams:
             write_reference_mask(masks / f"{image_id}.png", mask)
             ids[image_id] = None
     return list(ids)
+
+
+def write_tiny_release(folder: Path, size: tuple[int, int] = (20, 30)) -> tuple[Path, Path, Path, Path, list[str]]:
+    """A tiny VOC root of 3 images (classes cat, diningtable) of ``size``, its manifest file, and the
+    reference's CAM files and masks for it: (root, manifest, cams, masks, ids)."""
+    root, manifest = folder / "VOC", folder / "manifest.yaml"
+    ids = write_tiny_voc(root, n=3, size=size)
+    manifest.write_text(yaml.safe_dump({"name": "t", "classes": ["cat", "diningtable"], "background_prompts": ["x"]}))
+    write_reference_outputs(root, manifest, ["train"], folder / "released", folder / "masks")
+    return root, manifest, folder / "released", folder / "masks", ids

@@ -7,10 +7,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
-import yaml
-from conftest import CodePayload, load_stage, write_tiny_voc
+from conftest import CodePayload, load_stage
 from numpy.lib import format as npy_format
-from released_helpers import write_reference_cam, write_reference_outputs
+from released_helpers import write_reference_cam, write_tiny_release
 
 from wsss.data.cam_io import load_cam
 from wsss.data.manifest import DatasetManifest
@@ -136,19 +135,15 @@ def test_an_array_that_is_not_a_pickled_dict_is_named(tmp_path):
 def tiny(tmp_path):
     """A tiny VOC root with images of an odd size (17 x 29: stride-4 maps 5 x 8), its manifest, and a
     folder of the reference's CAM files for it."""
-    root = tmp_path / "VOC"
-    ids = write_tiny_voc(root, n=3, size=(17, 29))
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"name": "t", "classes": ["cat", "diningtable"], "background_prompts": ["x"]}))
-    write_reference_outputs(root, manifest, ["train"], tmp_path / "released", tmp_path / "masks")
-    return root, manifest, tmp_path / "released", ids
+    root, manifest, cams, _, ids = write_tiny_release(tmp_path, size=(17, 29))
+    return root, manifest, cams, ids
 
 
-def _image(tiny, image_id, output):
+def _image(tiny, image_id):
     root, manifest, released, _ = tiny
     return next(
         i
-        for i in released_images(root, DatasetManifest.load(manifest), ["train"], released, ".npy", output)
+        for i in released_images(root, DatasetManifest.load(manifest), ["train"], released, ".npy")
         if i.image_id == image_id
     )
 
@@ -199,7 +194,7 @@ def test_a_file_that_does_not_fit_its_image_is_named(tiny, tmp_path, classes, si
         content = np.load(path, allow_pickle=True).item()  # a file this test wrote
         np.save(path, {**content, "high_res": content["high_res"] * scale})
     with pytest.raises(DatasetError, match=rf"{ids[0]}\.npy: {message}"):
-        convert_reference_cam(_image(tiny, ids[0], str(tmp_path / "out")))
+        convert_reference_cam(_image(tiny, ids[0]), str(tmp_path / "out"))
 
 
 def test_stride_4_maps_must_be_the_references_ceiling_size(tiny, tmp_path):
@@ -207,13 +202,13 @@ def test_stride_4_maps_must_be_the_references_ceiling_size(tiny, tmp_path):
     path = released / f"{ids[0]}.npy"
     np.save(path, {"keys": torch.tensor([0]), "cam": torch.rand(1, 4, 7), "high_res": np.ones((1, 17, 29), np.float32)})
     with pytest.raises(DatasetError, match=r"'cam' is \(1, 4, 7\), expected \(1, 5, 8\)"):
-        convert_reference_cam(_image(tiny, ids[0], str(tmp_path / "out")))
+        convert_reference_cam(_image(tiny, ids[0]), str(tmp_path / "out"))
 
 
 def test_released_images_carry_their_classes_and_files(tiny):
     root, manifest, released, ids = tiny
-    images = released_images(root, DatasetManifest.load(manifest), ["train", "train"], released, ".npy", "out")
+    images = released_images(root, DatasetManifest.load(manifest), ["train", "train"], released, ".npy")
     assert images == [
-        ReleasedImage(i, str(root / "JPEGImages" / f"{i}.jpg"), (n % 2,), str(released / f"{i}.npy"), "out")
+        ReleasedImage(i, str(root / "JPEGImages" / f"{i}.jpg"), (n % 2,), str(released / f"{i}.npy"))
         for n, i in enumerate(ids)
     ]

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-import yaml
-from conftest import load_stage, write_tiny_voc
+from conftest import load_stage
 from PIL import Image
-from released_helpers import write_reference_mask, write_reference_outputs
+from released_helpers import write_reference_mask, write_tiny_release
 
 from wsss.data.label_folder import read_label_folder_png
 from wsss.errors import DatasetError
@@ -14,12 +13,8 @@ from wsss.errors import DatasetError
 @pytest.fixture
 def tiny(tmp_path):
     """A tiny VOC root, its manifest and the reference's masks for it: (root, manifest, masks, ids)."""
-    root = tmp_path / "VOC"
-    ids = write_tiny_voc(root, n=3)
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"name": "t", "classes": ["cat", "diningtable"], "background_prompts": ["x"]}))
-    write_reference_outputs(root, manifest, ["train"], tmp_path / "cams", tmp_path / "masks")
-    return root, manifest, tmp_path / "masks", ids
+    root, manifest, _, masks, ids = write_tiny_release(tmp_path)
+    return root, manifest, masks, ids
 
 
 def run(tiny, labels):

@@ -195,9 +195,9 @@ def check_reference_cam(
             raise DatasetError(f"{path}: {name!r} holds values in {low}..{high}; the reference's maps lie in [0, 1]")
 
 
-def convert_reference_cam(image: ReleasedImage) -> str:
-    """Read, check and write one image's CAMs as this project's ``<id>.npz``; return the file's layout."""
+def convert_reference_cam(image: ReleasedImage, output: str) -> str:
+    """Read, check and write one image's CAMs as ``<output>/<id>.npz``; return the file's layout."""
     cam = read_reference_cam(image.source)
     check_reference_cam(cam, image.source, image.classes, image_size(image.image_path))
-    save_cam(image.output, image.image_id, CamRecord(keys=cam.keys, cam=cam.high_res, cam_stride4=cam.cam))
+    save_cam(output, image.image_id, CamRecord(keys=cam.keys, cam=cam.high_res, cam_stride4=cam.cam))
     return cam.layout

@@ -38,9 +38,9 @@ def check_reference_mask(
         raise DatasetError(f"{path}: classes {absent} (0-based) are not among the image's labels {list(classes)}")
 
 
-def convert_reference_mask(image: ReleasedImage, num_classes: int) -> np.ndarray:
-    """Read, check and write one image's mask into the output folder; return its label histogram."""
+def convert_reference_mask(image: ReleasedImage, output: str, num_classes: int) -> np.ndarray:
+    """Read, check and write one image's mask as ``<output>/<id>.png``; return its label histogram."""
     labels = read_label_map(image.source)
     check_reference_mask(image.source, labels, image.classes, image_size(image.image_path), num_classes)
-    write_label_png(image.output, image.image_id, labels)
+    write_label_png(output, image.image_id, labels)
     return np.bincount(labels.ravel(), minlength=256)
