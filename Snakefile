@@ -4,8 +4,10 @@
 #   rules/demo.smk     make_demo_world -> list_dataset, draw_demo_world, train_demo_clip   (demo world only)
 #   rules/cams.smk     train_cam -> train_clims -> make_cam -> eval_cam    (CAMs and their seeds)
 #                      import_released_cam: a released baseline or CLIMS network instead of training it
+#                      import_released_cams: the reference's CLIMS CAM files instead of make_cam
 #   rules/refine.smk   make_cam -> ir_label -> train_irn -> make_pseudo_labels   (refine: irn)
 #                      make_cam -> make_pseudo_labels                            (refine: crf)
+#                      import_pseudo_labels: the reference's pseudo masks instead of the refinement
 #                      eval_labels, preview_labels   (IR labels and pseudo-labels scored and pictured)
 #   rules/segment.smk  make_pseudo_labels -> train_seg -> eval_seg   (DeepLab, mmsegmentation)
 #   rules/report.smk   tables and plots for `snakemake --report results/<run>/report.html`

@@ -1,5 +1,5 @@
 # Phase 2, CAMs: the baseline classifier, CLIMS on top of it (or either as the reference released
-# it), multi-scale CAMs and their seeds.
+# it), multi-scale CAMs (or the reference's released CLIMS CAMs) and their seeds.
 
 from wsss.clip_source import clip_checkpoint_input
 
@@ -134,6 +134,36 @@ rule gather_cams:
         **RESOURCES["gather_cams"],
     script:
         "../stages/gather_shards.py"
+
+
+# The reference's released CLIMS CAM files (config released.clims_cams), in place of make_cam and
+# gather_cams for clims: each <id>.npy is read without running its pickle, checked against its image
+# and written in this project's CAM format.
+if RELEASED["clims_cams"]:
+
+    rule import_released_cams:
+        input:
+            dataset_files(CAM_SPLITS["clims"]),
+            root=DATA["root"],
+            manifest=DATA["manifest"],
+            released=RELEASED["clims_cams"],
+        output:
+            cams=directory(f"{RESULTS}/cams/clims"),
+        log:
+            log_path("import_released_cams"),
+        benchmark:
+            benchmark_path("import_released_cams")
+        conda:
+            CONDA_ENV
+        threads: workflow.cores
+        resources:
+            **RESOURCES["import_released_cams"],
+        params:
+            splits=CAM_SPLITS["clims"],
+        script:
+            "../stages/import_released_cams.py"
+
+    ruleorder: import_released_cams > gather_cams
 
 
 rule eval_cam:

@@ -26,32 +26,54 @@ DEMO_CLIP_EVALUATION = str(
 SEED_MODELS = (
     ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
 )
-# CAM networks the reference released (config released), imported instead of trained.
+# Files the reference released (config released), imported instead of made: CAM networks, the
+# CLIMS CAM folder (replacing make_cam for clims) and the pseudo-label folder (replacing the refinement).
 RELEASED = config["released"]
 RELEASED_CAMS = {
     model: RELEASED[f"{model}_cam"]
     for model in ("baseline", "clims")
     if RELEASED[f"{model}_cam"]
 }
-# The baseline network is made when CLIMS trains from it, its seeds are compared, or it is given.
+# The IRN route's stages (ir_label, train_irn) run unless the pseudo-labels are released.
+IRN_RUNS = REFINE["method"] == "irn" and not RELEASED["pseudo_labels"]
+# Stages that start from the CLIMS network's backbone take it as input (cam_checkpoint), only then.
+STARTS_FROM_CLIMS = {
+    "train_irn": config["irn"]["backbone_init"] == "cam",
+    "train_seg": config["segmenter"]["pretrained"] == "cam",
+}
+CLIMS_BACKBONE = {
+    stage: {"cam_checkpoint": f"{RESULTS}/models/clims_cam.pt"} if starts else {}
+    for stage, starts in STARTS_FROM_CLIMS.items()
+}
+# The CLIMS network is made (trained or released) when make_cam computes its CAMs here or a stage
+# that runs starts from its backbone.
+CLIMS_NETWORK_READ = (
+    not RELEASED["clims_cams"]
+    or STARTS_FROM_CLIMS["train_seg"]
+    or (IRN_RUNS and STARTS_FROM_CLIMS["train_irn"])
+)
+# The baseline network is made when CLIMS trains from it or its seeds are compared.
 CAM_NETWORKS = [
     *(
         ["baseline"]
-        if "clims" not in RELEASED_CAMS
-        or "baseline" in SEED_MODELS + list(RELEASED_CAMS)
+        if (CLIMS_NETWORK_READ and "clims" not in RELEASED_CAMS)
+        or "baseline" in SEED_MODELS
         else []
     ),
-    "clims",
+    *(["clims"] if CLIMS_NETWORK_READ else []),
+]
+# The models whose CAMs make_cam computes (released.clims_cams replaces it for clims).
+COMPUTED_CAMS = [
+    model for model in SEED_MODELS if not (model == "clims" and RELEASED["clims_cams"])
 ]
 # CLIMS CAMs feed the refinement (train split) and the seed evaluation; the baseline's only the latter.
 CAM_SPLITS = {
     "clims": [DATA["train_split"], DATA["seed_eval_split"]],
     "baseline": [DATA["seed_eval_split"]],
 }
-# Label folders written from the CLIMS CAMs: IR labels exist only on the IRN route.
-LABEL_FOLDERS = {"irn": ["ir_labels", "pseudo_labels"], "crf": ["pseudo_labels"]}[
-    REFINE["method"]
-]
+# Label folders written from the CLIMS CAMs: IR labels exist only on the IRN route (and not
+# when the pseudo-labels are released).
+LABEL_FOLDERS = ["ir_labels", "pseudo_labels"] if IRN_RUNS else ["pseudo_labels"]
 LABEL_TITLES = {"ir_labels": "IR labels", "pseudo_labels": "pseudo-labels"}
 # Per-image stages run as {shard} jobs (config shards), gathered into the stage's usual folder.
 SHARDS = config["shards"]
@@ -123,6 +145,8 @@ RESOURCES = {
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,
     "import_released_cam": {"mem_mb": 4000, "runtime": 10},
+    "import_released_cams": {"mem_mb": 4000, "runtime": 60},
+    "import_pseudo_labels": {"mem_mb": 2000, "runtime": 30},
     "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": DEVICES["train_cam"]},
     "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": DEVICES["train_clims"]},
     "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
@@ -161,7 +185,7 @@ TRAINING_HISTORIES = [
     f"{RESULTS}/models/{name}.json"
     for name in [
         *(f"{model}_cam" for model in CAM_NETWORKS),
-        *(["irn"] if REFINE["method"] == "irn" else []),
+        *(["irn"] if IRN_RUNS else []),
         "segmenter",
     ]
 ]
@@ -176,15 +200,15 @@ STAGE_OUTPUTS = [
     TRAINING_HISTORIES,
     expand(
         shard_paths("make_cam", f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
-        model=SEED_MODELS,
+        model=COMPUTED_CAMS,
     ),
     expand(f"{RESULTS}/cams/{{model}}", model=SEED_MODELS),
+    shard_paths("ir_label", f"{SHARD_ROOT}/ir_labels/{{shard}}") if IRN_RUNS else [],
     (
-        shard_paths("ir_label", f"{SHARD_ROOT}/ir_labels/{{shard}}")
-        if REFINE["method"] == "irn"
-        else []
+        []
+        if RELEASED["pseudo_labels"]
+        else shard_paths("make_pseudo_labels", f"{SHARD_ROOT}/pseudo_labels/{{shard}}")
     ),
-    shard_paths("make_pseudo_labels", f"{SHARD_ROOT}/pseudo_labels/{{shard}}"),
     expand(f"{RESULTS}/{{labels}}", labels=LABEL_FOLDERS),
     shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_predictions/{{shard}}"),
     shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_counts/{{shard}}.npz"),

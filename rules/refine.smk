@@ -1,4 +1,5 @@
-# Phase 3, refinement: CAMs to pseudo-labels (IRN random walk or dense CRF), scored and pictured.
+# Phase 3, refinement: CAMs to pseudo-labels (IRN random walk or dense CRF, or the reference's released
+# masks), scored and pictured.
 
 
 rule ir_label:
@@ -43,10 +44,10 @@ use rule gather_cams as gather_ir_labels with:
 rule train_irn:
     input:
         dataset_files([DATA["train_split"]]),
+        unpack(lambda wildcards: CLIMS_BACKBONE["train_irn"]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         ir_labels=f"{RESULTS}/ir_labels",
-        cam_checkpoint=f"{RESULTS}/models/clims_cam.pt",
     output:
         checkpoint=f"{RESULTS}/models/irn.pt",
         history=f"{RESULTS}/models/irn.json",
@@ -107,6 +108,36 @@ use rule gather_cams as gather_pseudo_labels with:
     benchmark:
         benchmark_path("gather_pseudo_labels")
     localrule: True
+
+
+# The reference's released pseudo-label masks (config released.pseudo_labels), in place of the
+# refinement (ir_label, train_irn, make_pseudo_labels): each <id>.png is checked against its image
+# and written as this project's label PNG; eval_labels scores them, train_seg trains on them.
+if RELEASED["pseudo_labels"]:
+
+    rule import_pseudo_labels:
+        input:
+            dataset_files(CAM_SPLITS["clims"]),
+            root=DATA["root"],
+            manifest=DATA["manifest"],
+            released=RELEASED["pseudo_labels"],
+        output:
+            labels=directory(f"{RESULTS}/pseudo_labels"),
+        log:
+            log_path("import_pseudo_labels"),
+        benchmark:
+            benchmark_path("import_pseudo_labels")
+        conda:
+            CONDA_ENV
+        threads: workflow.cores
+        resources:
+            **RESOURCES["import_pseudo_labels"],
+        params:
+            splits=CAM_SPLITS["clims"],
+        script:
+            "../stages/import_pseudo_labels.py"
+
+    ruleorder: import_pseudo_labels > gather_pseudo_labels
 
 
 rule eval_labels:

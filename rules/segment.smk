@@ -4,10 +4,10 @@
 rule train_seg:
     input:
         dataset_files([DATA["train_split"]]),
+        unpack(lambda wildcards: CLIMS_BACKBONE["train_seg"]),
         root=DATA["root"],
         manifest=DATA["manifest"],
         labels=f"{RESULTS}/pseudo_labels",
-        cam_checkpoint=f"{RESULTS}/models/clims_cam.pt",
     output:
         checkpoint=f"{RESULTS}/models/segmenter.pt",
         history=f"{RESULTS}/models/segmenter.json",

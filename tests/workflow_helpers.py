@@ -57,12 +57,21 @@ def shipped(name: str) -> dict:
     return config
 
 
+# The keys of the config's ``released`` section that name folders (the others name files).
+RELEASED_FOLDERS = ("clims_cams", "pseudo_labels")
+
+
 def place_released_files(workdir: Path, config: dict) -> dict:
     """Write each file the config's ``released`` section names (relative to ``workdir``) as an empty
-    placeholder, which is all a dry run looks at; return the config."""
-    for path in filter(None, config.get("released", {}).values()):
-        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
-        (workdir / path).touch()
+    placeholder, and each folder as an empty folder, which is all a dry run looks at; return the config."""
+    for key, path in config.get("released", {}).items():
+        if not path:
+            continue
+        if key in RELEASED_FOLDERS:
+            (workdir / path).mkdir(parents=True, exist_ok=True)
+        else:
+            (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / path).touch()
     return config
 
 
