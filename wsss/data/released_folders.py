@@ -6,10 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from wsss.data.manifest import DatasetManifest
-from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import images_with_classes
 from wsss.errors import DatasetError
 
 
@@ -31,13 +29,10 @@ def released_images(
     All files must be there before any is read: the error names the folder, how many are missing
     and the first few ids.
     """
-    images: dict[str, ReleasedImage] = {}
-    for split in dict.fromkeys(splits):
-        dataset = VOCDataset(root, description, split)
-        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
-            source = str(Path(folder) / f"{image_id}{suffix}")
-            classes = tuple(int(k) for k in np.flatnonzero(row))
-            images.setdefault(image_id, ReleasedImage(image_id, str(dataset.image_path(image_id)), classes, source))
+    images = {
+        image_id: ReleasedImage(image_id, image_path, classes, str(Path(folder) / f"{image_id}{suffix}"))
+        for image_id, (image_path, classes) in images_with_classes(root, description, splits).items()
+    }
     missing = [image_id for image_id, image in images.items() if not Path(image.source).is_file()]
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")

@@ -156,3 +156,16 @@ class VOCDataset:
                 )
             self._labels = labels
         return self._labels
+
+
+def images_with_classes(
+    root: str, manifest: DatasetManifest, splits: list[str]
+) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """id -> (image path, 0-based classes) of every image of ``splits``, each id once (VOC's train is in
+    train_aug), in split order: what the per-image stages iterate over."""
+    images: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for split in dict.fromkeys(splits):
+        dataset = VOCDataset(root, manifest, split)
+        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
+            images.setdefault(image_id, (str(dataset.image_path(image_id)), tuple(int(k) for k in np.flatnonzero(row))))
+    return images

@@ -14,7 +14,7 @@ from wsss.data.cam_io import CamRecord, cam_path, label_values, load_cam
 from wsss.data.images import read_rgb
 from wsss.data.label_folder import write_label_png
 from wsss.data.manifest import DatasetManifest
-from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import images_with_classes
 from wsss.errors import DatasetError
 from wsss.palette import IGNORE_INDEX
 from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
@@ -104,14 +104,10 @@ def cam_label_jobs(
 ) -> list[CamLabelJob]:
     """One job per image id of ``splits`` (each id once), with its positive classes as the expected CAM keys;
     only shard ``shard`` of ``shards`` of them (:func:`wsss.sharding.shard_members`)."""
-    jobs: dict[str, CamLabelJob] = {}
-    for split in dict.fromkeys(splits):
-        dataset = VOCDataset(dataset_root, manifest, split)
-        for image_id, row in zip(dataset.ids, dataset.label_matrix()):
-            keys = tuple(int(k) for k in np.flatnonzero(row))
-            jobs.setdefault(
-                image_id, CamLabelJob(image_id, str(dataset.image_path(image_id)), keys, str(cams), str(output))
-            )
+    jobs = {
+        image_id: CamLabelJob(image_id, image_path, keys, str(cams), str(output))
+        for image_id, (image_path, keys) in images_with_classes(dataset_root, manifest, splits).items()
+    }
     members = shard_members(jobs, shard, shards)
     return [job for image_id, job in jobs.items() if image_id in members]
 
