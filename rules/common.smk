@@ -2,6 +2,8 @@
 
 import sys
 
+from snakemake.exceptions import WorkflowError
+
 from wsss.data.file_listing import PARTS, listing_path, refresh_listing
 
 # The software of every rule, for --use-conda (environment.post-deploy.sh adds the packages
@@ -29,6 +31,14 @@ SEED_MODELS = (
 # Files the reference released (config released), imported instead of made: CAM networks, the
 # CLIMS CAM folder (replacing make_cam for clims) and the pseudo-label folder (replacing the refinement).
 RELEASED = config["released"]
+# A released file stands in for a stage only if it is there: otherwise Snakemake would quietly fall
+# back to the rule it replaces (ruleorder drops a rule whose input is missing) and train it instead.
+for _key, _path in RELEASED.items():
+    if _path and not Path(_path).exists():
+        raise WorkflowError(
+            f"released.{_key}: {_path} does not exist; put the reference's released file there, "
+            f"or set released.{_key}: null to make it here"
+        )
 RELEASED_CAMS = {
     model: RELEASED[f"{model}_cam"]
     for model in ("baseline", "clims")

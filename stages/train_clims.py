@@ -110,7 +110,11 @@ def train_clims(
     epochs = settings.epochs
     records, first_epoch, epoch_seconds = train_epochs(model, opt, loader, epochs, run, batch_loss)
     images = (epochs - first_epoch) * len(loader) * settings.batch_size
-    rate = finish_training(run, checkpoint, model, state["meta"], history, records, images, epoch_seconds, device)
+    # The network's description; a released baseline's provenance is the baseline's, recorded as such.
+    meta = {key: value for key, value in state["meta"].items() if key != "released"}
+    if "released" in state["meta"]:
+        meta["baseline_released"] = state["meta"]["released"]
+    rate = finish_training(run, checkpoint, model, meta, history, records, images, epoch_seconds, device)
     log.info(
         "CLIMS: %d epochs in %.0f s (%.1f images/s) -> %s", epochs - first_epoch, sum(epoch_seconds), rate, checkpoint
     )

@@ -20,7 +20,19 @@ def validate_config(config: dict, source: str = "<config>") -> dict:
     """Return the validated config with every default filled; raise ConfigError naming ``source``."""
     config = validate_with_defaults(config, CONFIG_SCHEMA, source)
     _check_demo_world_switch(config, source)
+    _check_segmenter_start(config, source)
     return config
+
+
+def _check_segmenter_start(config: dict, source: str) -> None:
+    """The CAM network's backbone (segmenter.pretrained: cam) is a torchvision-style ResNet: said when the
+    config is read, not when train_seg starts after every CAM stage."""
+    segmenter = config["segmenter"]
+    if segmenter["pretrained"] == "cam" and segmenter["init"] != "torchvision":
+        raise ConfigError(
+            f"{source}: segmenter.pretrained is cam, a torchvision-style ResNet, but segmenter.init is "
+            f"{segmenter['init']}: set segmenter.init: torchvision"
+        )
 
 
 def _check_demo_world_switch(config: dict, source: str) -> None:

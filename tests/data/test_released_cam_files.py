@@ -1,6 +1,7 @@
 """The reference's CAM files: read without running their pickles, checked against their images and
 converted into this project's CAM files."""
 
+import collections
 import os
 import pickle
 
@@ -84,6 +85,22 @@ def test_a_hostile_file_is_refused_without_running_it(tmp_path, payload, refused
     if not isinstance(payload(marker), StoragePayload):  # the payload is real: numpy's own loader runs it
         np.load(path, allow_pickle=True)
         assert marker.exists()
+
+
+class OversizedTensor:
+    """A pickled tensor whose view claims far more elements than its 4-element storage holds."""
+
+    def __reduce__(self):
+        storage = torch.zeros(4).untyped_storage()
+        typed = torch.storage.TypedStorage(wrap_storage=storage, dtype=torch.float32, _internal=True)
+        return (torch._utils._rebuild_tensor_v2, (typed, 0, (10**9,), (1,), False, collections.OrderedDict()))
+
+
+def test_a_tensor_reaching_past_its_storage_is_refused_before_torch_grows_the_storage(tmp_path):
+    path = tmp_path / "2007_000032.npy"
+    np.save(path, {"keys": OversizedTensor(), "cam": torch.ones(1, 2, 2), "high_res": np.ones((1, 5, 5))})
+    with pytest.raises(DatasetError, match=r"2007_000032\.npy: refused, not run: .*past the end of its storage of 4"):
+        read_reference_cam(path)
 
 
 @pytest.mark.parametrize(

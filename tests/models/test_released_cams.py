@@ -5,14 +5,14 @@ import torch
 
 from wsss.checkpoints import file_sha256
 from wsss.errors import ConfigError
-from wsss.models.released_cams import LAYOUTS, read_released_cam
+from wsss.models.released_cams import LAYOUT, read_released_cam
 from wsss.rehearsal.weights import ReleasedCamLayout
 
 
-def released_file(path, num_classes=20, camera_ready=False, edit=None):
+def released_file(path, num_classes=20, edit=None):
     """A reference-layout state dict with non-trivial BatchNorm statistics (so a swapped layer shows)."""
     torch.manual_seed(1)
-    layout = ReleasedCamLayout(num_classes, camera_ready)
+    layout = ReleasedCamLayout(num_classes)
     for module in layout.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.normal_(0, 0.1)
@@ -25,16 +25,15 @@ def released_file(path, num_classes=20, camera_ready=False, edit=None):
     return layout.eval()
 
 
-@pytest.mark.parametrize("camera_ready", [False, True], ids=["irn_resnet50_cam", "clims_camera_ready"])
-def test_a_released_file_gives_the_reference_networks_cams(tmp_path, camera_ready):
+def test_a_released_file_gives_the_reference_networks_cams(tmp_path):
     path = tmp_path / "res50_cam.pth"
-    reference = released_file(path, camera_ready=camera_ready)
+    reference = released_file(path)
     model, provenance = read_released_cam(path, 20)
     images = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         torch.testing.assert_close(model.eval().cams(images), reference(images), rtol=0, atol=0)
     assert provenance["sha256"] == file_sha256(path) and provenance["bytes"] == path.stat().st_size
-    assert provenance["layout"] == list(LAYOUTS)[camera_ready]
+    assert provenance["layout"] == LAYOUT
 
 
 def test_a_data_parallel_prefix_is_dropped(tmp_path):
@@ -91,4 +90,12 @@ def test_a_torchvision_imagenet_file_is_not_taken_for_a_cam_network(tmp_path):
     path = tmp_path / "resnet50-imagenet.pth"
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
     with pytest.raises(ConfigError, match=r"resnet50-imagenet\.pth: .* keys are not part of"):
+        read_released_cam(path, 20)
+
+
+def test_clims_camera_ready_network_is_refused_naming_its_cam_head(tmp_path):
+    """previous_version/models/clip_resnet.CLIMS: top-level conv1..layer4 and a cam_head (another network)."""
+    path = tmp_path / "clims_camera_ready.pth"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "cam_head.conv1.weight": torch.zeros(1)}, path)
+    with pytest.raises(ConfigError, match=r"clims_camera_ready\.pth: 2 keys are not part of .*camera-ready network"):
         read_released_cam(path, 20)

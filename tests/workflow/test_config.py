@@ -94,6 +94,10 @@ def test_voc_config_carries_the_reference_hyperparameters():
         ({"refine": {"method": "magic"}}, r"refine.method: 'magic' is not one of"),
         ({"run_name": "a/b"}, r"run_name: 'a/b' does not match"),
         ({"demo_world": {"split_sizes": {"train": 0}}}, r"demo_world.split_sizes.train: 0 is less than the minimum"),
+        (
+            {"segmenter": {"pretrained": "cam", "init": "deeplab_caffe"}},
+            r"my.yaml: segmenter.pretrained is cam, a torchvision-style ResNet, but segmenter.init is deeplab_caffe",
+        ),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(bad, message):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE
+from workflow_helpers import place_released_files
 
 from wsss.config import effective_config
 
@@ -53,7 +54,9 @@ def files_plus_defaults(names: tuple[str, ...]) -> dict:
 
 def snakemake_effective_config(names: tuple[str, ...], workdir: Path) -> dict:
     """Let Snakemake build the config and write it through the workflow's write_config rule."""
-    run_name = files_plus_defaults(names)["run_name"]
+    expected = files_plus_defaults(names)
+    place_released_files(workdir, expected)  # a config naming a released file needs it to exist
+    run_name = expected["run_name"]
     target = f"results/{run_name}/config.yaml"
     configfiles = [str(REPO / "configs" / f"{name}.yaml") for name in names]
     command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1", target]

@@ -56,6 +56,21 @@ def test_a_released_file_is_imported_and_the_rules_it_replaces_are_not_planned(
     assert replaced.isdisjoint(jobs) and kept <= set(jobs)
 
 
+@pytest.mark.parametrize("key, path", [("baseline_cam", "weights/res50_cam.pth"), ("pseudo_labels", "released/masks")])
+def test_a_missing_released_file_stops_the_run_instead_of_making_it_here(tmp_path, key, path):
+    """Snakemake's ruleorder would quietly fall back to the rule the file replaces (train_cam, the refinement)."""
+    import subprocess
+
+    from workflow_helpers import snakemake_command
+
+    config = shipped("micro")
+    config["released"] = {key: path}
+    result = subprocess.run(snakemake_command(tmp_path, config, "-n"), capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert f"released.{key}: {path} does not exist" in result.stdout + result.stderr
+    assert "train_cam" not in result.stdout and "make_pseudo_labels" not in result.stdout
+
+
 def test_released_cams_still_train_clims_when_irn_starts_from_its_backbone(tmp_path):
     jobs = dry_run(tmp_path, {"clims_cams": "released/cams"}, irn={"backbone_init": "cam"})
     assert jobs["import_released_cams"] == 1 and jobs["train_clims"] == 1

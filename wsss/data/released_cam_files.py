@@ -68,13 +68,31 @@ def _load_storage(data: bytes) -> torch.TypedStorage | torch.UntypedStorage:
     return storage
 
 
+def _rebuild_tensor(storage: object, offset: object, size: object, stride: object, *rest: object) -> torch.Tensor:
+    """torch._utils._rebuild_tensor_v2, once the view is known to lie inside its storage: torch would
+    otherwise grow the storage to any size the file asks for (uninitialised memory, or an OOM kill)."""
+    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
+        raise _Refused(f"a tensor is rebuilt from a {type(storage).__name__}, not from a storage")
+    try:
+        dims = [(int(n), int(s)) for n, s in zip(size, stride, strict=True)]
+        offset = int(offset)
+    except (TypeError, ValueError):
+        raise _Refused("a tensor's offset, size or stride is not a list of integers") from None
+    elements = len(storage) if isinstance(storage, torch.TypedStorage) else storage.nbytes()
+    if offset < 0 or any(n < 0 or s < 0 for n, s in dims):
+        raise _Refused("a tensor has a negative offset, size or stride")
+    if all(n > 0 for n, _ in dims) and offset + sum((n - 1) * s for n, s in dims) >= elements:
+        raise _Refused(f"a tensor reaches past the end of its storage of {elements} elements")
+    return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, *rest)
+
+
 # Every global the reference's files name, under numpy 1's and numpy 2's module names.
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch.storage", "_load_from_bytes"): _load_storage,
     ("collections", "OrderedDict"): collections.OrderedDict,
 }

@@ -70,37 +70,30 @@ def write_openai_clip(path: str | os.PathLike, architecture: str = "ViT-B/32", s
 class ReleasedCamLayout(torch.nn.Module):
     """A ResNet-50 CAM network registered as the reference's released files have it, so that its state
     dict holds exactly their key names and shapes: IRN's ``net/resnet50_cam.Net`` (also CLIMS's
-    ``net/resnet50_clims.CLIMS``) or, with ``camera_ready``, CLIMS's camera-ready ``Classifier``."""
+    ``net/resnet50_clims.CLIMS``)."""
 
-    def __init__(self, num_classes: int, camera_ready: bool = False):
+    def __init__(self, num_classes: int):
         super().__init__()
         resnet = torchvision.models.resnet50(weights=None, zero_init_residual=True)
         del resnet.fc  # the reference's ResNet-50 has no ImageNet classifier
         resnet.layer4[0].conv2.stride = resnet.layer4[0].downsample[0].stride = (1, 1)  # strides (2, 2, 2, 1)
-        stem = [resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool]
-        if camera_ready:
-            self.model = resnet
-            stages = [stem, [resnet.layer1], [resnet.layer2], [resnet.layer3], [resnet.layer4]]
-        else:
-            self.resnet50 = resnet
-            stages = [[*stem, resnet.layer1], [resnet.layer2], [resnet.layer3], [resnet.layer4]]
-        for number, modules in enumerate(stages, 1):
-            setattr(self, f"stage{number}", torch.nn.Sequential(*modules))
+        self.resnet50 = resnet
+        self.stage1 = torch.nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1)
+        self.stage2 = torch.nn.Sequential(resnet.layer2)
+        self.stage3 = torch.nn.Sequential(resnet.layer3)
+        self.stage4 = torch.nn.Sequential(resnet.layer4)
         self.classifier = torch.nn.Conv2d(2048, num_classes, 1, bias=False)
-        if not camera_ready:
-            self.backbone = torch.nn.ModuleList([getattr(self, f"stage{n}") for n in range(1, 5)])
-            self.newly_added = torch.nn.ModuleList([self.classifier])
-        self.stage_count = len(stages)
+        self.backbone = torch.nn.ModuleList([self.stage1, self.stage2, self.stage3, self.stage4])
+        self.newly_added = torch.nn.ModuleList([self.classifier])
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """The reference's CAM: the classifier on the last stage's features, then a ReLU."""
-        for number in range(1, self.stage_count + 1):
-            images = getattr(self, f"stage{number}")(images)
-        return F.relu(F.conv2d(images, self.classifier.weight))
+        features = self.stage4(self.stage3(self.stage2(self.stage1(images))))
+        return F.relu(F.conv2d(features, self.classifier.weight))
 
 
-def write_released_cam(path: str | os.PathLike, num_classes: int, camera_ready: bool = False, seed: int = 0) -> None:
+def write_released_cam(path: str | os.PathLike, num_classes: int, seed: int = 0) -> None:
     """A random-init :class:`ReleasedCamLayout` saved as the reference saves it (``torch.save(state_dict())``)."""
     torch.manual_seed(seed)
     with atomic_path(path) as tmp:
-        torch.save(ReleasedCamLayout(num_classes, camera_ready).state_dict(), tmp)
+        torch.save(ReleasedCamLayout(num_classes).state_dict(), tmp)
