@@ -369,6 +369,43 @@ def compare_training_pairs(
     ]
 
 
+def compare_camera_ready_clims(previous_version: Path, folder: Path) -> list[Row]:
+    """CLIMS's camera-ready network (previous_version/models/clip_resnet.CLIMS) against the layout
+    released_cams reads it in, and its inference maps against CameraReadyCAMNet's from one file."""
+    from wsss.models.released_cams import read_released_cam
+    from wsss.rehearsal.weights import CameraReadyClimsLayout
+
+    with reference_modules(previous_version, ("models",), []):
+        reference = importlib.import_module("models.clip_resnet").CLIMS(num_classes=20, arch="resnet50")
+    layout = CameraReadyClimsLayout(20)
+    theirs = {key: tuple(value.shape) for key, value in reference.state_dict().items()}
+    ours = {key: tuple(value.shape) for key, value in layout.state_dict().items()}
+    torch.manual_seed(0)
+    for module in layout.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.1), module.running_var.uniform_(0.5, 1.5)
+    torch.save(layout.state_dict(), folder / "clims_camera_ready.pth")
+    reference.load_state_dict(torch.load(folder / "clims_camera_ready.pth"), strict=True)
+    model, _ = read_released_cam(folder / "clims_camera_ready.pth", 20)
+    images = torch.randn(2, 3, 96, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        their_cams = F.relu(reference.eval()(images, inference=True)[:, 1:])  # inference_cam.py's get_cam
+        our_cams = model.eval().cams(images)
+    return [
+        Row(
+            "camera-ready models/clip_resnet.CLIMS state-dict keys and shapes vs the layout released_cams reads",
+            "20 classes",
+            f"{len(theirs)} vs {len(ours)} keys",
+            "same names, order and shapes" if theirs == ours and list(theirs) == list(ours) else "different",
+        ),
+        Row(
+            "camera-ready CLIMS inference maps (background dropped, ReLU) vs CameraReadyCAMNet.cams",
+            "(2, 3, 96, 128)",
+            f"{largest(their_cams, our_cams):.2e} (largest value {float(their_cams.max()):.4g})",
+        ),
+    ]
+
+
 def compare_ir_labels(step: types.ModuleType, folder: Path, images: list[dict], settings: dict) -> list[Row]:
     """step/cam_to_ir_label.py's worker over the images against the project's ir_labels."""
     from wsss.refine.cam_to_labels import ir_labels
@@ -570,6 +607,8 @@ def compare_released_cam(root: Path, folder: Path) -> list[Row]:
     with torch.no_grad():
         theirs = reference(torch.cat([image, image.flip(-1)]))  # CAM of the image plus its flip's
         ours = model.eval().cams(image)[0] + model.cams(image.flip(-1))[0].flip(-1)
+    if (root / "previous_version" / "models" / "clip_resnet.py").is_file():
+        rows += compare_camera_ready_clims(root / "previous_version", folder)
     rows.append(
         Row(
             "net/resnet50_cam.CAM vs CAMNet.cams from one released-layout file (image + flip)",

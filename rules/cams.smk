@@ -82,6 +82,8 @@ if RELEASED_CAMS:
             CONDA_ENV
         resources:
             **RESOURCES["import_released_cam"],
+        params:
+            network=lambda wildcards: wildcards.model,
         script:
             "../stages/import_released_cam.py"
 

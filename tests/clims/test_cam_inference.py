@@ -108,3 +108,17 @@ def test_cam_inference_runs_in_fp32_unless_autocast_is_asked_for(monkeypatch):
     multiscale_cams(model, images, [1.0])
     multiscale_cams(model, images, [1.0], autocast_dtype=torch.bfloat16)
     assert asked == [None, torch.bfloat16]
+
+
+def test_the_input_is_normalised_with_the_networks_statistics():
+    """CLIMS's camera-ready network reads CLIP-normalised images; every other CAM network ImageNet's."""
+    from wsss.models.cam_net import CLIP_MEAN, CLIP_STD
+
+    pixels = np.array([[[[0, 128, 255]]]], dtype=np.uint8)  # one RGB pixel
+    clip = scaled_input(pixels, 1.0, torch.device("cpu"), (CLIP_MEAN, CLIP_STD))[0, :, 0, 0]
+    imagenet = scaled_input(pixels, 1.0, torch.device("cpu"))[0, :, 0, 0]
+    expected = [(v / 255 - m) / s for v, m, s in zip((0, 128, 255), CLIP_MEAN, CLIP_STD)]
+    torch.testing.assert_close(clip, torch.tensor(expected, dtype=torch.float32))
+    torch.testing.assert_close(
+        imagenet, torch.tensor([(0 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, (1 - 0.406) / 0.225])
+    )

@@ -5,14 +5,13 @@ import torch
 
 from wsss.checkpoints import file_sha256
 from wsss.errors import ConfigError
-from wsss.models.released_cams import LAYOUT, read_released_cam
-from wsss.rehearsal.weights import ReleasedCamLayout
+from wsss.models.cam_net import CLIP_MEAN, CLIP_STD, CameraReadyCAMNet
+from wsss.models.released_cams import CAMERA_READY, IMPROVED, read_released_cam
+from wsss.rehearsal.weights import CameraReadyClimsLayout, ReleasedCamLayout
 
 
-def released_file(path, num_classes=20, edit=None):
-    """A reference-layout state dict with non-trivial BatchNorm statistics (so a swapped layer shows)."""
-    torch.manual_seed(1)
-    layout = ReleasedCamLayout(num_classes)
+def saved(layout, path, edit=None):
+    """``layout`` saved at ``path`` with non-trivial BatchNorm statistics (so a swapped layer shows), in eval mode."""
     for module in layout.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.normal_(0, 0.1)
@@ -25,6 +24,12 @@ def released_file(path, num_classes=20, edit=None):
     return layout.eval()
 
 
+def released_file(path, num_classes=20, edit=None):
+    """IRN's res50_cam.pth layout."""
+    torch.manual_seed(1)
+    return saved(ReleasedCamLayout(num_classes), path, edit)
+
+
 def test_a_released_file_gives_the_reference_networks_cams(tmp_path):
     path = tmp_path / "res50_cam.pth"
     reference = released_file(path)
@@ -33,7 +38,7 @@ def test_a_released_file_gives_the_reference_networks_cams(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model.eval().cams(images), reference(images), rtol=0, atol=0)
     assert provenance["sha256"] == file_sha256(path) and provenance["bytes"] == path.stat().st_size
-    assert provenance["layout"] == LAYOUT
+    assert provenance["layout"] == IMPROVED
 
 
 def test_a_data_parallel_prefix_is_dropped(tmp_path):
@@ -93,9 +98,37 @@ def test_a_torchvision_imagenet_file_is_not_taken_for_a_cam_network(tmp_path):
         read_released_cam(path, 20)
 
 
-def test_clims_camera_ready_network_is_refused_naming_its_cam_head(tmp_path):
-    """previous_version/models/clip_resnet.CLIMS: top-level conv1..layer4 and a cam_head (another network)."""
-    path = tmp_path / "clims_camera_ready.pth"
-    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "cam_head.conv1.weight": torch.zeros(1)}, path)
-    with pytest.raises(ConfigError, match=r"clims_camera_ready\.pth: 2 keys are not part of .*camera-ready network"):
-        read_released_cam(path, 20)
+def camera_ready_file(path, num_classes=20):
+    """CLIMS's camera-ready network's layout."""
+    torch.manual_seed(2)
+    return saved(CameraReadyClimsLayout(num_classes), path)
+
+
+def test_clims_camera_ready_network_gives_its_cams_without_the_background_map(tmp_path):
+    """previous_version/models/clip_resnet.CLIMS: conv1..layer4 at the top level and a cam_head whose
+    first of C + 1 maps is the background (the layout matches the reference's code: bench/compare_reference.py)."""
+    path = tmp_path / "clims_voc12.pth"
+    reference = camera_ready_file(path)
+    model, provenance = read_released_cam(path, 20)
+    assert isinstance(model, CameraReadyCAMNet) and provenance["layout"] == CAMERA_READY
+    assert model.input_mean == CLIP_MEAN and model.input_std == CLIP_STD  # its inference_cam.py normalises so
+    images = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval().cams(images), reference(images), rtol=0, atol=0)
+
+
+def test_the_import_stage_keeps_the_camera_ready_head_and_refuses_it_as_the_baseline(tmp_path):
+    from conftest import REPO, load_stage
+
+    from wsss.models.cam_net import cam_net_from_state, read_cam_checkpoint
+
+    stage = load_stage("import_released_cam").import_released_cam
+    camera_ready_file(tmp_path / "clims_voc12.pth")
+    manifest = str(REPO / "data_manifest" / "voc12.yaml")
+    checkpoint = tmp_path / "clims_cam.pt"
+    stage(str(tmp_path / "clims_voc12.pth"), manifest, str(checkpoint), str(tmp_path / "clims_cam.json"), "clims")
+    model = cam_net_from_state(read_cam_checkpoint(checkpoint), str(checkpoint))
+    assert isinstance(model, CameraReadyCAMNet) and model.cam_head[1].weight.shape == (21, 2048, 1, 1)
+    with pytest.raises(ConfigError, match=r"clims_voc12\.pth: a CLIMS camera-ready .* not for the baseline"):
+        stage(str(tmp_path / "clims_voc12.pth"), manifest, str(tmp_path / "b.pt"), str(tmp_path / "b.json"), "baseline")
+    assert not (tmp_path / "b.pt").exists()

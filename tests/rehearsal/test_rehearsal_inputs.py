@@ -106,3 +106,14 @@ def test_released_cam_files_have_the_reference_key_count_and_convert(tmp_path):
     assert len(torch.load(tmp_path / "res50_cam.pth")) == 956
     model, provenance = read_released_cam(tmp_path / "res50_cam.pth", 80)
     assert model.classifier.weight.shape == (80, 2048, 1, 1) and provenance["bytes"] > 90e6
+
+
+def test_camera_ready_clims_files_have_the_reference_key_count_and_convert(tmp_path):
+    """337 keys: CLIMS's camera-ready models/clip_resnet.CLIMS (read off an instance of the reference code
+    at CLIMS f9546d3; bench/compare_reference.py compares them with a checkout)."""
+    from wsss.rehearsal.weights import CameraReadyClimsLayout
+
+    torch.save(CameraReadyClimsLayout(20).state_dict(), tmp_path / "clims_voc12.pth")
+    assert len(torch.load(tmp_path / "clims_voc12.pth")) == 337
+    model, _ = read_released_cam(tmp_path / "clims_voc12.pth", 20)
+    assert model.cam_head[1].weight.shape == (21, 2048, 1, 1)

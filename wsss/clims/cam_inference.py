@@ -35,15 +35,21 @@ def inference_ready(model: CAMNet, device: torch.device) -> CAMNet:
     return model.to(device, memory_format=torch.channels_last).eval()
 
 
-def scaled_input(images: np.ndarray, scale: float, device: torch.device) -> torch.Tensor:
-    """The ImageNet-normalised (N, 3, h, w) network input of uint8 (N, H, W, 3) ``images`` at ``scale``.
+def scaled_input(
+    images: np.ndarray, scale: float, device: torch.device, mean_std: tuple[tuple, tuple] | None = None
+) -> torch.Tensor:
+    """The normalised (N, 3, h, w) network input of uint8 (N, H, W, 3) ``images`` at ``scale``:
+    ImageNet's statistics, or the network's ``mean_std``.
 
     Each image is resized as uint8 with PIL bicubic, to (round(H * s), round(W * s)), before it
     is normalised, as the reference does; scale 1 keeps the original pixels.
     """
     scaled = np.stack([pil_rescale(image, scale, Image.BICUBIC) for image in images])
-    pixels = torch.from_numpy(scaled).to(device).permute(0, 3, 1, 2)
-    return normalize_imagenet(pixels.float() / 255.0)
+    pixels = torch.from_numpy(scaled).to(device).permute(0, 3, 1, 2).float() / 255.0
+    if mean_std is None:
+        return normalize_imagenet(pixels)
+    mean, std = (pixels.new_tensor(values).view(1, 3, 1, 1) for values in mean_std)
+    return (pixels - mean) / std
 
 
 @torch.no_grad()
@@ -72,7 +78,7 @@ def multiscale_cams(
     full = torch.zeros(n, model.num_classes, height, width, device=device)
     stride4 = torch.zeros(n, model.num_classes, *s4_size, device=device)
     for scale in scales:
-        scaled = scaled_input(images, scale, device)
+        scaled = scaled_input(images, scale, device, (model.input_mean, model.input_std))
         batch = torch.cat([scaled, scaled.flip(-1)]).contiguous(memory_format=torch.channels_last)
         chunk = len(batch) if pixels_per_forward is None else max(1, pixels_per_forward // scaled[0, 0].numel())
         with autocast(device, autocast_dtype):

@@ -97,3 +97,25 @@ def write_released_cam(path: str | os.PathLike, num_classes: int, seed: int = 0)
     torch.manual_seed(seed)
     with atomic_path(path) as tmp:
         torch.save(ReleasedCamLayout(num_classes).state_dict(), tmp)
+
+
+class CameraReadyClimsLayout(torch.nn.Module):
+    """CLIMS's camera-ready network registered as its code registers it (``previous_version/models/
+    clip_resnet.CLIMS``): the ResNet-50's parts at the top level (strides 1, 2, 2, 1 for layer1..4) and
+    ``cam_head`` = a LeakyReLU bottleneck and a 1x1 convolution to background + C maps."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        resnet = torchvision.models.resnet50(weights=None, zero_init_residual=True)
+        resnet.layer4[0].conv2.stride = resnet.layer4[0].downsample[0].stride = (1, 1)
+        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+            setattr(self, name, getattr(resnet, name))
+        block = torchvision.models.resnet.Bottleneck(2048, 512)
+        block.relu = torch.nn.LeakyReLU(inplace=True)
+        self.cam_head = torch.nn.Sequential(block, torch.nn.Conv2d(2048, num_classes + 1, 1, bias=False))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The reference's inference: ReLU of the class maps, the background map dropped."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return F.relu(self.cam_head(x)[:, 1:])
