@@ -253,20 +253,28 @@ def ir_label(check: Check) -> Row:
     return row
 
 
-def train_irn(check: Check, precision: str) -> Row:
-    """IRN's boundary and displacement branches (ResNet-50, 512 crops, batch 32), three epochs, the last two timed."""
-    name = f"train_irn_{precision}"
-    stage("train_irn").train_irn(
+def train_on_labels(check: Check, rule: str, labels: str, name: str, **overrides: object) -> str:
+    """Run the training stage ``rule`` (train_irn, train_seg) on the label folder ``labels`` of the train
+    split with its config section and ``overrides``; write ``<name>.pt`` and return ``<name>.json``."""
+    section = {"train_irn": "irn", "train_seg": "segmenter"}[rule]
+    history = check.path(f"{name}.json")
+    getattr(stage(rule), rule)(
         check.root,
         check.manifest,
-        check.path("ir_labels"),
+        check.path(labels),
         check.path(f"{name}.pt"),
-        check.path(f"{name}.json"),
+        history,
         split=check.train_split,
         threads=check.threads,
-        **{**check.config["irn"], "precision": precision},
+        **{**check.config[section], **overrides},
     )
-    return training_row(check.path(f"{name}.json"), precision, "train_irn")
+    return history
+
+
+def train_irn(check: Check, precision: str) -> Row:
+    """IRN's boundary and displacement branches (ResNet-50, 512 crops, batch 32), three epochs, the last two timed."""
+    history = train_on_labels(check, "train_irn", "ir_labels", f"train_irn_{precision}", precision=precision)
+    return training_row(history, precision, "train_irn")
 
 
 def random_walk(check: Check) -> Row:
@@ -298,19 +306,9 @@ def random_walk(check: Check) -> Row:
 def train_seg(check: Check, amp: bool) -> Row:
     """DeepLab (voc12: V2-ResNet-101, 321 crops, batch 10, MSC) for a few iterations; the median batch
     after the first two, times the accumulation, per optimiser step."""
-    settings = {**check.config["segmenter"], "amp": amp}
-    name = f"train_seg_{'amp' if amp else 'fp32'}"
-    stage("train_seg").train_seg(
-        check.root,
-        check.manifest,
-        check.path("pseudo_labels"),
-        check.path(f"{name}.pt"),
-        check.path(f"{name}.json"),
-        split=check.train_split,
-        threads=check.threads,
-        **settings,
-    )
-    record = json.loads(Path(check.path(f"{name}.json")).read_text())
+    settings = check.config["segmenter"]
+    history = train_on_labels(check, "train_seg", "pseudo_labels", f"train_seg_{'amp' if amp else 'fp32'}", amp=amp)
+    record = json.loads(Path(history).read_text())
     batches = settings["iterations"] * settings["accumulation"]
     return Row(
         precision="amp" if amp else "fp32",

@@ -67,6 +67,14 @@ def write_openai_clip(path: str | os.PathLike, architecture: str = "ViT-B/32", s
         export_torchscript(model, str(tmp), dtype=torch.float16)
 
 
+def _resnet50_at_stride_16() -> torchvision.models.ResNet:
+    """A random-init torchvision ResNet-50 without layer4's stride (the reference's strides 2, 2, 2, 1), its
+    last BatchNorm of every block at zero as :func:`write_torchvision_resnet`'s."""
+    resnet = torchvision.models.resnet50(weights=None, zero_init_residual=True)
+    resnet.layer4[0].conv2.stride = resnet.layer4[0].downsample[0].stride = (1, 1)
+    return resnet
+
+
 class ReleasedCamLayout(torch.nn.Module):
     """A ResNet-50 CAM network registered as the reference's released files have it, so that its state
     dict holds exactly their key names and shapes: IRN's ``net/resnet50_cam.Net`` (also CLIMS's
@@ -74,9 +82,8 @@ class ReleasedCamLayout(torch.nn.Module):
 
     def __init__(self, num_classes: int):
         super().__init__()
-        resnet = torchvision.models.resnet50(weights=None, zero_init_residual=True)
+        resnet = _resnet50_at_stride_16()
         del resnet.fc  # the reference's ResNet-50 has no ImageNet classifier
-        resnet.layer4[0].conv2.stride = resnet.layer4[0].downsample[0].stride = (1, 1)  # strides (2, 2, 2, 1)
         self.resnet50 = resnet
         self.stage1 = torch.nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1)
         self.stage2 = torch.nn.Sequential(resnet.layer2)
@@ -106,8 +113,7 @@ class CameraReadyClimsLayout(torch.nn.Module):
 
     def __init__(self, num_classes: int):
         super().__init__()
-        resnet = torchvision.models.resnet50(weights=None, zero_init_residual=True)
-        resnet.layer4[0].conv2.stride = resnet.layer4[0].downsample[0].stride = (1, 1)
+        resnet = _resnet50_at_stride_16()
         for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
             setattr(self, name, getattr(resnet, name))
         block = torchvision.models.resnet.Bottleneck(2048, 512)
