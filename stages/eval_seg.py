@@ -18,9 +18,9 @@ from wsss.evaluation.label_eval import LeakCounter, cooccurring_background_regio
 from wsss.evaluation.metrics import confusion_matrix
 from wsss.evaluation.segmenter_counts import counts_from, save_counts
 from wsss.io import atomic_directory
-from wsss.models.segmenter import TEST_CRF, build_model, crf_image, predict_probabilities, read_segmenter_checkpoint
+from wsss.models.segmenter import TEST_CRF, build_model, predict_probabilities, read_segmenter_checkpoint
 from wsss.progress import track
-from wsss.refine.crf import crf_refine_scores
+from wsss.refine.crf import crf_image, crf_refine_scores
 from wsss.sharding import select_shard
 from wsss.stage import run_stage
 

@@ -7,17 +7,17 @@ import torch
 import torch.nn.functional as F
 
 from wsss.errors import ConfigError
-from wsss.models.deeplab import mean_subtracted_bgr_uint8, stepped_poly_factor
+from wsss.models.deeplab import stepped_poly_factor
 from wsss.models.deeplab_caffe import DEEPLAB_MEAN_BGR, read_deeplab_caffe_resnet
 from wsss.models.segmenter import (
     SegmenterSettings,
     TrainingPlan,
-    crf_image,
     model_config,
     network_input,
     register_modules,
     training_config,
 )
+from wsss.refine.crf import crf_image, mean_subtracted_bgr_uint8
 from wsss.rehearsal.weights import write_deeplab_caffe_resnet, write_torchvision_resnet
 
 REFERENCE = dict(init="deeplab_caffe", contract_dilation=False, stem_pool_ceil_mode=True)

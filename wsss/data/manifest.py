@@ -28,6 +28,9 @@ class DatasetManifest:
     mask_dir: str
     annotation_dir: str
     split_dir: str
+    seed_prompt_template: str
+    seed_class_texts: tuple[str, ...]
+    seed_background_words: tuple[str, ...]
 
     @property
     def num_classes(self) -> int:
@@ -42,6 +45,14 @@ class DatasetManifest:
         """CLIP prompts for the co-occurring backgrounds."""
         return [self.prompt_template.format(text) for text in self.background_prompts]
 
+    def seed_class_prompts(self) -> list[str]:
+        """Prompts of the training-free CLIP seed sources for the object classes, in label order."""
+        return [self.seed_prompt_template.format(text) for text in self.seed_class_texts]
+
+    def seed_background_prompts(self) -> list[str]:
+        """Prompts of the training-free CLIP seed sources for their background words."""
+        return [self.seed_prompt_template.format(word) for word in self.seed_background_words]
+
     @classmethod
     def from_dict(cls, data: dict, source: str = "<manifest>") -> DatasetManifest:
         """Validate ``data`` against the manifest schema and build the manifest."""
@@ -53,6 +64,13 @@ class DatasetManifest:
             raise ConfigError(f"{source}: class names listed twice: {', '.join(duplicated)}")
         if "background" in names:
             raise ConfigError(f"{source}: 'background' is label 0 and must not be listed in classes")
+        seed_texts = data["seed_texts"]
+        seed_class_texts = seed_texts.get("class_texts", texts)
+        if len(seed_class_texts) != len(names):
+            raise ConfigError(
+                f"{source}: seed_texts.class_texts has {len(seed_class_texts)} texts for {len(names)} classes "
+                "(one per class, in class order)"
+            )
         return cls(
             name=data["name"],
             class_names=tuple(names),
@@ -66,6 +84,9 @@ class DatasetManifest:
             mask_dir=data["mask_dir"],
             annotation_dir=data["annotation_dir"],
             split_dir=data["split_dir"],
+            seed_prompt_template=seed_texts.get("prompt_template", data["prompt_template"]),
+            seed_class_texts=tuple(seed_class_texts),
+            seed_background_words=tuple(seed_texts.get("background_words", data["background_prompts"])),
         )
 
     @classmethod

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -68,13 +67,3 @@ def stepped_poly_factor(step: int, iterations: int, power: float, every: int) ->
     PolynomialLR with ``step_size`` ``every``: (1 - s / iterations) ** power, s the step rounded down to
     a multiple of ``every`` (the rate is updated every ``every`` steps and held in between)."""
     return (1 - (step // every) * every / iterations) ** power
-
-
-def mean_subtracted_bgr_uint8(rgb: np.ndarray, mean_bgr: Sequence[float]) -> np.ndarray:
-    """(H, W, 3) uint8: the image in BGR minus ``mean_bgr`` (float32), cast back to uint8 as the fork's
-    CRF test does (``image.astype(np.uint8)`` of its network input).
-
-    numpy leaves the cast of negative floats to the C compiler; on x86-64 it truncates toward zero
-    and wraps modulo 256 (-1.008 -> 255), which is written out here so it holds on every machine."""
-    shifted = rgb[:, :, ::-1].astype(np.float32) - np.asarray(mean_bgr, dtype=np.float32)
-    return np.ascontiguousarray(np.mod(np.trunc(shifted).astype(np.int64), 256).astype(np.uint8))

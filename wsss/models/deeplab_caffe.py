@@ -21,9 +21,10 @@ import torchvision
 
 from wsss.checkpoints import check_state_dict, read_state_dict
 from wsss.errors import ConfigError
+from wsss.refine.crf import CAFFE_MEAN_BGR
 
 # configs/voc12_imagenet_pretrained.yaml of the fork: IMAGE.MEAN B 104.008, G 116.669, R 122.675.
-DEEPLAB_MEAN_BGR = (104.008, 116.669, 122.675)
+DEEPLAB_MEAN_BGR = CAFFE_MEAN_BGR
 BOTTLENECK_DEPTHS = ("resnet50", "resnet101", "resnet152")
 _BLOCK_PARTS = {"1": "reduce", "2": "conv3x3", "3": "increase"}
 _STEM = {"conv1.weight": "layer1.conv1.conv.weight"}

@@ -25,7 +25,7 @@ from wsss.checkpoints import read_checkpoint
 from wsss.config import schema_defaults, tuple_if_list
 from wsss.device import channels_last, fast_bf16
 from wsss.errors import ConfigError
-from wsss.models.deeplab import max_fused, mean_subtracted_bgr_uint8, scale_pyramid_logits
+from wsss.models.deeplab import max_fused, scale_pyramid_logits
 from wsss.models.deeplab_caffe import DEEPLAB_MEAN_BGR
 from wsss.palette import IGNORE_INDEX, voc_palette
 from wsss.refine.crf import CRFParams, crf_refine_scores
@@ -62,15 +62,6 @@ DEEPLABV2_DILATIONS = (6, 12, 18, 24)
 TEST_CRF = CRFParams(
     iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67, bilateral_srgb=3, bilateral_compat=4
 )
-CRF_IMAGES = ("rgb", "mean_subtracted_bgr")
-
-
-def crf_image(rgb: np.ndarray, kind: str) -> np.ndarray:
-    """The image the test-time CRF is given (``eval_seg.crf_image``): ``rgb`` itself, or the reference's
-    mean-subtracted BGR cast back to uint8 (:func:`~wsss.models.deeplab.mean_subtracted_bgr_uint8`)."""
-    if kind not in CRF_IMAGES:
-        raise ValueError(f"eval_seg.crf_image must be one of {CRF_IMAGES}, got {kind!r}")
-    return rgb if kind == "rgb" else mean_subtracted_bgr_uint8(rgb, DEEPLAB_MEAN_BGR)
 
 
 @dataclass(frozen=True)

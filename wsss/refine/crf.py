@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from wsss.config import schema_defaults
+
+# The mean of the Caffe-era ImageNet models, B 104.008, G 116.669, R 122.675: deeplab-pytorch's input
+# (configs/voc12_imagenet_pretrained.yaml of the CLIMS fork), which its test CRF and CLIP-ES's mask CRF
+# (eval_cam_with_crf.py) both subtract from the image they compare colours of.
+CAFFE_MEAN_BGR = (104.008, 116.669, 122.675)
+CRF_IMAGES = ("rgb", "mean_subtracted_bgr")
 
 
 @dataclass(frozen=True)
@@ -68,3 +75,21 @@ def crf_refine_scores(image: np.ndarray, scores: np.ndarray, params: CRFParams) 
     probabilities = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
     unary = unary_from_softmax(probabilities.reshape(scores.shape[0], -1).astype(np.float32))
     return _crf_marginals(image, unary, params).argmax(axis=0).astype(np.uint8)
+
+
+def mean_subtracted_bgr_uint8(rgb: np.ndarray, mean_bgr: Sequence[float] = CAFFE_MEAN_BGR) -> np.ndarray:
+    """(H, W, 3) uint8: the image in BGR minus ``mean_bgr`` (float32), cast back to uint8 as the fork's
+    CRF test and CLIP-ES's mask CRF do (``image.astype(np.uint8)`` of the mean-subtracted image).
+
+    numpy leaves the cast of negative floats to the C compiler; on x86-64 it truncates toward zero
+    and wraps modulo 256 (-1.008 -> 255), which is written out here so it holds on every machine."""
+    shifted = rgb[:, :, ::-1].astype(np.float32) - np.asarray(mean_bgr, dtype=np.float32)
+    return np.ascontiguousarray(np.mod(np.trunc(shifted).astype(np.int64), 256).astype(np.uint8))
+
+
+def crf_image(rgb: np.ndarray, kind: str) -> np.ndarray:
+    """The image a CRF's bilateral kernel compares (``eval_seg.crf_image``, ``refine.crf_image``): ``rgb``
+    itself, or the reference's mean-subtracted BGR cast back to uint8 (:func:`mean_subtracted_bgr_uint8`)."""
+    if kind not in CRF_IMAGES:
+        raise ValueError(f"crf_image must be one of {CRF_IMAGES}, got {kind!r}")
+    return rgb if kind == "rgb" else mean_subtracted_bgr_uint8(rgb)
