@@ -1,5 +1,7 @@
-# Phase 2, CAMs: the baseline classifier, CLIMS on top of it (or either as the reference released
-# it), multi-scale CAMs (or the reference's released CLIMS CAMs) and their seeds.
+# Phase 2, CAMs: the seed sources (config seeds), each writing cams/<source>, and their seeds.
+# The trained ones: the baseline classifier, CLIMS on top of it (or either as the reference released
+# it), multi-scale CAMs (or the reference's released CLIMS CAMs). The training-free ones: CLIP-ES and
+# MaskCLIP straight from a frozen CLIP ViT (make_clip_cams).
 
 from wsss.clip_source import clip_checkpoint_input
 
@@ -117,18 +119,60 @@ rule make_cam:
         "../stages/make_cam.py"
 
 
+# CLIP-ES or MaskCLIP seeds (the {source} wildcard) from a frozen CLIP ViT: no network is trained,
+# each image's classes are read from its labels, and the CAM files have make_cam's format.
+rule make_clip_cams:
+    input:
+        lambda wildcards: dataset_files(CAM_SPLITS[wildcards.source]),
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        clip_weights=lambda wildcards: clip_checkpoint_input(
+            config[wildcards.source]["model"]
+        ),
+    output:
+        cams=directory(f"{SHARD_ROOT}/cams/{{source}}/{{shard}}"),
+    log:
+        log_path("make_clip_cams_{source}_{shard}"),
+    benchmark:
+        benchmark_path("make_clip_cams_{source}_{shard}")
+    wildcard_constraints:
+        source="clip_es|maskclip",
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    resources:
+        **RESOURCES["make_clip_cams"],
+    params:
+        source=lambda wildcards: wildcards.source,
+        settings=lambda wildcards: config[wildcards.source],
+        splits=lambda wildcards: CAM_SPLITS[wildcards.source],
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=SHARDS["make_clip_cams"],
+    script:
+        "../stages/make_clip_cams.py"
+
+
+# The stage that writes each source's CAM shards.
+CAM_SHARDS = {"baseline": "make_cam", "clims": "make_cam"} | {
+    source: "make_clip_cams" for source in ("clip_es", "maskclip")
+}
+
+
 # A sharded stage's shards joined into its usual folder: gather_ir_labels and gather_pseudo_labels
 # (rules/refine.smk) are this rule with their own shards, folder, log and benchmark (and localrule
 # again: `use rule` does not carry it over, snakemake/snakemake#2892).
 rule gather_cams:
     input:
-        shards=shard_paths("make_cam", f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
+        shards=lambda wildcards: shard_paths(
+            CAM_SHARDS[wildcards.source],
+            f"{SHARD_ROOT}/cams/{wildcards.source}/{{shard}}",
+        ),
     output:
-        folder=directory(f"{RESULTS}/cams/{{model}}"),
+        folder=directory(f"{RESULTS}/cams/{{source}}"),
     log:
-        log_path("gather_cams_{model}"),
+        log_path("gather_cams_{source}"),
     benchmark:
-        benchmark_path("gather_cams_{model}")
+        benchmark_path("gather_cams_{source}")
     localrule: True
     conda:
         CONDA_ENV
@@ -141,7 +185,7 @@ rule gather_cams:
 # The reference's released CLIMS CAM files (config released.clims_cams), in place of make_cam and
 # gather_cams for clims: each <id>.npy is read without running its pickle, checked against its image
 # and written in this project's CAM format.
-if RELEASED["clims_cams"]:
+if RELEASED["clims_cams"] and "clims" in SEED_SOURCES:
 
     rule import_released_cams:
         input:
@@ -173,14 +217,14 @@ rule eval_cam:
         dataset_files([DATA["seed_eval_split"]], PARTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
-        cams=f"{RESULTS}/cams/{{model}}",
+        cams=f"{RESULTS}/cams/{{source}}",
     output:
-        report=f"{RESULTS}/seeds/{{model}}.json",
-        table=f"{RESULTS}/seeds/{{model}}.txt",
+        report=f"{RESULTS}/seeds/{{source}}.json",
+        table=f"{RESULTS}/seeds/{{source}}.txt",
     log:
-        log_path("eval_cam_{model}"),
+        log_path("eval_cam_{source}"),
     benchmark:
-        benchmark_path("eval_cam_{model}")
+        benchmark_path("eval_cam_{source}")
     conda:
         CONDA_ENV
     resources:
@@ -189,5 +233,7 @@ rule eval_cam:
         split=DATA["seed_eval_split"],
         bg_threshold=config["eval_cam"]["bg_threshold"],
         sweep=config["eval_cam"]["sweep"],
+        alphas=config["eval_cam"]["alphas"],
+        source=lambda wildcards: wildcards.source,
     script:
         "../stages/eval_cam.py"

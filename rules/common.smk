@@ -25,8 +25,18 @@ DEMO_CLIP_EVALUATION = str(
     Path(DEMO_CLIP["checkpoint"]).with_suffix(".evaluation.json")
 )
 
-SEED_MODELS = (
-    ["baseline", "clims"] if config["eval_cam"]["compare_baseline"] else ["clims"]
+# Seed sources (config seeds): the CAM folders a run computes and scores, and the one it refines.
+SEED_SOURCES = config["seeds"]["sources"]
+REFINED_SOURCE = config["seeds"]["refine_from"]
+REFINED_CAMS = f"{RESULTS}/cams/{REFINED_SOURCE}"
+# The training-free sources (CLIP-ES, MaskCLIP) read a frozen CLIP ViT of their own (make_clip_cams).
+CLIP_SEED_SOURCES = [s for s in SEED_SOURCES if s in ("clip_es", "maskclip")]
+# The demo's ViT CLIP, trained here (train_demo_clip_vit) when a training-free source reads it.
+USES_DEMO_CLIP_VIT = any(
+    config[s]["model"] == DEMO_CLIP["vit_checkpoint"] for s in CLIP_SEED_SOURCES
+)
+DEMO_CLIP_VIT_EVALUATION = str(
+    Path(DEMO_CLIP["vit_checkpoint"]).with_suffix(".evaluation.json")
 )
 # Files the reference released (config released), imported instead of made: CAM networks, the
 # CLIMS CAM folder (replacing make_cam for clims) and the pseudo-label folder (replacing the refinement).
@@ -58,7 +68,7 @@ CLIMS_BACKBONE = {
 # The CLIMS network is made (trained or released) when make_cam computes its CAMs here or a stage
 # that runs starts from its backbone.
 CLIMS_NETWORK_READ = (
-    not RELEASED["clims_cams"]
+    ("clims" in SEED_SOURCES and not RELEASED["clims_cams"])
     or STARTS_FROM_CLIMS["train_seg"]
     or (IRN_RUNS and STARTS_FROM_CLIMS["train_irn"])
 )
@@ -67,20 +77,28 @@ CAM_NETWORKS = [
     *(
         ["baseline"]
         if (CLIMS_NETWORK_READ and "clims" not in RELEASED_CAMS)
-        or "baseline" in SEED_MODELS
+        or "baseline" in SEED_SOURCES
         else []
     ),
     *(["clims"] if CLIMS_NETWORK_READ else []),
 ]
-# The models whose CAMs make_cam computes (released.clims_cams replaces it for clims).
+# The CAM networks whose CAMs make_cam computes (released.clims_cams replaces it for clims).
 COMPUTED_CAMS = [
-    model for model in SEED_MODELS if not (model == "clims" and RELEASED["clims_cams"])
+    model
+    for model in ("baseline", "clims")
+    if model in SEED_SOURCES and not (model == "clims" and RELEASED["clims_cams"])
 ]
-# CLIMS CAMs feed the refinement (train split) and the seed evaluation; the baseline's only the latter.
+# The refined source's CAMs cover the training split (for the refinement) and the seed evaluation's;
+# every other source's only the latter.
 CAM_SPLITS = {
-    "clims": [DATA["train_split"], DATA["seed_eval_split"]],
-    "baseline": [DATA["seed_eval_split"]],
+    source: (
+        [DATA["train_split"], DATA["seed_eval_split"]]
+        if source == REFINED_SOURCE
+        else [DATA["seed_eval_split"]]
+    )
+    for source in SEED_SOURCES
 }
+REFINE_SPLITS = CAM_SPLITS[REFINED_SOURCE]
 # Label folders written from the CLIMS CAMs: IR labels exist only on the IRN route (and not
 # when the pseudo-labels are released).
 LABEL_FOLDERS = ["ir_labels", "pseudo_labels"] if IRN_RUNS else ["pseudo_labels"]
@@ -93,6 +111,7 @@ SHARD_ROOT = f"{RESULTS}/shards"
 # What each wildcard can be, in every rule that has it.
 wildcard_constraints:
     model="baseline|clims",
+    source="baseline|clims|clip_es|maskclip",
     labels="ir_labels|pseudo_labels",
     shard=r"\d+",
     part="|".join(PARTS),
@@ -153,6 +172,7 @@ RESOURCES = {
     "check_dataset": {"mem_mb": 2000, "runtime": 30},
     "summarize_dataset": SMALL,
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
+    "train_demo_clip_vit": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,
     "import_released_cam": {"mem_mb": 4000, "runtime": 10},
     "import_released_cams": {"mem_mb": 4000, "runtime": 60},
@@ -160,6 +180,7 @@ RESOURCES = {
     "train_cam": {"mem_mb": 16000, "runtime": 240, "gpu": DEVICES["train_cam"]},
     "train_clims": {"mem_mb": 24000, "runtime": 480, "gpu": DEVICES["train_clims"]},
     "make_cam": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
+    "make_clip_cams": {"mem_mb": 16000, "runtime": 480, "gpu": 1},
     "gather_cams": SMALL,  # and the gathers that derive from it: gather_ir_labels, gather_pseudo_labels
     "eval_cam": {"mem_mb": 8000, "runtime": 60},
     "ir_label": {"mem_mb": 8000, "runtime": 240},
@@ -206,13 +227,22 @@ TRAINING_HISTORIES = [
 # targets, outputs lost to a kill are made again, and then everything made from them.
 STAGE_OUTPUTS = [
     ([DEMO_CLIP["checkpoint"], DEMO_CLIP_EVALUATION] if USES_DEMO_CLIP else []),
+    (
+        [DEMO_CLIP["vit_checkpoint"], DEMO_CLIP_VIT_EVALUATION]
+        if USES_DEMO_CLIP_VIT
+        else []
+    ),
     [history.removesuffix(".json") + ".pt" for history in TRAINING_HISTORIES],
     TRAINING_HISTORIES,
     expand(
         shard_paths("make_cam", f"{SHARD_ROOT}/cams/{{model}}/{{shard}}"),
         model=COMPUTED_CAMS,
     ),
-    expand(f"{RESULTS}/cams/{{model}}", model=SEED_MODELS),
+    expand(
+        shard_paths("make_clip_cams", f"{SHARD_ROOT}/cams/{{source}}/{{shard}}"),
+        source=CLIP_SEED_SOURCES,
+    ),
+    expand(f"{RESULTS}/cams/{{source}}", source=SEED_SOURCES),
     shard_paths("ir_label", f"{SHARD_ROOT}/ir_labels/{{shard}}") if IRN_RUNS else [],
     (
         []
@@ -231,7 +261,7 @@ FINAL_TARGETS = [
     f"{RESULTS}/demo_world/contact_sheet.png" if IS_DEMO_WORLD else [],
     f"{RESULTS}/dataset/summary.json",
     f"{RESULTS}/report/demo_clip.html" if USES_DEMO_CLIP else [],
-    expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
+    expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES),
     expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
     expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
     f"{RESULTS}/evaluation/segmenter.json",

@@ -4,6 +4,8 @@ from wsss.demo.scenes import WorldSettings
 
 # The world and the demo CLIP's training views are drawn from the same settings.
 WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
+# The keys of demo_clip that are not the ResNet CLIP's training settings: its output, and the ViT's.
+DEMO_CLIP_VIT_KEYS = ("checkpoint", "vit_checkpoint", "vit_architecture")
 
 
 # The world and the demo CLIP are shared by every run that names them: their rules write nothing into a
@@ -67,10 +69,28 @@ rule train_demo_clip:
     resources:
         **RESOURCES["train_demo_clip"],
     params:
-        **{k: v for k, v in DEMO_CLIP.items() if k != "checkpoint"},
+        **{k: v for k, v in DEMO_CLIP.items() if k not in DEMO_CLIP_VIT_KEYS},
         world=WORLD_SETTINGS,
     script:
         "../stages/train_demo_clip.py"
+
+
+# The demo's ViT CLIP for the training-free seed sources (CLIP-ES and MaskCLIP need a ViT): the same
+# training as train_demo_clip with demo_clip.vit_architecture.
+use rule train_demo_clip as train_demo_clip_vit with:
+    output:
+        checkpoint=DEMO_CLIP["vit_checkpoint"],
+        evaluation=DEMO_CLIP_VIT_EVALUATION,
+    log:
+        log_path("train_demo_clip_vit"),
+    benchmark:
+        benchmark_path("train_demo_clip_vit")
+    resources:
+        **RESOURCES["train_demo_clip_vit"],
+    params:
+        **{k: v for k, v in DEMO_CLIP.items() if k not in DEMO_CLIP_VIT_KEYS},
+        architecture=DEMO_CLIP["vit_architecture"],
+        world=WORLD_SETTINGS,
 
 
 rule report_demo_clip:

@@ -4,10 +4,10 @@
 
 rule ir_label:
     input:
-        dataset_files(CAM_SPLITS["clims"]),
+        dataset_files(REFINE_SPLITS),
         root=DATA["root"],
         manifest=DATA["manifest"],
-        cams=f"{RESULTS}/cams/clims",
+        cams=REFINED_CAMS,
     output:
         labels=directory(f"{SHARD_ROOT}/ir_labels/{{shard}}"),
     log:
@@ -21,7 +21,7 @@ rule ir_label:
         **RESOURCES["ir_label"],
     params:
         **config["ir_label"],
-        splits=CAM_SPLITS["clims"],
+        splits=REFINE_SPLITS,
         crf=config["crf"],
         shard=lambda wildcards: int(wildcards.shard),
         shards=SHARDS["ir_label"],
@@ -70,11 +70,11 @@ rule train_irn:
 
 rule make_pseudo_labels:
     input:
-        dataset_files(CAM_SPLITS["clims"]),
+        dataset_files(REFINE_SPLITS),
         unpack(lambda wildcards: REFINE_INPUTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
-        cams=f"{RESULTS}/cams/clims",
+        cams=REFINED_CAMS,
     output:
         labels=directory(f"{SHARD_ROOT}/pseudo_labels/{{shard}}"),
     log:
@@ -88,7 +88,7 @@ rule make_pseudo_labels:
         **RESOURCES["make_pseudo_labels"],
     params:
         **REFINE,
-        splits=CAM_SPLITS["clims"],
+        splits=REFINE_SPLITS,
         crf=config["crf"],
         shard=lambda wildcards: int(wildcards.shard),
         shards=SHARDS["make_pseudo_labels"],
@@ -117,7 +117,7 @@ if RELEASED["pseudo_labels"]:
 
     rule import_pseudo_labels:
         input:
-            dataset_files(CAM_SPLITS["clims"]),
+            dataset_files(REFINE_SPLITS),
             root=DATA["root"],
             manifest=DATA["manifest"],
             released=RELEASED["pseudo_labels"],
@@ -133,7 +133,7 @@ if RELEASED["pseudo_labels"]:
         resources:
             **RESOURCES["import_pseudo_labels"],
         params:
-            splits=CAM_SPLITS["clims"],
+            splits=REFINE_SPLITS,
         script:
             "../stages/import_pseudo_labels.py"
 
@@ -142,7 +142,7 @@ if RELEASED["pseudo_labels"]:
 
 rule eval_labels:
     input:
-        dataset_files(CAM_SPLITS["clims"], PARTS),
+        dataset_files(REFINE_SPLITS, PARTS),
         root=DATA["root"],
         manifest=DATA["manifest"],
         labels=f"{RESULTS}/{{labels}}",
@@ -158,7 +158,7 @@ rule eval_labels:
     resources:
         **RESOURCES["eval_labels"],
     params:
-        splits=CAM_SPLITS["clims"],
+        splits=REFINE_SPLITS,
         title=lambda wildcards: LABEL_TITLES[wildcards.labels],
     script:
         "../stages/eval_labels.py"
@@ -170,7 +170,7 @@ rule preview_labels:
         root=DATA["root"],
         manifest=DATA["manifest"],
         labels=f"{RESULTS}/{{labels}}",
-        cams=f"{RESULTS}/cams/clims",
+        cams=REFINED_CAMS,
     output:
         previews=report(
             directory(f"{RESULTS}/{{labels}}_preview"),

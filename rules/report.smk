@@ -17,7 +17,7 @@ if asks_for_report(sys.argv[1:]):
 rule report_results:
     input:
         dataset_summary=f"{RESULTS}/dataset/summary.json",
-        seeds=expand(f"{RESULTS}/seeds/{{model}}.json", model=SEED_MODELS),
+        seeds=expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES),
         label_evaluations=expand(
             f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS
         ),

@@ -49,10 +49,22 @@ def make_pseudo_labels(
         progress = Progress(len(jobs), "make_pseudo_labels")
         if settings.method == "crf":
             work = functools.partial(
-                write_crf_pseudo_labels, bg_threshold=settings.bg_threshold, params=CRFParams(**(crf or {}))
+                write_crf_pseudo_labels,
+                params=CRFParams(**(crf or {})),
+                image_kind=settings.crf_image,
+                background=settings.background,
+                bg_threshold=settings.bg_threshold,
+                alpha=settings.alpha,
+                confidence=settings.confidence,
             )
             histograms = map_in_processes(work, jobs, threads, progress=progress)
-            how = f"a dense CRF over the CAMs with a background plane at {settings.bg_threshold}"
+            background = (
+                f"a background (1 - max CAM)^{settings.alpha:g}"
+                if settings.background == "power"
+                else f"a background plane at {settings.bg_threshold}"
+            )
+            unsure = f"; pixels below {settings.confidence} confidence are 255" if settings.confidence > 0 else ""
+            how = f"a dense CRF over the CAMs with {background}{unsure}"
         elif settings.method == "irn":
             if not irn:
                 raise ValueError("refine.method 'irn' needs the IRN checkpoint (input irn)")
@@ -80,7 +92,7 @@ def make_pseudo_labels(
             folder,
             f"Pseudo-labels for training the segmenter: CAMs refined by {how}.",
             list(description.class_names),
-            unsure=False,
+            unsure=settings.method == "crf" and settings.confidence > 0,
         )
     seconds = time.perf_counter() - start
     log.info(

@@ -59,8 +59,15 @@ def report_results(
     any_report = next(iter(reports.values()))
     fixed = {f"{name} (threshold {r['at_threshold']['threshold']})": r["at_threshold"] for name, r in reports.items()}
     best = {f"{name} (best, {r['best_of_sweep']['threshold']})": r["best_of_sweep"] for name, r in reports.items()}
+    power = {
+        f"{name} ((1-max)^{entry['alpha']:g})": entry
+        for name, r in reports.items()
+        for entry in r.get("power_background", [])
+    }
     tables = [
-        scores_side_by_side(f"CAM seeds on {any_report['split']}: IoU per class (%)", {**fixed, **best}),
+        scores_side_by_side(
+            f"CAM seeds of each source on {any_report['split']}: IoU per class (%)", {**fixed, **best, **power}
+        ),
     ]
     leaks = {
         f"{name} ({label})": r["cooccurring_background_labelled_as_object"][key]

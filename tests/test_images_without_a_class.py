@@ -105,7 +105,7 @@ def test_make_cam_writes_no_maps_and_every_later_step_reads_all_background(datas
     assert label_jobs[EMPTY].keys == ()
     for name, write in {
         "ir_labels": lambda job: write_ir_labels(job, 0.35, 0.10, params),
-        "crf_pseudo_labels": lambda job: write_crf_pseudo_labels(job, 0.25, params),
+        "crf_pseudo_labels": lambda job: write_crf_pseudo_labels(job, params, bg_threshold=0.25),
         "walked_labels": lambda job: write_walked_labels((job, torch.zeros(5, 8)), 5, 10, 8, 0.25),
     }.items():
         job = cam_label_jobs(str(root), manifest, ["empty"], str(cams), str(tmp_path / name))[0]
@@ -124,7 +124,7 @@ def test_each_refinement_function_labels_an_image_without_maps_background():
     background = np.zeros((12, 16), np.uint8)
     assert np.array_equal(seed_labels(no_maps, no_keys, 0.15), background)
     assert np.array_equal(ir_labels(image, no_maps, no_keys, 0.35, 0.10, CRFParams()), background)
-    assert np.array_equal(crf_pseudo_labels(image, no_maps, no_keys, 0.25, CRFParams()), background)
+    assert np.array_equal(crf_pseudo_labels(image, no_maps, no_keys, CRFParams(), bg_threshold=0.25), background)
     walked = propagated_labels(
         np.zeros((0, 3, 4), np.float32),
         no_keys,

@@ -21,7 +21,24 @@ def validate_config(config: dict, source: str = "<config>") -> dict:
     config = validate_with_defaults(config, CONFIG_SCHEMA, source)
     _check_demo_world_switch(config, source)
     _check_segmenter_start(config, source)
+    _check_seed_sources(config, source)
     return config
+
+
+def _check_seed_sources(config: dict, source: str) -> None:
+    """The refined source is one the run computes; the CRF-only background and confidence are refused on
+    the IRN route, which would ignore them."""
+    seeds, refine = config["seeds"], config["refine"]
+    if seeds["refine_from"] not in seeds["sources"]:
+        raise ConfigError(
+            f"{source}: seeds.refine_from is {seeds['refine_from']}, which is not in seeds.sources "
+            f"{seeds['sources']}: add it there or refine one of those"
+        )
+    if refine["method"] == "irn" and (refine["background"] != "threshold" or refine["confidence"] > 0):
+        raise ConfigError(
+            f"{source}: refine.background {refine['background']} and refine.confidence {refine['confidence']} "
+            "are settings of the CRF route: set refine.method: crf, or background: threshold and confidence: 0"
+        )
 
 
 def _check_segmenter_start(config: dict, source: str) -> None:

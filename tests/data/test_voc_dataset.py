@@ -213,7 +213,7 @@ def test_a_turned_jpeg_is_read_as_displayed_by_every_reader(tiny_voc, tmp_path, 
     cam[0, 5:25, 5:15] = 1.0
     save_cam(cams, ids[0], CamRecord(np.array([0]), cam, cam[:, ::4, ::4].copy()))
     job = CamLabelJob(ids[0], str(dataset.image_path(ids[0])), (0,), str(cams), str(tmp_path / "labels"))
-    write_crf_pseudo_labels(job, 0.5, CRFParams())
+    write_crf_pseudo_labels(job, CRFParams(), bg_threshold=0.5)
     assert read_label_map(tmp_path / "labels" / f"{ids[0]}.png").shape == (30, 20)
 
     save_label_png(root / "SegmentationClass" / f"{ids[0]}.png", np.zeros((20, 30), np.uint8))  # drawn as stored

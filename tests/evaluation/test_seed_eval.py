@@ -7,7 +7,14 @@ from conftest import tiny_manifest
 from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.voc_dataset import VOCDataset
 from wsss.evaluation.metrics import scores_from_confusion
-from wsss.evaluation.seed_eval import evaluate_seeds, seed_report, seed_table, threshold_grid
+from wsss.evaluation.seed_eval import (
+    evaluate_seeds,
+    power_background_threshold,
+    seed_labels,
+    seed_report,
+    seed_table,
+    threshold_grid,
+)
 
 NAMES = ["background", "cat", "diningtable"]
 
@@ -51,3 +58,31 @@ def test_an_unevaluated_threshold_is_an_error(seeds):
     confusions, _ = evaluate_seeds(dataset, cams, [0.1, 0.2])
     with pytest.raises(ValueError, match="background threshold 0.15 was not evaluated"):
         seed_report(confusions, NAMES, 0.15)
+
+
+@pytest.mark.parametrize(("alpha", "expected"), [(1.0, 0.5), (2.0, (3 - 5**0.5) / 2)])
+def test_power_background_is_the_threshold_that_solves_one_minus_t_to_the_alpha(alpha, expected):
+    # (1 - t)^1 = t at 1/2; (1 - t)^2 = t at (3 - sqrt 5) / 2 = 0.381966...
+    assert power_background_threshold(alpha) == pytest.approx(expected, abs=1e-12)
+
+
+def test_power_background_seeds_equal_clip_es_argmax_over_one_minus_max_to_the_alpha():
+    rng = np.random.default_rng(0)
+    cam = rng.random((3, 40, 50)).astype(np.float32)
+    keys = np.array([0, 4, 7])
+    for alpha in (1.0, 2.0):
+        planes = np.concatenate([(1 - cam.max(axis=0, keepdims=True)) ** alpha, cam])
+        clip_es = np.concatenate([[0], keys + 1])[planes.argmax(axis=0)]
+        assert np.array_equal(seed_labels(cam, keys, power_background_threshold(alpha)), clip_es)
+
+
+def test_the_report_scores_each_alpha_apart_from_the_sweep(seeds):
+    dataset, cams = seeds
+    alpha_two = power_background_threshold(2.0)
+    confusions, _ = evaluate_seeds(dataset, cams, [0.15, 0.2, 0.5, alpha_two])
+    report = seed_report(confusions, NAMES, 0.15, alphas=(1.0, 2.0))
+    assert [entry["alpha"] for entry in report["power_background"]] == [1.0, 2.0]
+    assert report["power_background"][1]["threshold"] == 0.382
+    assert report["power_background"][1]["summary"] == scores_from_confusion(confusions[alpha_two], NAMES)["summary"]
+    assert sorted(report["sweep"]) == ["0.15", "0.2", "0.5"]  # 0.381966... is not a sweep point
+    assert "(1 - max CAM)^2" in seed_table(report, "seeds")

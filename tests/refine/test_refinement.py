@@ -16,7 +16,7 @@ from wsss.evaluation.label_eval import evaluate_label_folder
 from wsss.models.backbone import ResNetBackbone
 from wsss.models.irn import EdgeDisplacementNet, irn_losses, stage_strides, upsample_to_stride4
 from wsss.refine.affinity import affinity_labels, half_offsets, pair_affinities, path_points, source_window
-from wsss.refine.cam_to_labels import crf_pseudo_labels, ir_labels
+from wsss.refine.cam_to_labels import crf_pseudo_labels, crf_scores, ir_labels
 from wsss.refine.crf import CRFParams, crf_refine_scores
 from wsss.refine.random_walk import dense_random_walk, propagated_labels, random_walk
 
@@ -382,3 +382,24 @@ def test_bad_cam_files_name_the_id_and_leave_no_output(cam_folder, tmp_path, dam
                 str(root), str(manifest), str(cams), str(out), ["train"], method="crf", crf={"iterations": 2}
             )
     assert not out.exists() and not list(tmp_path.glob("out*"))
+
+
+def test_power_background_scores_are_clip_es_unnormalised_planes():
+    cam = np.array([[[0.2, 0.9]], [[0.6, 0.1]]], dtype=np.float32)
+    scores = crf_scores(cam, "power", bg_threshold=0.3, alpha=2.0)
+    # background (1 - max)^2: (1 - 0.6)^2 = 0.16 and (1 - 0.9)^2 = 0.01; the CAMs are kept as they are
+    assert np.allclose(scores[0], [[0.16, 0.01]]) and np.array_equal(scores[1:], cam)
+    threshold = crf_scores(cam, "threshold", bg_threshold=0.3, alpha=2.0)
+    assert np.allclose(threshold.sum(axis=0), 1.0) and np.allclose(threshold[0], [[0.3 / 1.1, 0.3 / 1.3]])
+
+
+def test_pixels_the_crf_is_unsure_of_become_ignored_below_the_confidence():
+    image, cam = _two_region_image()
+    cam[0, :, 9:12] = 0.5  # the edge band: background (1 - 0.5) and the object (0.5) tie there
+    sure = crf_pseudo_labels(image, cam, np.array([0]), CRFParams(iterations=0), background="power", alpha=1.0)
+    assert set(np.unique(sure)) <= {0, 1}
+    unsure = crf_pseudo_labels(
+        image, cam, np.array([0]), CRFParams(iterations=0), background="power", alpha=1.0, confidence=0.95
+    )
+    assert (unsure[:, 9:12] == 255).all()
+    assert np.array_equal(unsure[unsure != 255], sure[unsure != 255])

@@ -21,6 +21,17 @@ def threshold_grid(start: float, stop: float, step: float) -> list[float]:
     return [round(start + i * step, 4) for i in range(count)]
 
 
+def power_background_threshold(alpha: float) -> float:
+    """The t with (1 - t)^alpha = t: argmax over [(1 - max CAM)^alpha, CAMs], CLIP-ES's seeds, labels a
+    pixel background exactly when its maximum CAM is at most t, as :func:`seed_labels` at t does (both
+    give ties to the background). Bisection to float precision (1 / 2 for alpha 1)."""
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if (1 - middle) ** alpha > middle else (low, middle)
+    return (low + high) / 2
+
+
 def seed_labels(cam: np.ndarray, keys: np.ndarray, threshold: float) -> np.ndarray:
     """argmax over [background plane at ``threshold``, CAMs] mapped to labels 0..C (ties go to background).
 
@@ -67,23 +78,35 @@ def evaluate_seeds(
 
 
 def seed_report(
-    confusions: dict[float, np.ndarray], class_names: list[str], threshold: float, leakage: dict | None = None
+    confusions: dict[float, np.ndarray],
+    class_names: list[str],
+    threshold: float,
+    leakage: dict | None = None,
+    alphas: tuple[float, ...] = (),
 ) -> dict:
-    """Scores at the fixed ``threshold`` (``at_threshold``) and at the sweep's best (``best_of_sweep``).
+    """Scores at the fixed ``threshold`` (``at_threshold``), at the sweep's best (``best_of_sweep``) and
+    with CLIP-ES's power background for each of ``alphas`` (``power_background``).
 
     The reference reports its seed mIoU at a fixed background threshold (0.15 on VOC train), so that
     entry is the headline; the sweep's best is chosen on the ground truth and only shown beside it.
-    ``class_names`` include the background; ``threshold`` must be one of the confusions' keys.
+    ``class_names`` include the background; ``threshold`` and each alpha's
+    :func:`power_background_threshold` must be among the confusions' keys; the sweep is the keys on
+    its 4-decimal grid.
     """
     scores = {t: scores_from_confusion(c, class_names) for t, c in confusions.items()}
     fixed = round(threshold, 4)
-    if fixed not in scores:
-        raise ValueError(f"background threshold {fixed} was not evaluated (evaluated: {sorted(scores)})")
-    best = max(scores, key=lambda t: scores[t]["summary"]["mIoU"] or -1)
+    by_alpha = {alpha: power_background_threshold(alpha) for alpha in alphas}
+    missing = [t for t in (fixed, *by_alpha.values()) if t not in scores]
+    if missing:
+        raise ValueError(f"background threshold {missing[0]} was not evaluated (evaluated: {sorted(scores)})")
+    # The sweep's thresholds sit on its 4-decimal grid; an alpha's own threshold (0.381966... for 2) does not.
+    sweep = [t for t in scores if t == round(t, 4)]
+    best = max(sweep, key=lambda t: scores[t]["summary"]["mIoU"] or -1)
     report = {
         "at_threshold": {"threshold": fixed, **scores[fixed]},
         "best_of_sweep": {"threshold": best, **scores[best]},
-        "sweep": {str(t): scores[t]["summary"]["mIoU"] for t in sorted(scores)},
+        "sweep": {str(t): scores[t]["summary"]["mIoU"] for t in sorted(sweep)},
+        "power_background": [{"alpha": alpha, "threshold": round(t, 4), **scores[t]} for alpha, t in by_alpha.items()],
     }
     if leakage is not None:
         report["cooccurring_background_labelled_as_object"] = {
@@ -107,6 +130,9 @@ def seed_table(report: dict, title: str) -> str:
     )
     text += format_table(fixed, f"at the background threshold {fixed['threshold']}")
     text += "\n" + format_table(best, f"best of the sweep, background threshold {best['threshold']}")
+    for entry in report.get("power_background", []):
+        title = f"background (1 - max CAM)^{entry['alpha']:g} (CLIP-ES's; as a threshold {entry['threshold']})"
+        text += "\n" + format_table(entry, title)
     leakage = report.get("cooccurring_background_labelled_as_object")
     if leakage is not None:
         text += (

@@ -17,7 +17,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import images_with_classes
 from wsss.errors import DatasetError
 from wsss.palette import IGNORE_INDEX
-from wsss.refine.crf import CRFParams, crf_refine_labels, crf_refine_scores
+from wsss.refine.crf import CRFParams, crf_image, crf_probabilities, crf_refine_labels
 from wsss.sharding import shard_members
 
 
@@ -44,13 +44,41 @@ def ir_labels(
     return labels
 
 
+def power_background(cam: np.ndarray, alpha: float) -> np.ndarray:
+    """CLIP-ES's background score (1, H, W): (1 - the maximum of the CAMs)^alpha (1 where there is no CAM)."""
+    peak = cam.max(axis=0, keepdims=True) if len(cam) else np.zeros((1, *cam.shape[1:]), dtype=np.float32)
+    return np.power(1 - peak.astype(np.float32), alpha)
+
+
+def crf_scores(cam: np.ndarray, background: str, bg_threshold: float, alpha: float) -> np.ndarray:
+    """[background, CAMs] as the CRF reads them: 'threshold', a constant plane at ``bg_threshold`` with the
+    scores normalised per pixel; 'power', CLIP-ES's :func:`power_background` with the scores as they are
+    (eval_cam_with_crf.py)."""
+    cam = cam.astype(np.float32)
+    if background == "power":
+        return np.concatenate([power_background(cam, alpha), cam])
+    if background != "threshold":
+        raise ValueError(f"refine.background must be threshold or power, got {background!r}")
+    scores = np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam])
+    return scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
+
+
 def crf_pseudo_labels(
-    image: np.ndarray, cam: np.ndarray, keys: np.ndarray, bg_threshold: float, params: CRFParams
+    image: np.ndarray,
+    cam: np.ndarray,
+    keys: np.ndarray,
+    params: CRFParams,
+    background: str = "threshold",
+    bg_threshold: float = 0.2,
+    alpha: float = 1.0,
+    confidence: float = 0.0,
 ) -> np.ndarray:
-    """Pseudo-labels 0..C from a CRF over [background plane, CAMs] read as class probabilities."""
-    values = label_values(keys)
-    scores = np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam.astype(np.float32)])
-    return values[crf_refine_scores(image, scores, params)]
+    """Pseudo-labels 0..C from a CRF over :func:`crf_scores` read as class probabilities; where the top
+    marginal is below ``confidence``, 255 (ignored by the segmenter: CLIP-ES's masks use 0.95)."""
+    marginals = crf_probabilities(image, crf_scores(cam, background, bg_threshold, alpha), params)
+    labels = label_values(keys)[marginals.argmax(axis=0)]
+    labels[marginals.max(axis=0) < confidence] = IGNORE_INDEX
+    return labels
 
 
 @dataclass(frozen=True)
@@ -87,10 +115,15 @@ def write_ir_labels(job: CamLabelJob, fg_threshold: float, bg_threshold: float, 
     return write_job_labels(job, ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params))
 
 
-def write_crf_pseudo_labels(job: CamLabelJob, bg_threshold: float, params: CRFParams) -> np.ndarray:
-    """:func:`crf_pseudo_labels` of one image, written; returns its label histogram."""
+def write_crf_pseudo_labels(
+    job: CamLabelJob, params: CRFParams, image_kind: str = "rgb", **scoring: object
+) -> np.ndarray:
+    """:func:`crf_pseudo_labels` of one image (``scoring``: its background, bg_threshold, alpha and
+    confidence), the CRF comparing the colours of :func:`~wsss.refine.crf.crf_image` ``image_kind``;
+    written; returns its label histogram."""
     image, record = _read_job(job)
-    return write_job_labels(job, crf_pseudo_labels(image, record.cam, record.keys, bg_threshold, params))
+    labels = crf_pseudo_labels(crf_image(image, image_kind), record.cam, record.keys, params, **scoring)
+    return write_job_labels(job, labels)
 
 
 def cam_label_jobs(

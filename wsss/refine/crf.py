@@ -68,13 +68,22 @@ def crf_refine_scores(image: np.ndarray, scores: np.ndarray, params: CRFParams) 
     """CRF over non-negative (K, H, W) class scores (normalised to probabilities per pixel); argmax labels.
 
     A single score map (background alone) gives label 0 everywhere without a CRF."""
-    from pydensecrf.utils import unary_from_softmax
-
     if scores.shape[0] == 1:
         return np.zeros(scores.shape[1:], dtype=np.uint8)
     probabilities = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
-    unary = unary_from_softmax(probabilities.reshape(scores.shape[0], -1).astype(np.float32))
-    return _crf_marginals(image, unary, params).argmax(axis=0).astype(np.uint8)
+    return crf_probabilities(image, probabilities, params).argmax(axis=0).astype(np.uint8)
+
+
+def crf_probabilities(image: np.ndarray, scores: np.ndarray, params: CRFParams) -> np.ndarray:
+    """(K, H, W) CRF marginals over (K, H, W) scores read as probabilities as they are: the unary is
+    -log(clip(score, 1e-5, 1)), pydensecrf's ``unary_from_softmax``, as CLIP-ES's mask CRF gives it its
+    unnormalised [background, CAM] scores. One map (background alone) is certain everywhere."""
+    from pydensecrf.utils import unary_from_softmax
+
+    if scores.shape[0] == 1:
+        return np.ones(scores.shape, dtype=np.float32)
+    unary = unary_from_softmax(np.ascontiguousarray(scores.reshape(scores.shape[0], -1), dtype=np.float32))
+    return _crf_marginals(image, unary, params)
 
 
 def mean_subtracted_bgr_uint8(rgb: np.ndarray, mean_bgr: Sequence[float] = CAFFE_MEAN_BGR) -> np.ndarray:
