@@ -34,7 +34,11 @@ rehearse: $(STAMP)
 	    $(REHEARSAL_WEIGHTS)/$$depth-imagenet.pth --depth $$depth; done
 	snakemake --cores $(CORES) --configfile configs/voc12.yaml configs/rehearse_voc12.yaml
 	snakemake --cores $(CORES) --configfile configs/coco14.yaml configs/rehearse_coco14.yaml
-	python tools/rehearsal_table.py results/rehearse_voc12 results/rehearse_coco14
+	for run in voc12 coco14; do \
+	  snakemake --cores $(CORES) --configfile configs/$$run.yaml configs/$${run}_clip_es.yaml \
+	    configs/rehearse_$$run.yaml --config run_name=rehearse_$${run}_clip_es || exit 1; done
+	python tools/rehearsal_table.py results/rehearse_voc12 results/rehearse_coco14 \
+	  results/rehearse_voc12_clip_es results/rehearse_coco14_clip_es
 
 # Style and workflow checks: ruff (lint + import order), snakefmt, Snakemake's own linter.
 lint: $(STAMP)

@@ -6,6 +6,7 @@ from wsss.demo.scenes import WorldSettings
 WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
 # The keys of demo_clip that are not the ResNet CLIP's training settings: its output, and the ViT's.
 DEMO_CLIP_VIT_KEYS = ("checkpoint", "vit_checkpoint", "vit_architecture")
+DEMO_CLIP_TRAINING = {k: v for k, v in DEMO_CLIP.items() if k not in DEMO_CLIP_VIT_KEYS}
 
 
 # The world and the demo CLIP are shared by every run that names them: their rules write nothing into a
@@ -69,7 +70,7 @@ rule train_demo_clip:
     resources:
         **RESOURCES["train_demo_clip"],
     params:
-        **{k: v for k, v in DEMO_CLIP.items() if k not in DEMO_CLIP_VIT_KEYS},
+        **DEMO_CLIP_TRAINING,
         world=WORLD_SETTINGS,
     script:
         "../stages/train_demo_clip.py"
@@ -88,8 +89,7 @@ use rule train_demo_clip as train_demo_clip_vit with:
     resources:
         **RESOURCES["train_demo_clip_vit"],
     params:
-        **{k: v for k, v in DEMO_CLIP.items() if k not in DEMO_CLIP_VIT_KEYS},
-        architecture=DEMO_CLIP["vit_architecture"],
+        **(DEMO_CLIP_TRAINING | {"architecture": DEMO_CLIP["vit_architecture"]}),
         world=WORLD_SETTINGS,
 
 

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         weights / "torchvision": lambda out: [
             write_torchvision_resnet(out / f"{depth}.pth", depth, args.seed) for depth in ("resnet50", "resnet101")
         ],
-        weights / "clip": lambda out: write_openai_clip(out / "ViT-B-32.pt", "ViT-B/32", args.seed),
+        weights / "clip": lambda out: [
+            write_openai_clip(out / f"{name.replace('/', '-')}.pt", name, args.seed) for name in ("ViT-B/32", "ViT-B/16")
+        ],
         weights / "deeplab": lambda out: write_deeplab_caffe_resnet(
             out / "deeplabv1_resnet101-imagenet.pth", "resnet101", args.seed
         ),

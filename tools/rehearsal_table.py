@@ -1,6 +1,7 @@
 """Per-rule seconds and peak memory of the rehearsals at real shapes, projected to the full runs.
 
-    python tools/rehearsal_table.py results/rehearse_voc12 results/rehearse_coco14
+    python tools/rehearsal_table.py results/rehearse_voc12 results/rehearse_coco14 \
+        results/rehearse_voc12_clip_es results/rehearse_coco14_clip_es
 
 Each rehearsal folder holds Snakemake's benchmark files, its effective config (config.yaml) and its
 dataset summary. A rule's work is counted in images (times epochs for training) or iterations; the
@@ -26,7 +27,9 @@ def projection_rows(run: Path) -> tuple[str, list[dict]]:
     config = yaml.safe_load((run / "config.yaml").read_text())
     splits = split_sizes(run)
     name = config["run_name"].removeprefix("rehearse_")
-    full_config, full_splits = full_run(REPO / "configs" / f"{name}.yaml")
+    # A variant's rehearsal (rehearse_voc12_clip_es) stands for the variant layered on its base config.
+    base = name.split("_")[0]
+    full_config, full_splits = full_run(*(REPO / "configs" / f"{n}.yaml" for n in dict.fromkeys([base, name])))
     rows = []
     for rule, measured in read_benchmarks(run / "benchmarks").items():
         unit, units = work_units(rule, config, splits)

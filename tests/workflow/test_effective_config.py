@@ -20,8 +20,12 @@ SHIPPED_RUNS = [
     ("voc12",),
     ("voc12", "voc12_strong"),
     ("coco14",),
+    ("voc12", "voc12_clip_es"),
+    ("coco14", "coco14_clip_es"),
     ("voc12", "rehearse_voc12"),
     ("coco14", "rehearse_coco14"),
+    ("voc12", "voc12_clip_es", "rehearse_voc12"),
+    ("coco14", "coco14_clip_es", "rehearse_coco14"),
 ]
 # What a rehearsal overlay may change: the run's name, data roots and counts, weight files, run lengths.
 REHEARSAL_KEYS = {
@@ -36,6 +40,8 @@ REHEARSAL_KEYS = {
     "coco.root",
     "dataset.root",
     "clip.model",
+    "clip_es.model",
+    "maskclip.model",
     "train_cam.pretrained",
     "released.baseline_cam",
     "irn.pretrained",
@@ -98,16 +104,14 @@ def test_real_runs_take_no_demo_setting(effective_configs):
     assert voc["clims"]["resize_long"] == [320, 640] and voc["irn"]["optimizer"] == "sgd"
     assert voc["irn"]["resize_long"] is None and voc["irn"]["rescale_range"] == [0.5, 1.5]
     assert {voc[stage]["crop_padding"] for stage in ("train_cam", "clims", "irn")} == {"reference"}
-    assert voc["eval_cam"]["compare_baseline"] is False
+    assert voc["seeds"] == {"sources": ["clims"], "refine_from": "clims"}
     assert effective_configs[()]["run_name"] == "demo" and effective_configs[()]["clims"]["logit_offset"] == -3.0
 
 
-@pytest.mark.parametrize("real", ["voc12", "coco14"])
+@pytest.mark.parametrize("real", [("voc12",), ("coco14",), ("voc12", "voc12_clip_es"), ("coco14", "coco14_clip_es")])
 def test_rehearsal_changes_only_data_weights_and_lengths(effective_configs, real):
     """The rehearsal runs the real config: only roots, counts, weight paths and epochs/iterations differ."""
-    changed = {
-        line.split(":")[0]
-        for line in differences(effective_configs[(real,)], effective_configs[(real, f"rehearse_{real}")])
-    }
+    rehearsal = (*real, f"rehearse_{real[0]}")
+    changed = {line.split(":")[0] for line in differences(effective_configs[real], effective_configs[rehearsal])}
     assert changed - REHEARSAL_KEYS == set()
     assert {"dataset.root", "train_cam.pretrained", "segmenter.iterations"} <= changed

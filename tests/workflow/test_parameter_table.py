@@ -1,4 +1,4 @@
-"""docs/parameters.md cannot drift: it is regenerated from the configs and checked against the reference."""
+"""docs/parameters.md and docs/parameters_clip_es.md cannot drift: it is regenerated from the configs and checked against the reference."""
 
 import subprocess
 import sys
@@ -22,7 +22,7 @@ def test_an_undocumented_difference_a_missing_key_and_a_stale_entry_are_reported
         "clims.beta": {"voc12": 20.0, "difference": "tuned"},
         "old.key": {"project": "gone"},
     }
-    found = parameter_table.problems(effective, reference)
+    found = parameter_table.problems(effective, reference, REPO / "docs" / "reference_parameters.yaml")
     assert any(line.startswith("clims.alpha: voc12 runs 5.0, the reference 10.0") for line in found)
     assert not any(line.startswith("clims.beta") for line in found)
     assert any(line.startswith("new.key: not in") for line in found)

@@ -26,14 +26,14 @@ def dry_run(tmp_path, released: dict, *targets: str, **sections) -> dict[str, in
         ({"baseline_cam": "weights/res50_cam.pth"}, {}, {"import_released_cam": 1}, {"train_cam"}, {"train_clims"}),
         (
             {"clims_cam": "weights/clims_voc12.pth"},
-            {"eval_cam": {"compare_baseline": False}},
+            {"seeds": {"sources": ["clims"]}},
             {"import_released_cam": 1},
             {"train_clims", "train_cam"},
             {"make_cam", "train_irn"},
         ),
         (
             {"clims_cams": "released/cams"},
-            {"eval_cam": {"compare_baseline": False}, "irn": {"backbone_init": "random"}},
+            {"seeds": {"sources": ["clims"]}, "irn": {"backbone_init": "random"}},
             {"import_released_cams": 1, "eval_cam": 1},
             {"train_cam", "train_clims", "import_released_cam", "make_cam", "gather_cams"},
             {"ir_label", "train_irn", "make_pseudo_labels"},

@@ -50,7 +50,7 @@ def test_irn_refinement_adds_ir_labels_and_irn(tmp_path):
 def test_sharded_stages_plan_one_job_per_shard_and_one_gather(tmp_path):
     config = shipped("demo")
     config["refine"]["method"] = "irn"
-    config["eval_cam"]["compare_baseline"] = True
+    config["seeds"]["sources"] = ["baseline", "clims"]
     config["shards"] = {"make_cam": 3, "ir_label": 3, "make_pseudo_labels": 3, "eval_seg": 3}
     result = snakemake(tmp_path, config, "-n")
     jobs = planned_jobs(result)

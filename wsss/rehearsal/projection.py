@@ -9,7 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from wsss.config import load_config
+from wsss.config import effective_config
 
 # Every image of COCO 2014 (702 train / 367 val of them without annotations, kept with no class as the
 # reference keeps them); the VOC counts are voc12.yaml's voc_sbd.expected_counts.
@@ -31,11 +31,13 @@ def work_units(rule: str, config: dict, splits: dict[str, int]) -> tuple[str, fl
         return "image-epoch", train * config[epochs[stage]]["epochs"]
     if stage == "train_seg":
         return "iteration", config["segmenter"]["iterations"]
-    if stage.startswith(
-        ("make_cam_clims", "gather_cams_clims")
-    ):  # train and seed-eval splits; VOC's train is in train_aug
-        return "image", train
-    if stage.startswith(("make_cam_baseline", "gather_cams_baseline", "eval_cam", "eval_labels")):
+    for prefix in ("make_cam_", "make_clip_cams_", "gather_cams_"):
+        if stage.startswith(prefix):
+            # The refined source's CAMs cover the train and seed-eval splits (VOC's train is in train_aug),
+            # every other source's the seed-eval split.
+            source = next((s for s in config["seeds"]["sources"] if stage.removeprefix(prefix).startswith(s)), None)
+            return "image", train if source == config["seeds"]["refine_from"] else seed_eval
+    if stage.startswith(("eval_cam", "eval_labels")):
         return "image", seed_eval
     if stage.startswith(("ir_label", "gather_ir_labels", "make_pseudo_labels", "gather_pseudo_labels")):
         return "image", train
@@ -48,9 +50,10 @@ def work_units(rule: str, config: dict, splits: dict[str, int]) -> tuple[str, fl
     return "run", 1
 
 
-def full_run(config_file: str | os.PathLike) -> tuple[dict, dict[str, int]]:
-    """A real config (voc12.yaml, coco14.yaml) and the sizes of its full splits."""
-    config = load_config(config_file)
+def full_run(*config_files: str | os.PathLike) -> tuple[dict, dict[str, int]]:
+    """A real config (voc12.yaml, coco14.yaml, each maybe with a variant layered on it) and the sizes of
+    its full splits."""
+    config = effective_config(config_files)
     from_coco = config["dataset"]["root"] == config["coco"]["root"]
     sizes = COCO_SPLITS if from_coco else config["voc_sbd"]["expected_counts"]
     return config, dict(sizes)
