@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
             write_torchvision_resnet(out / f"{depth}.pth", depth, args.seed) for depth in ("resnet50", "resnet101")
         ],
         weights / "clip": lambda out: [
-            write_openai_clip(out / f"{name.replace('/', '-')}.pt", name, args.seed) for name in ("ViT-B/32", "ViT-B/16")
+            write_openai_clip(out / f"{name.replace('/', '-')}.pt", name, args.seed)
+            for name in ("ViT-B/32", "ViT-B/16")
         ],
         weights / "deeplab": lambda out: write_deeplab_caffe_resnet(
             out / "deeplabv1_resnet101-imagenet.pth", "resnet101", args.seed

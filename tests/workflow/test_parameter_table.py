@@ -1,4 +1,5 @@
-"""docs/parameters.md and docs/parameters_clip_es.md cannot drift: it is regenerated from the configs and checked against the reference."""
+"""docs/parameters.md and docs/parameters_clip_es.md cannot drift: they are regenerated from the configs and
+checked against the code they reproduce."""
 
 import subprocess
 import sys
