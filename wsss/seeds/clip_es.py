@@ -7,10 +7,10 @@ them for a batch of images of one size. Where CLIP-ES's code has a quirk that mo
 :class:`ClipEsSettings` whose default is CLIP-ES's behaviour.
 
 Batching, which the reference does not do: blocks 1..L-1 run once for all images without autograd
-(attention weights kept only for the blocks the affinity uses); the last block runs once for every
-(image, class) pair at once, each pair a copy of its image's tokens whose own class probability is
-back-propagated (the copies do not interact, so the sum's gradient is each copy's own gradient),
-and only to the last block's input (no weight gradients); the affinity is normalised once per image
+(attention weights kept only for the blocks the affinity uses); the last block runs forward once
+for all images, and back once per class rank j for all images together (the sum over the images of
+their j-th class's probability: images do not interact, so each gets its own gradient), only to
+the last block's ln_1 output (no weight gradients); the affinity is normalised once per image
 (it does not depend on the class), and the box-masked product for all of an image's classes is one
 matrix product, since masking the affinity's columns equals masking the CAM.
 """
@@ -131,27 +131,16 @@ def power_background(cams: np.ndarray, alpha: float) -> np.ndarray:
     return np.power(1 - top, alpha).astype(np.float32)
 
 
-def _class_probabilities(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, text: list[torch.Tensor], targets: list[int]
-) -> torch.Tensor:
-    """The last block on tokens x (L, P, D) whose ln_1 output is y, one column per (image, class)
-    pair, then CLIP-ES's ``forward_last_layer`` head: ln_post, the mean of the patch tokens through
-    proj, the softmax of logit_scale x cosine against that pair's text rows; returns each pair's
-    probability of its own class."""
+def _image_features(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The last block on tokens x (L, N, D) whose ln_1 output is y, then CLIP-ES's
+    ``forward_last_layer`` head: ln_post, the mean of the patch tokens through proj, unit length (N, E)."""
     visual = model.visual
     block = visual.transformer.resblocks[-1]
     x = x + block.attn(y, y, y, need_weights=False)[0]
     x = x + block.mlp(block.ln_2(x))
     x = visual.ln_post(x.transpose(0, 1))
     features = x[:, 1:].mean(dim=1) @ visual.proj
-    features = features / features.norm(dim=1, keepdim=True)
-    scale = model.logit_scale.exp()
-    chosen = []
-    for pair, (rows, target) in enumerate(zip(text, targets)):
-        rows = rows / rows.norm(dim=1, keepdim=True)
-        logits = scale * features[pair : pair + 1] @ rows.to(features.dtype).T
-        chosen.append(logits.softmax(dim=-1)[0, target])
-    return torch.stack(chosen)
+    return features / features.norm(dim=1, keepdim=True)
 
 
 def clip_es_maps(
@@ -197,22 +186,34 @@ def clip_es_maps(
         attention = torch.stack([attentions[i] for i in affinity_blocks]).mean(dim=0)
     affinity = normalise_affinity(attention[:, 1:, 1:].float(), settings.normalise_rounds)
 
-    # One copy of an image's tokens per present class; the gradient reaches only ln_1's output.
-    owner = torch.tensor([i for i, n in enumerate(present) for _ in keys[n]], device=device)
-    background = background_features.to(device)
-    text = [torch.cat([class_features.to(device)[keys[n]], background]) for n in present for _ in keys[n]]
-    targets = [j for n in present for j in range(len(keys[n]))]
+    # The last block once per image; then one backward per class rank j, of the sum over the images
+    # of their j-th class's probability (images do not interact, so each gets its own gradient),
+    # to ln_1's output only (the Grad-CAM layer; no weight gradients).
+    classes, background = class_features.to(device), background_features.to(device)
     with torch.enable_grad(), autocast(device, autocast_dtype):
         block = visual.transformer.resblocks[-1]
-        copies = tokens[:, owner]
-        normalised = block.ln_1(copies).detach().requires_grad_()
-        probabilities = _class_probabilities(model, copies, normalised, text, targets)
-        (gradients,) = torch.autograd.grad(probabilities.sum(), normalised)
+        normalised = block.ln_1(tokens).detach().requires_grad_()
+        features = _image_features(model, tokens, normalised)
+        probabilities = []
+        for i, n in enumerate(present):
+            text = torch.cat([classes[keys[n]], background])
+            text = text / text.norm(dim=1, keepdim=True)
+            logits = model.logit_scale.exp() * features[i : i + 1] @ text.to(features.dtype).T
+            probabilities.append(logits.softmax(dim=-1)[0])
+        ranks = max(len(keys[n]) for n in present)
+        gradients = []
+        for j in range(ranks):
+            target = sum(p[j] for i, p in enumerate(probabilities) if len(keys[present[i]]) > j)
+            gradients.append(torch.autograd.grad(target, normalised, retain_graph=j < ranks - 1)[0])
+    owner = [i for i, n in enumerate(present) for _ in keys[n]]
+    rank = [j for n in present for j in range(len(keys[n]))]
+    activations = normalised.detach()[:, owner]
+    gradients = torch.stack([gradients[j][:, i] for i, j in zip(owner, rank)], dim=1)
 
     def as_maps(t: torch.Tensor) -> torch.Tensor:  # (1 + h*w, P, D) -> (P, D, h, w), the CLS token dropped
         return t[1:].float().permute(1, 2, 0).reshape(t.shape[1], t.shape[2], rows, columns)
 
-    cams = gradcam_maps(as_maps(normalised.detach()), as_maps(gradients))
+    cams = gradcam_maps(as_maps(activations), as_maps(gradients))
     if settings.renormalise_cam:
         cams = min_max(cams)
     cams_np = cams.cpu().numpy()
