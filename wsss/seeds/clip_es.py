@@ -17,7 +17,6 @@ matrix product, since masking the affinity's columns equals masking the CAM.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import cv2
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from wsss.device import autocast
-from wsss.seeds.clip_vit import forward_to_last_block, resize_to_patch_multiple
+from wsss.seeds.clip_vit import forward_to_last_block, resize_to_patch_multiple, seed_batch
 
 EPSILON = 1e-7  # pytorch_grad_cam's scale_cam_image: (x - min) / (1e-7 + max - min)
 
@@ -161,20 +160,10 @@ def clip_es_maps(
     normalised and resized bilinearly by cv2 to each size. An image without classes gets (0, ...) maps.
     """
     images = np.asarray(images)
-    if len(keys) != len(images):
-        raise ValueError(f"{len(images)} images but {len(keys)} key lists")
-    height, width = images.shape[1:3]
-    quarter = (math.ceil(height / 4), math.ceil(width / 4))
-    keys = [np.asarray(k, dtype=np.int64).reshape(-1) for k in keys]
-    results = [
-        (np.zeros((0, height, width), np.float32), np.zeros((0, *quarter), np.float32)) for _ in range(len(images))
-    ]
-    present = [n for n, k in enumerate(keys) if len(k)]
+    height, width, quarter, keys, results, present = seed_batch(images, keys)
     if not present:
         return results
-    visual = model.visual
-    device = visual.conv1.weight.device
-    patch = visual.conv1.kernel_size[0]
+    visual, device, patch = model.visual, model.visual.conv1.weight.device, model.visual.conv1.kernel_size[0]
     layers = len(visual.transformer.resblocks)
     pixels = resize_to_patch_multiple(images[present], patch).to(device)
     rows, columns = pixels.shape[-2] // patch, pixels.shape[-1] // patch

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -125,3 +126,27 @@ def forward_to_last_block(
     if last in attention_blocks:
         attentions[last] = attention(blocks[last], blocks[last].ln_1(x), True)[1]
     return x, attentions
+
+
+class SeedBatch(NamedTuple):
+    """A batch of one size for a seed source: the sizes, each image's keys, the maps to return (empty
+    (0, ...) ones until filled) and the indices of the images with at least one class."""
+
+    height: int
+    width: int
+    quarter: tuple[int, int]
+    keys: list[np.ndarray]
+    results: list[tuple[np.ndarray, np.ndarray]]
+    present: list[int]
+
+
+def seed_batch(images: np.ndarray, keys: list[np.ndarray]) -> SeedBatch:
+    """Check a batch of uint8 images (N, H, W, 3) against its key lists and lay out its results."""
+    if len(keys) != len(images):
+        raise ValueError(f"{len(images)} images but {len(keys)} key lists")
+    height, width = images.shape[1:3]
+    quarter = (math.ceil(height / 4), math.ceil(width / 4))
+    keys = [np.asarray(k, dtype=np.int64).reshape(-1) for k in keys]
+    empty = (np.zeros((0, height, width), np.float32), np.zeros((0, *quarter), np.float32))
+    present = [n for n, k in enumerate(keys) if len(k)]
+    return SeedBatch(height, width, quarter, keys, [empty] * len(images), present)

@@ -33,7 +33,6 @@ background rule, (1 - max)^alpha, turns either source's maps into seeds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +41,7 @@ import torch.nn.functional as F
 
 from wsss.device import autocast
 from wsss.seeds.clip_es import min_max
-from wsss.seeds.clip_vit import forward_to_last_block, resize_to_patch_multiple
+from wsss.seeds.clip_vit import forward_to_last_block, resize_to_patch_multiple, seed_batch
 
 
 @dataclass(frozen=True)
@@ -108,20 +107,10 @@ def maskclip_maps(
     (K, ceil(H/4), ceil(W/4))), float32 in [0, 1], in the order of ``keys[n]``; (0, ...) maps for an
     image without classes. How the scores become [0, 1] maps: the module's docstring."""
     images = np.asarray(images)
-    if len(keys) != len(images):
-        raise ValueError(f"{len(images)} images but {len(keys)} key lists")
-    height, width = images.shape[1:3]
-    quarter = (math.ceil(height / 4), math.ceil(width / 4))
-    keys = [np.asarray(k, dtype=np.int64).reshape(-1) for k in keys]
-    results = [
-        (np.zeros((0, height, width), np.float32), np.zeros((0, *quarter), np.float32)) for _ in range(len(images))
-    ]
-    present = [n for n, k in enumerate(keys) if len(k)]
+    height, width, quarter, keys, results, present = seed_batch(images, keys)
     if not present:
         return results
-    visual = model.visual
-    device = visual.conv1.weight.device
-    patch = visual.conv1.kernel_size[0]
+    visual, device, patch = model.visual, model.visual.conv1.weight.device, model.visual.conv1.kernel_size[0]
     pixels = resize_to_patch_multiple(images[present], patch).to(device)
     rows, columns = pixels.shape[-2] // patch, pixels.shape[-1] // patch
     with torch.no_grad(), autocast(device, autocast_dtype):
