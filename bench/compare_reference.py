@@ -25,10 +25,12 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import subprocess
 import sys
 import tempfile
 import types
+import xml.etree.ElementTree
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from unittest import mock
@@ -817,6 +819,179 @@ def compare_deeplab_network(folder: Path, settings: dict, rows: list[Row]) -> No
             )
 
 
+# --- CLIP-ES ----------------------------------------------------------------------------------------
+
+CLIP_ES_FILES = (
+    "generate_cams_voc12.py",
+    "clip/model.py",
+    "clip_text.py",
+    "utils.py",
+    "pytorch_grad_cam/__init__.py",
+    "pytorch_grad_cam/base_cam.py",
+    "pytorch_grad_cam/grad_cam.py",
+    "pytorch_grad_cam/utils/image.py",
+)
+CLIP_ES_MODULES = ("pytorch_grad_cam", "utils", "clip_text", "generate_cams_voc12")
+# A ViT-B/16-like CLIP shrunk: patch 16 (the reference hard-codes it), 10 blocks (its last-8 affinity
+# then mixes 8 blocks' attention), a 77-token text tower (its text transformer runs all blocks only
+# for 77 tokens).
+CLIP_ES_MODEL = dict(
+    embed_dim=32,
+    image_resolution=64,
+    vision_layers=10,
+    vision_width=64,
+    vision_patch_size=16,
+    context_length=77,
+    vocab_size=49408,
+    transformer_width=64,
+    transformer_heads=1,
+    transformer_layers=1,
+)
+
+
+def _module_from_file(name: str, path: Path) -> types.ModuleType:
+    """``path`` imported as module ``name`` (CLIP-ES's clip/model.py, whose package name ``clip`` is
+    OpenAI's package's here)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def cuda_devices_as_cpu(adaptations: list[str]) -> Iterator[None]:
+    """``.to("cuda:N")`` of tensors and modules goes to the CPU (CLIP-ES's worker moves everything to its GPU)."""
+    adaptations.append('Tensor.to and Module.to given a "cuda:N" device string move to the CPU')
+    tensor_to, module_to = torch.Tensor.to, torch.nn.Module.to
+
+    def on_cpu(args: tuple) -> tuple:
+        return tuple("cpu" if isinstance(a, str) and a.startswith("cuda") else a for a in args)
+
+    with (
+        mock.patch.object(torch.Tensor, "to", lambda self, *args, **kwargs: tensor_to(self, *on_cpu(args), **kwargs)),
+        mock.patch.object(
+            torch.nn.Module, "to", lambda self, *args, **kwargs: module_to(self, *on_cpu(args), **kwargs)
+        ),
+    ):
+        yield
+
+
+def clip_es_images(rng: np.random.Generator, folder: Path, names: Sequence[str]) -> list[dict]:
+    """Generated images with 1-3 VOC classes, written as CLIP-ES's worker reads them: JPEGImages/<id>.jpg
+    (PNG bytes, so lossless; PIL reads by content) and a VOC Annotations/<id>.xml with size and objects."""
+    (folder / "JPEGImages").mkdir(parents=True)
+    (folder / "Annotations").mkdir()
+    images = []
+    for index, (height, width) in enumerate([(75, 100), (100, 75), (75, 100), (64, 64)]):
+        classes = sorted(rng.choice(20, size=int(rng.integers(1, 4)), replace=False).tolist())
+        image = image_for(rng, blobs(rng, len(classes), height, width))
+        image_id = f"2007_{index:06d}"
+        Image.fromarray(image).save(folder / "JPEGImages" / f"{image_id}.jpg", format="PNG")
+        objects = "".join(f"<object><name>{names[c]}</name></object>" for c in classes)
+        xml = f"<annotation><size><width>{width}</width><height>{height}</height></size>{objects}</annotation>"
+        (folder / "Annotations" / f"{image_id}.xml").write_text(xml)
+        images.append({"id": image_id, "image": image, "keys": np.asarray(classes)})
+    return images
+
+
+def compare_clip_es(root: Path, settings: dict) -> Comparison:
+    """CLIP-ES's generate_cams_voc12.perform (its clip/model.py CLIP, GradCAM, scoremap2bbox and
+    affinity loop) against wsss.seeds.clip_es_maps on one random CLIP and generated images."""
+    from wsss.models.clip_scorer import openai_clip
+    from wsss.seeds.clip_es import ClipEsSettings, clip_es_maps
+    from wsss.seeds.text import encode_prompts
+
+    require_files(root, CLIP_ES_FILES, "CLIP-ES (linyq2117/CLIP-ES)")
+    result = Comparison(f"{root} ({git_commit(root)})")
+    torch.manual_seed(0)
+    ours = openai_clip().model.CLIP(**CLIP_ES_MODEL).eval()
+    with torch.no_grad():  # peaked attention, as a trained CLIP's: a random one's is near uniform, so the
+        for block in ours.visual.transformer.resblocks:  # refined maps' range is tiny and their final
+            block.attn.in_proj_weight[: 2 * block.attn.embed_dim] *= 4  # min-max would amplify rounding
+    template = "a clean origami {}."
+    with (
+        reference_modules(root, CLIP_ES_MODULES, result.adaptations, ("ttach", "lxml", "lxml.etree")),
+        cuda_as_cpu(result.adaptations),
+        cuda_devices_as_cpu(result.adaptations),
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        reference_clip = _module_from_file("clip_es_reference_model", root / "clip" / "model.py")
+        theirs = reference_clip.CLIP(**CLIP_ES_MODEL)
+        theirs.load_state_dict(ours.state_dict())
+        theirs.eval()
+        generate = importlib.import_module("generate_cams_voc12")
+        text = importlib.import_module("clip_text")
+        generate.device = "cpu"  # a global its zeroshot_classifier reads, set in its __main__
+        generate.etree = xml.etree.ElementTree
+        result.adaptations += [
+            "clip/model.py loaded from its file as another module name (`clip` is OpenAI's package here, "
+            "whose clip.tokenize generate_cams_voc12 then uses)",
+            "generate_cams_voc12: the global `device` is 'cpu'; lxml.etree is the standard library's "
+            "xml.etree.ElementTree (lxml is not installed; fromstring and element iteration are alike)",
+        ]
+        fg_theirs = generate.zeroshot_classifier(text.new_class_names, [template], theirs)
+        bg_theirs = generate.zeroshot_classifier(text.BACKGROUND_CATEGORY, [template], theirs)
+        fg_ours = encode_prompts(ours, text.new_class_names, template)
+        bg_ours = encode_prompts(ours, text.BACKGROUND_CATEGORY, template)
+        result.rows.append(
+            Row(
+                "text features: zeroshot_classifier vs encode_prompts",
+                f"{len(fg_ours)} classes + {len(bg_ours)} background words, '{template}'",
+                f"{max(largest(fg_theirs, fg_ours), largest(bg_theirs, bg_ours)):.2e}",
+            )
+        )
+        images = clip_es_images(np.random.default_rng(3), Path(folder), text.class_names)
+        refined: list[np.ndarray] = []
+        scale_cam_image = generate.scale_cam_image
+
+        def recording(cams, target_size=None):  # the refined map before perform casts it to fp16
+            out = scale_cam_image(cams, target_size)
+            refined.append(out[0])
+            return out
+
+        generate.scale_cam_image = recording
+        result.adaptations.append(
+            "generate_cams_voc12.scale_cam_image records the refined full-size maps (attn_highres before its fp16 cast)"
+        )
+        cam = importlib.import_module("pytorch_grad_cam").GradCAM(
+            model=theirs,
+            target_layers=[theirs.visual.transformer.resblocks[-1].ln_1],
+            reshape_transform=generate.reshape_transform,
+        )
+        out_dir = Path(folder) / "cams"
+        out_dir.mkdir()
+        arguments = types.SimpleNamespace(img_root=str(Path(folder) / "JPEGImages"), cam_out_dir=str(out_dir))
+        names = [f"{image['id']}.jpg" for image in images]
+        generate.perform(0, [names], arguments, theirs, bg_theirs, fg_theirs, cam)
+        start, full, saved, differing, total = 0, 0.0, 0.0, 0, 0
+        for image in images:
+            count = len(image["keys"])
+            reference = np.stack(refined[start : start + count])
+            start += count
+            [(maps, _)] = clip_es_maps(
+                ours, image["image"][None], [image["keys"]], fg_ours, bg_ours, ClipEsSettings(), None
+            )
+            written = np.load(out_dir / f"{image['id']}.npy", allow_pickle=True).item()
+            assert (written["keys"] == image["keys"]).all()
+            full = max(full, largest(reference, maps))
+            saved = max(saved, largest(written["attn_highres"], maps.astype(np.float16)))
+            differing += int((written["attn_highres"] != maps.astype(np.float16)).sum())
+            total += maps.size
+        sizes = sorted({image["image"].shape[:2] for image in images})
+        inputs = f"{len(images)} images {sizes}, {sum(len(i['keys']) for i in images)} (image, class) pairs"
+        result.rows += [
+            Row("refined maps: perform's attn_highres before fp16 vs clip_es_maps", inputs, f"{full:.2e}"),
+            Row(
+                "the saved fp16 attn_highres vs clip_es_maps cast to fp16",
+                inputs,
+                f"{saved:.2e}",
+                share(differing, total, "values"),
+            ),
+        ]
+    return result
+
+
 # --- output -----------------------------------------------------------------------------------------
 
 
@@ -839,15 +1014,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--irn", type=Path, help="checkout of jiwoon-ahn/irn or CVI-SZU/CLIMS")
     parser.add_argument("--deeplab", type=Path, help="checkout of deeplab-pytorch or CLIMS' segmentation/deeplabv2")
+    parser.add_argument("--clip-es", type=Path, help="checkout of linyq2117/CLIP-ES")
     parser.add_argument("--config", default="configs/voc12.yaml", help="the settings both sides get")
     args = parser.parse_args(argv)
-    if not (args.irn or args.deeplab):
-        parser.error("give --irn, --deeplab or both")
+    if not (args.irn or args.deeplab or args.clip_es):
+        parser.error("give --irn, --deeplab, --clip-es or several")
     settings = effective_config([args.config])
     print(f"settings: {args.config}; torch {torch.__version__}, numpy {np.__version__}\n")
     comparisons: list[tuple[Path | None, Callable[[Path, dict], Comparison]]] = [
         (args.irn, compare_irn),
         (args.deeplab, compare_deeplab),
+        (args.clip_es, compare_clip_es),
     ]
     for root, compare in comparisons:
         if root is not None:

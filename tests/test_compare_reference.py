@@ -23,6 +23,10 @@ def test_a_checkout_lacking_a_file_is_refused_naming_the_folder_and_the_file(com
         compare.compare_irn(tmp_path, {})
     with pytest.raises(ConfigError, match=rf"{tmp_path / 'absent'}: no such folder"):
         compare.compare_deeplab(tmp_path / "absent", {})
+    with pytest.raises(
+        ConfigError, match=rf"{tmp_path}: not a checkout of CLIP-ES .*generate_cams_voc12.py is missing"
+    ):
+        compare.compare_clip_es(tmp_path, {})
 
 
 def test_reference_modules_are_importable_inside_the_context_and_gone_after_it(compare, tmp_path):
