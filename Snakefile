@@ -1,5 +1,6 @@
 # CLIMS weakly supervised semantic segmentation, as a Snakemake workflow.
 #
+#   rules/fetch.smk    download_archive -> unpack_voc | unpack_sbd | unpack_coco   (missing datasets)
 #   rules/data.smk     prepare_voc_sbd | prepare_coco -> list_dataset -> check_dataset
 #   rules/demo.smk     make_demo_world -> list_dataset, draw_demo_world, train_demo_clip   (demo world only)
 #   rules/cams.smk     train_cam -> train_clims -> make_cam -> eval_cam    (CAMs and their seeds)
@@ -56,6 +57,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/fetch.smk"
 include: "rules/data.smk"
 include: "rules/demo.smk"
 include: "rules/cams.smk"

@@ -23,6 +23,9 @@ rule write_config:
 # A prepared dataset and its summary lie outside the run's results folder: a run under a new
 # run_name uses them as they are, and its failure cannot delete them.
 rule prepare_voc_sbd:
+    input:
+        voc_root=config["voc_sbd"]["voc_root"],
+        sbd_root=config["voc_sbd"]["sbd_root"],
     output:
         root=directory(config["voc_sbd"]["root"]),
         summary=f"{config['voc_sbd']['root']}.summary.json",
@@ -35,8 +38,6 @@ rule prepare_voc_sbd:
     resources:
         **RESOURCES["prepare_voc_sbd"],
     params:
-        voc_root=config["voc_sbd"]["voc_root"],
-        sbd_root=config["voc_sbd"]["sbd_root"],
         expected_counts=config["voc_sbd"]["expected_counts"],
         convert_sbd_masks=config["voc_sbd"]["convert_sbd_masks"],
     script:

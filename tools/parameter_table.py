@@ -67,6 +67,7 @@ NOT_HYPERPARAMETERS = (
     "devices.",
     "voc_sbd.",
     "coco.",
+    "fetch.",
     "dataset.",
     "demo_world.",
     "demo_clip.",

@@ -31,6 +31,12 @@ COMMANDS = {
         "the conda route's last step (tools/setup_env.sh, which CI runs, installs the same packages)"
     ),
     "python tools/seed_spread.py run --seeds 0 1 2 --cores 2": "five demo runs (test_seed_spread runs it on micro)",
+    "snakemake --cores all --configfile configs/voc12.yaml": (
+        "downloads VOC and SBD and needs the released res50_cam.pth (test_fetch runs its download rules and dry run)"
+    ),
+    "snakemake --cores all --configfile configs/coco14.yaml": (
+        "downloads COCO and needs the released res50_cam_coco.pth (test_fetch runs its download rules and dry run)"
+    ),
 }
 INLINE = re.compile(r"`((?:[A-Z_]+=\S+ )*(?:snakemake|make|python|source|pip|bash|conda) [^`]*)`")
 

@@ -9,6 +9,7 @@ import torchvision
 
 from wsss.checkpoints import load_checked, read_state_dict
 from wsss.layers import FixedBatchNorm2d
+from wsss.named_weights import weights_file
 
 STRIDE_LAYERS = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
 
@@ -43,7 +44,8 @@ class ResNetBackbone(torch.nn.Module):
         norm_layer = FixedBatchNorm2d if fixed_batchnorm else torch.nn.BatchNorm2d
         net = getattr(torchvision.models, depth)(weights=None, norm_layer=norm_layer)
         if pretrained:
-            load_checked(net, read_state_dict(pretrained), pretrained, ("fc.",), f"a torchvision {depth}")
+            path = weights_file(pretrained)  # a file, or torchvision weights by name (their cached file)
+            load_checked(net, read_state_dict(path), path, ("fc.",), f"a torchvision {depth}")
         for name in STRIDE_LAYERS[output_stride]:
             _remove_stride(getattr(net, name))
         self.stem = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)

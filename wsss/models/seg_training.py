@@ -36,6 +36,7 @@ from wsss.models.segmenter import (
     training_config,
     trust_own_checkpoints,
 )
+from wsss.named_weights import is_named, weights_file
 from wsss.training import loss_curve
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def save_cam_backbone(cam_checkpoint: str, path: Path) -> str:
 
 def save_deeplab_caffe_backbone(pretrained: str, backbone: str, path: Path) -> None:
     """deeplab-pytorch's Caffe ResNet file ``pretrained``, checked strictly, in the torchvision layout mmseg reads."""
-    if "://" in pretrained:
+    if "://" in pretrained or is_named(pretrained):
         raise ConfigError(f"segmenter.pretrained {pretrained}: init deeplab_caffe reads a local file")
     weights = read_deeplab_caffe_resnet(pretrained, backbone)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +139,7 @@ def train_segmenter(
         if is_main():
             save_deeplab_caffe_backbone(pretrained, settings.backbone, work_dir / "deeplab_caffe_backbone.pth")
     else:
-        initial_weights = pretrained
+        initial_weights = weights_file(pretrained) if pretrained else None  # a name: its cached file
     if initial_weights and "://" not in initial_weights and is_main():  # mmseg would load it leniently, mid-run
         check_resnet_weights(initial_weights, settings.backbone)
     id_file = work_dir / f"{dataset.split}.txt"  # the id list mmseg's dataset reads
