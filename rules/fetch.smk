@@ -46,11 +46,14 @@ PRETRAINED_READ = {
 }
 # Offline, every missing input is listed at once; online, a missing weights file fails its job as
 # before (a name is fetched there), and an unknown torchvision name is refused here.
-_missing = missing_weight_lines(PRETRAINED_READ)
+_missing = missing_weight_lines(PRETRAINED_READ) + MISSING_RELEASED
 if not FETCH["enabled"] and (MISSING_FOLDERS or _missing):
     raise WorkflowError(
         offline_message(missing_dataset_lines(MISSING_FOLDERS, SOURCES) + _missing)
     )
+# The reference's released files cannot be fetched: a missing one stops the run online too.
+if MISSING_RELEASED:
+    raise WorkflowError("\n".join(MISSING_RELEASED))
 
 FETCHED_FOLDERS = MISSING_FOLDERS if FETCH["enabled"] else {}
 FETCHED_ARCHIVES = {
