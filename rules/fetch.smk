@@ -13,6 +13,7 @@ import re
 from wsss.data.sources import (
     DATASET_FOLDERS,
     dataset_sources,
+    missing_clip_lines,
     missing_dataset_lines,
     missing_weight_lines,
     offline_message,
@@ -46,7 +47,30 @@ PRETRAINED_READ = {
 }
 # Offline, every missing input is listed at once; online, a missing weights file fails its job as
 # before (a name is fetched there), and an unknown torchvision name is refused here.
-_missing = missing_weight_lines(PRETRAINED_READ) + MISSING_RELEASED
+# The CLIPs the stages that run read: CLIMS's (train_clims), and each training-free source's.
+CLIPS_READ = {
+    **(
+        {"clip.model": (CLIP["model"], CLIP["download_root"])}
+        if "clims" in CAM_NETWORKS and "clims" not in RELEASED_CAMS
+        else {}
+    ),
+    **{
+        f"{source}.model": (config[source]["model"], config[source]["download_root"])
+        for source in CLIP_SEED_SOURCES
+    },
+}
+# (The demo's CLIPs are made by its rules.)
+_missing = (
+    missing_weight_lines(PRETRAINED_READ)
+    + missing_clip_lines(
+        {
+            key: (model, root)
+            for key, (model, root) in CLIPS_READ.items()
+            if model not in (DEMO_CLIP["checkpoint"], DEMO_CLIP["vit_checkpoint"])
+        }
+    )
+    + MISSING_RELEASED
+)
 if not FETCH["enabled"] and (MISSING_FOLDERS or _missing):
     raise WorkflowError(
         offline_message(missing_dataset_lines(MISSING_FOLDERS, SOURCES) + _missing)

@@ -10,8 +10,10 @@ files (random-init, in the real formats, as `make rehearse` writes them) and the
 a few iterations) and are timed after the first; per-image parts run twice and the second call is
 timed. Every part has a time budget and the whole check a deadline; a part that would not fit is
 skipped, one that overruns is stopped, and the table says which. Beside the precision voc12.yaml
-selects, the training parts and make_cam run again in the mixed-precision option. A last part trains
-the CAM network twice with deterministic algorithms and compares the weights.
+selects, the training parts and make_cam run again in the mixed-precision option. CLIP-ES and
+MaskCLIP seeds (configs/voc12_clip_es.yaml, a random ViT-B/16) run with fp16 weights, CLIP-ES again in
+fp32 (its "mixed" row). A last part trains the CAM network twice with deterministic algorithms and
+compares the weights.
 
 OUT receives gpu_check.md (the table), gpu_check.json (the raw figures) and gpu_check.log.
 """
@@ -34,7 +36,7 @@ from types import ModuleType
 
 import torch
 
-from wsss.config import load_config, validate_config
+from wsss.config import effective_config, load_config, validate_config
 from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device
 from wsss.rehearsal.projection import full_run, machine, work_units
@@ -111,6 +113,11 @@ def timed_images(check: Check, split: str, work: Callable[[], None], rules: list
     )
 
 
+def load_config_files(*names: str) -> dict:
+    """The effective config of configs/<name>.yaml files layered in order."""
+    return effective_config([REPO / "configs" / f"{name}.yaml" for name in names])
+
+
 class Check:
     """Paths, the effective config and the device of one check."""
 
@@ -134,6 +141,8 @@ class Check:
             config[section].update(values, **(TINY_SETTINGS[section] if tiny else {}))
         self.config = validate_config(config, "configs/voc12.yaml + gpu_check")
         self.clip = str(weights / "ViT-B-32.pt")
+        self.clip_vit_b16 = str(weights / "ViT-B-16.pt")  # the training-free seed sources' CLIP
+        self.clip_es_config = load_config_files("voc12", "voc12_clip_es")
         self.root = str(work / "voc12_aug")
         data = self.config["dataset"]
         self.train_split, self.seed_split, self.eval_split = (
@@ -170,6 +179,7 @@ def write_inputs(check: Check) -> Row:
     else:
         write_torchvision_resnet(segmenter["pretrained"], segmenter["backbone"])
     write_openai_clip(check.clip, "ViT-B/32")
+    write_openai_clip(check.clip_vit_b16, "ViT-B/16")
     return Row(
         unit="image",
         units=check.images(check.train_split) + check.images(check.eval_split),
@@ -228,6 +238,23 @@ def make_cam(check: Check, precision: str) -> Row:
             check.root, check.manifest, checkpoint, check.path(f"cams_{precision}"), [check.train_split], **settings
         ),
         ["make_cam_clims_0", "make_cam_baseline_0"],
+        precision,
+    )
+
+
+def clip_seeds(check: Check, source: str, precision: str) -> Row:
+    """A training-free source's maps (voc12_clip_es.yaml's settings) with a random ViT-B/16: a warm-up
+    call on the seed split, then the timed call on train_aug; 'reference' is fp16 weights on CUDA,
+    'fp32' the comparison beside it."""
+    make = stage("make_clip_cams").make_clip_cams
+    settings = {**check.clip_es_config[source], "model": check.clip_vit_b16, "precision": precision}
+    out = check.path(f"{source}_{precision}")
+    make(check.root, check.manifest, out + "_warm", source, settings, [check.seed_split], threads=check.threads)
+    return timed_images(
+        check,
+        check.train_split,
+        lambda: make(check.root, check.manifest, out, source, settings, [check.train_split], threads=check.threads),
+        [f"make_clip_cams_{source}_0"],
         precision,
     )
 
@@ -379,6 +406,9 @@ def parts(config: dict) -> list[Part]:
         Part("train_clims mixed", 35, lambda c: train_clims(c, MIXED["clims"]), ("train_cam",)),
         Part("make_cam mixed", 25, lambda c: make_cam(c, MIXED["make_cam"]), ("train_clims",)),
         Part("train_irn mixed", 30, lambda c: train_irn(c, MIXED["irn"]), ("ir_label",)),
+        Part("clip_es", 40, lambda c: clip_seeds(c, "clip_es", "reference"), ("inputs",)),
+        Part("maskclip", 25, lambda c: clip_seeds(c, "maskclip", "reference"), ("inputs",)),
+        Part("clip_es mixed", 40, lambda c: clip_seeds(c, "clip_es", "fp32"), ("inputs",)),
         Part("determinism", 50, determinism, ("inputs",)),
         Part("train_seg", 60, lambda c: train_seg(c, amp), ("random_walk",), segmenter=True),
         Part("eval_seg", 40, eval_seg, ("train_seg",), segmenter=True),
@@ -439,6 +469,8 @@ def projection(rows: list[Row]) -> list[dict]:
     """Projected hours of the full VOC run per rule, from the configured precision's rows and, beside
     them, from each stage's mixed-precision row where one was measured."""
     full_config, splits = full_run(REPO / "configs" / "voc12.yaml")
+    # The training-free sources' rules stand for the CLIP-ES variant, whose refined source they are.
+    clip_es_config, _ = full_run(*(REPO / "configs" / f"{name}.yaml" for name in ("voc12", "voc12_clip_es")))
     configured = {r.part: r for r in rows if r.status == "ok" and r.rules and not r.part.endswith("mixed")}
     mixed = {r.part.removesuffix(" mixed"): r for r in rows if r.status == "ok" and r.part.endswith("mixed")}
     table = []
@@ -447,7 +479,7 @@ def projection(rows: list[Row]) -> list[dict]:
         for rule in row.rules:
             if full_config["released"].get(released.get(rule, ""), None):
                 continue
-            unit, units = work_units(rule, full_config, splits)
+            unit, units = work_units(rule, clip_es_config if rule.startswith("make_clip_cams") else full_config, splits)
             hours = row.per_unit * units / 3600
             faster = mixed.get(part, row)
             table.append(

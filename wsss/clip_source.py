@@ -22,6 +22,12 @@ OPENAI_CLIP_MODELS = (
 )
 
 
+def openai_clip_file(model: str, download_root: str) -> str:
+    """Where ``clip.load`` looks for OpenAI's ``model`` under ``download_root``: its URL's file name
+    (``ViT-B/16`` -> ViT-B-16.pt, ``ViT-L/14@336px`` -> ViT-L-14-336px.pt)."""
+    return f"{download_root}/{model.replace('/', '-').replace('@', '-')}.pt"
+
+
 def clip_checkpoint_input(model: str) -> list[str]:
     """The checkpoint file a workflow rule must wait for: the path itself, or nothing for an OpenAI name."""
     return [] if model in OPENAI_CLIP_MODELS else [model]

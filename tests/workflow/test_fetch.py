@@ -13,7 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO
+from snakemake.utils import update_config
 from workflow_helpers import place_released_files, planned_jobs, shipped, snakemake_command
 
 from wsss.data.manifest import DatasetManifest
@@ -232,6 +234,8 @@ def test_offline_every_missing_input_is_listed_in_one_message_before_any_job(tmp
         f"https://download.pytorch.org/models/resnet50-0676ba61.pth at {torch_cache}",
         "  - segmenter.pretrained: weights/deeplabv1_resnet101-imagenet.pth is missing: put with segmenter.init "
         "deeplab_caffe, deeplab-pytorch's deeplabv1_resnet101-imagenet.pth",
+        "  - clip.model: weights/clip/ViT-B-32.pt is missing: put OpenAI's ViT-B/32 (clip.load downloads it "
+        "when online)",
     ]:
         assert line in output, output[-3000:]
     assert "Job stats" not in output and not (tmp_path / "results").exists()
@@ -260,3 +264,15 @@ def test_a_download_stops_before_it_starts_when_the_disk_is_too_small(tmp_path, 
     ):
         download.fetch_archive("http://127.0.0.1:9/benchmark.tgz", tmp_path / "benchmark.tgz", 1419539633)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_offline_the_clip_es_variant_lists_its_vit_b16_and_no_cam_network_weights(tmp_path):
+    config = shipped("voc12")
+    update_config(config, yaml.safe_load((REPO / "configs" / "voc12_clip_es.yaml").read_text()))
+    config["fetch"] = {"enabled": False}
+    result = run(tmp_path, place_released_files(tmp_path, config))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "  - clip_es.model: weights/clip/ViT-B-16.pt is missing" in output
+    assert "  - maskclip.model: weights/clip/ViT-B-16.pt is missing" in output
+    assert "  - clip.model:" not in output and "irn.pretrained" not in output and "train_cam.pretrained" not in output

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from wsss.clip_source import OPENAI_CLIP_MODELS, openai_clip_file
 from wsss.named_weights import cache_file, is_named, source_url
 
 
@@ -97,6 +98,18 @@ def missing_weight_lines(weights: dict[str, str | None]) -> list[str]:
                 lines.append(f"{key}: {value} is not in torch's cache: put {source_url(value)} at {cache_file(value)}")
         elif not Path(value).exists():
             lines.append(f"{key}: {value} is missing: put {WEIGHT_ORIGINS.get(key, 'the weights file')} there")
+    return lines
+
+
+def missing_clip_lines(models: dict[str, tuple[str, str]]) -> list[str]:
+    """One line per CLIP (config key -> (model, download_root)) whose file is not there: an OpenAI
+    name's file under its download_root (clip.load would download it), or a checkpoint path."""
+    lines = []
+    for key, (model, root) in models.items():
+        path = openai_clip_file(model, root) if model in OPENAI_CLIP_MODELS else model
+        if not Path(path).exists():
+            origin = f"OpenAI's {model} (clip.load downloads it when online)" if model in OPENAI_CLIP_MODELS else "it"
+            lines.append(f"{key}: {path} is missing: put {origin} there")
     return lines
 
 
