@@ -24,9 +24,13 @@ def test_every_part_runs_at_tiny_sizes_and_the_full_voc_run_is_projected(tmp_pat
     # train_cam is measured but not projected: the VOC run imports the released baseline instead.
     assert set(projected) == {
         "train_clims", "train_irn", "train_seg", "make_cam_clims_0", "make_cam_baseline_0",
-        "ir_label_0", "make_pseudo_labels_0", "eval_seg_0",
+        "ir_label_0", "make_pseudo_labels_0", "eval_seg_0", "make_clip_cams_clip_es_0", "make_clip_cams_maskclip_0",
     }  # fmt: skip
     assert projected["train_seg"]["units"] == 30000 and projected["make_cam_clims_0"]["units"] == 10582
+    # CLIP-ES's seeds cover train_aug in its variant (the refined source), MaskCLIP's the seed split
+    assert projected["make_clip_cams_clip_es_0"]["units"] == 10582
+    assert projected["make_clip_cams_maskclip_0"]["units"] == 1464
+    assert rows["clip_es"]["precision"] == "reference" and rows["clip_es mixed"]["precision"] == "fp32"
     table = (out / "gpu_check.md").read_text()
     assert "| train_irn mixed | bf16-autocast | ok |" in table and "total of the rules measured" in table
     assert raw["config"]["train_cam"]["crop_size"] == 64 and raw["config"]["segmenter"]["model"] == "deeplabv2"

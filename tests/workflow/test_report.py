@@ -216,7 +216,9 @@ def test_report_tables_hold_the_numbers_of_the_json_reports(report):
         columns[f"{name} (best, {best['threshold']})"] = score_column(best)
         leaks[f"{name} (fixed)"] = leak_column(r[LEAK]["at_threshold"])
         leaks[f"{name} (best)"] = leak_column(r[LEAK]["best_of_sweep"])
-    assert_table(page.tables, f"CAM seeds on {split}: IoU per class (%)", columns)
+        for entry in r["power_background"]:
+            columns[f"{name} ((1-max)^{entry['alpha']:g})"] = score_column(entry)
+    assert_table(page.tables, f"CAM seeds of each source on {split}: IoU per class (%)", columns)
     assert_table(page.tables, "Co-occurring background labelled as the object (%)", leaks)
     assert len(page.tables) == 2
 

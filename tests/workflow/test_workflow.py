@@ -19,11 +19,13 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
         "check_dataset": 2,  # each split
         "summarize_dataset": 1,
         "train_demo_clip": 1,
+        "train_demo_clip_vit": 1,  # the ViT CLIP of the training-free sources
         "train_cam": 1,
         "train_clims": 1,
-        "make_cam": 2,
-        "gather_cams": 2,
-        "eval_cam": 2,
+        "make_cam": 2,  # baseline and CLIMS
+        "make_clip_cams": 2,  # CLIP-ES and MaskCLIP
+        "gather_cams": 4,
+        "eval_cam": 4,
         "make_pseudo_labels": 1,
         "gather_pseudo_labels": 1,
         "eval_labels": 1,
@@ -144,7 +146,17 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
     }
 
 
-CUDA_RULES = {"train_demo_clip", "train_cam", "train_clims", "make_cam", "train_irn", "train_seg", "eval_seg"}
+CUDA_RULES = {
+    "train_demo_clip",
+    "train_demo_clip_vit",
+    "train_cam",
+    "train_clims",
+    "make_cam",
+    "make_clip_cams",
+    "train_irn",
+    "train_seg",
+    "eval_seg",
+}
 
 
 def planned_resources(result) -> dict[str, dict[str, str]]:
