@@ -7,7 +7,8 @@
 training stage (train_cam, clims, irn, segmenter) to k and the run name to ``<run_name>_seed<k>``, and
 runs Snakemake with the base config and that overlay. The demo world and the demo CLIP keep their
 seeds: they stand for the dataset and the pretrained CLIP, which a user does not redraw, and every
-seed's run shares them. ``table`` reads each run's reports and prints a Markdown table: per stage
+seed's run shares them; the training-free seed sources (clip_es, maskclip), which read only the
+CLIP, therefore give the same maps in every run. Each source the run lists (seeds.sources) has a row. ``table`` reads each run's reports and prints a Markdown table: per stage
 the mean ± the sample standard deviation (n - 1) over the runs, and each run's value.
 """
 
@@ -65,7 +66,8 @@ def run_figures(run: Path) -> dict[str, float]:
     """The headline figures of one run's reports: val mIoU and leak (co-occurring background labelled
     as the object, %) of each stage, and the paired differences the demo's claims rest on."""
     figures = {}
-    for method in ("baseline", "clims"):
+    sources = yaml.safe_load((run / "config.yaml").read_text())["seeds"]["sources"]
+    for method in sources:
         seeds = _read(run / "seeds" / f"{method}.json")
         figures[f"{method} seeds mIoU"] = seeds["best_of_sweep"]["summary"]["mIoU"]
         leak = seeds["cooccurring_background_labelled_as_object"]["best_of_sweep"]["overall"]
@@ -77,8 +79,9 @@ def run_figures(run: Path) -> dict[str, float]:
     headline = segmenter["modes"][segmenter["headline"]]
     figures["segmenter mIoU"] = headline["summary"]["mIoU"]
     figures["segmenter leak %"] = 100 * headline["cooccurring_background_labelled_as_object"]["overall"]
-    figures["CLIMS - baseline seeds mIoU"] = figures["clims seeds mIoU"] - figures["baseline seeds mIoU"]
-    figures["baseline - CLIMS seeds leak %"] = figures["baseline seeds leak %"] - figures["clims seeds leak %"]
+    if {"baseline", "clims"} <= set(sources):
+        figures["CLIMS - baseline seeds mIoU"] = figures["clims seeds mIoU"] - figures["baseline seeds mIoU"]
+        figures["baseline - CLIMS seeds leak %"] = figures["baseline seeds leak %"] - figures["clims seeds leak %"]
     figures["segmenter - pseudo-labels mIoU"] = figures["segmenter mIoU"] - figures["pseudo-labels mIoU"]
     return figures
 

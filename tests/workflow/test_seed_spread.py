@@ -16,7 +16,8 @@ def fake_run(folder, baseline, clims, labels, segmenter, seconds):
     """A finished run's reports with these val mIoUs (leaks: a tenth of the mIoU, as fractions)."""
     for sub in ("seeds", "evaluation", "benchmarks"):
         (folder / sub).mkdir(parents=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump({"dataset": {"eval_split": "val"}}))
+    sources = {"sources": ["baseline", "clims"]}
+    (folder / "config.yaml").write_text(yaml.safe_dump({"dataset": {"eval_split": "val"}, "seeds": sources}))
     for method, miou in (("baseline", baseline), ("clims", clims)):
         report = {
             "best_of_sweep": {"summary": {"mIoU": miou}},
