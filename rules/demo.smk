@@ -5,7 +5,7 @@ from wsss.demo.scenes import WorldSettings
 # The world and the demo CLIP's training views are drawn from the same settings.
 WORLD_SETTINGS = WorldSettings.drawing_keys(WORLD)
 # The keys of demo_clip that are not the ResNet CLIP's training settings: its output, and the ViT's.
-DEMO_CLIP_VIT_KEYS = ("checkpoint", "vit_checkpoint", "vit_architecture")
+DEMO_CLIP_VIT_KEYS = ("checkpoint", "vit_checkpoint", "vit_steps", "vit_architecture")
 DEMO_CLIP_TRAINING = {k: v for k, v in DEMO_CLIP.items() if k not in DEMO_CLIP_VIT_KEYS}
 
 
@@ -77,7 +77,7 @@ rule train_demo_clip:
 
 
 # The demo's ViT CLIP for the training-free seed sources (CLIP-ES and MaskCLIP need a ViT): the same
-# training as train_demo_clip with demo_clip.vit_architecture.
+# training as train_demo_clip with demo_clip.vit_architecture, for demo_clip.vit_steps steps.
 use rule train_demo_clip as train_demo_clip_vit with:
     output:
         checkpoint=DEMO_CLIP["vit_checkpoint"],
@@ -89,7 +89,13 @@ use rule train_demo_clip as train_demo_clip_vit with:
     resources:
         **RESOURCES["train_demo_clip_vit"],
     params:
-        **(DEMO_CLIP_TRAINING | {"architecture": DEMO_CLIP["vit_architecture"]}),
+        **(
+            DEMO_CLIP_TRAINING
+            | {
+                "architecture": DEMO_CLIP["vit_architecture"],
+                "steps": DEMO_CLIP["vit_steps"],
+            }
+        ),
         world=WORLD_SETTINGS,
 
 
