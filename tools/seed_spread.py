@@ -8,8 +8,9 @@ training stage (train_cam, clims, irn, segmenter) to k and the run name to ``<ru
 runs Snakemake with the base config and that overlay. The demo world and the demo CLIP keep their
 seeds: they stand for the dataset and the pretrained CLIP, which a user does not redraw, and every
 seed's run shares them; the training-free seed sources (clip_es, maskclip), which read only the
-CLIP, therefore give the same maps in every run. Each source the run lists (seeds.sources) has a row. ``table`` reads each run's reports and prints a Markdown table: per stage
-the mean ± the sample standard deviation (n - 1) over the runs, and each run's value.
+CLIP, therefore give the same maps in every run. ``table`` reads each run's reports and prints a
+Markdown table: per stage (each source the run lists in seeds.sources, then the refinement and the
+segmenter) the mean ± the sample standard deviation (n - 1) over the runs, and each run's value.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ COMMANDS = {
     "snakemake --cores all --configfile configs/voc12.yaml": (
         "downloads VOC and SBD and needs the released res50_cam.pth (test_fetch runs its download rules and dry run)"
     ),
+    "snakemake --cores all --configfile configs/voc12.yaml configs/voc12_clip_es.yaml": (
+        "downloads VOC and SBD and needs OpenAI's ViT-B/16 (test_seed_sources dry-runs it on a tiny VOC)"
+    ),
     "snakemake --cores all --configfile configs/coco14.yaml": (
         "downloads COCO and needs the released res50_cam_coco.pth (test_fetch runs its download rules and dry run)"
     ),
