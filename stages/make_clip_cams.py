@@ -8,7 +8,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.device import pick_device
 from wsss.io import atomic_directory
 from wsss.progress import Progress
-from wsss.seeds.clip_cams import clip_cam_jobs, frozen_clip, source_settings, write_clip_cams
+from wsss.seeds.clip_cams import clip_autocast, clip_cam_jobs, frozen_clip, source_settings, write_clip_cams
 from wsss.stage import run_stage
 
 log = logging.getLogger("make_clip_cams")
@@ -48,6 +48,7 @@ def make_clip_cams(
             source_settings(source, vars(section)),
             section.batch_size,
             Progress(len(jobs), f"make_clip_cams {source}"),
+            clip_autocast(section.precision, device),
         )
     seconds = time.perf_counter() - start
     log.info(

@@ -6,6 +6,8 @@ import torch
 from conftest import _load_script
 from seed_helpers import tiny_clip, unit_rows
 
+from wsss.device import fast_bf16
+from wsss.seeds.clip_cams import clip_autocast
 from wsss.seeds.clip_es import (
     ClipEsSettings,
     box_mask,
@@ -124,3 +126,16 @@ def test_batched_maps_equal_one_image_and_one_class_at_a_time(setup):
         assert alone.shape == full.shape and np.allclose(alone, full, rtol=0, atol=1e-4)
         one_class = loop(model, image, key, classes, background, settings)
         assert one_class.shape == full.shape and np.allclose(one_class, full, rtol=0, atol=1e-4)
+
+
+def test_bf16_autocast_runs_where_it_is_fast_and_keeps_the_maps_close(setup):
+    model, images, keys, classes, background = setup
+    cpu = torch.device("cpu")
+    assert clip_autocast("reference", cpu) is None and clip_autocast("fp32", cpu) is None
+    assert clip_autocast("bf16-autocast", cpu) == fast_bf16(cpu)  # None on a CPU without native bf16
+    exact = clip_es_maps(model, images, keys, classes, background, ClipEsSettings())
+    mixed = clip_es_maps(model, images, keys, classes, background, ClipEsSettings(), autocast_dtype=torch.bfloat16)
+    for (full, _), (other, _) in zip(exact, mixed):
+        assert full.shape == other.shape and other.dtype == np.float32
+        if len(full):  # bf16's 8-bit mantissa through 9 blocks and a min-max
+            assert np.abs(full - other).max() < 0.25

@@ -19,6 +19,7 @@ from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.images import batches_by_image_size, read_rgb
 from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import images_with_classes
+from wsss.device import fast_bf16
 from wsss.models.clip_scorer import cast_clip, freeze, load_clip
 from wsss.progress import Progress
 from wsss.seeds.clip_es import ClipEsSettings, clip_es_maps
@@ -56,6 +57,11 @@ def clip_weight_dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.float16 if precision == "reference" and device.type == "cuda" else torch.float32
 
 
+def clip_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast for 'bf16-autocast' where it is fast (:func:`wsss.device.fast_bf16`), else none."""
+    return fast_bf16(device) if precision == "bf16-autocast" else None
+
+
 def frozen_clip(model: str, download_root: str, precision: str, device: torch.device) -> torch.nn.Module:
     """The source's CLIP on ``device``, frozen, with the weights' dtype of ``precision``."""
     loaded = load_clip(model, device=device, download_root=download_root)
@@ -80,6 +86,7 @@ def write_clip_cams(
     settings: object,
     batch_size: int,
     progress: Progress,
+    autocast_dtype: torch.dtype | None = None,
 ) -> int:
     """Write ``<folder>/<id>.npz`` for every job, batching images of one size; returns the count of
     images without a class (written with no maps, each named in the log)."""
@@ -89,7 +96,9 @@ def write_clip_cams(
     for chunk in batches_by_image_size(list(jobs), lambda image_id: jobs[image_id][0], batch_size):
         images = np.stack([read_rgb(jobs[image_id][0]) for image_id in chunk])
         keys = [np.asarray(jobs[image_id][1], dtype=np.int64) for image_id in chunk]
-        maps = SOURCES[source].maps(model, images, keys, class_features, background_features, settings)
+        maps = SOURCES[source].maps(
+            model, images, keys, class_features, background_features, settings, autocast_dtype=autocast_dtype
+        )
         for image_id, image_keys, (full, stride4) in zip(chunk, keys, maps):
             if len(image_keys) == 0:
                 without_class += 1
