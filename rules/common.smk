@@ -43,13 +43,13 @@ DEMO_CLIP_VIT_EVALUATION = str(
 RELEASED = config["released"]
 # A released file stands in for a stage only if it is there: otherwise Snakemake would quietly fall
 # back to the rule it replaces (ruleorder drops a rule whose input is missing) and train it instead.
-# rules/fetch.smk stops the run on these (with every other missing input when offline).
-MISSING_RELEASED = [
-    f"released.{_key}: {_path} does not exist; put the reference's released file there, "
+# rules/fetch.smk stops the run on those a stage reads (with every other missing input when offline).
+MISSING_RELEASED = {
+    _key: f"released.{_key}: {_path} does not exist; put the reference's released file there, "
     f"or set released.{_key}: null to make it here"
     for _key, _path in RELEASED.items()
     if _path and not Path(_path).exists()
-]
+}
 RELEASED_CAMS = {
     model: RELEASED[f"{model}_cam"]
     for model in ("baseline", "clims")

@@ -59,6 +59,17 @@ CLIPS_READ = {
         for source in CLIP_SEED_SOURCES
     },
 }
+# The released files a stage reads: a CAM network that is made, CLIMS's CAMs when CLIMS is a source,
+# the pseudo-labels always (they replace the refinement).
+RELEASED_READ = {
+    "baseline_cam": "baseline" in CAM_NETWORKS,
+    "clims_cam": "clims" in CAM_NETWORKS,
+    "clims_cams": "clims" in SEED_SOURCES,
+    "pseudo_labels": True,
+}
+MISSING_RELEASED_READ = [
+    line for key, line in MISSING_RELEASED.items() if RELEASED_READ[key]
+]
 # (The demo's CLIPs are made by its rules.)
 _missing = (
     missing_weight_lines(PRETRAINED_READ)
@@ -69,15 +80,15 @@ _missing = (
             if model not in (DEMO_CLIP["checkpoint"], DEMO_CLIP["vit_checkpoint"])
         }
     )
-    + MISSING_RELEASED
+    + MISSING_RELEASED_READ
 )
 if not FETCH["enabled"] and (MISSING_FOLDERS or _missing):
     raise WorkflowError(
         offline_message(missing_dataset_lines(MISSING_FOLDERS, SOURCES) + _missing)
     )
 # The reference's released files cannot be fetched: a missing one stops the run online too.
-if MISSING_RELEASED:
-    raise WorkflowError("\n".join(MISSING_RELEASED))
+if MISSING_RELEASED_READ:
+    raise WorkflowError("\n".join(MISSING_RELEASED_READ))
 
 FETCHED_FOLDERS = MISSING_FOLDERS if FETCH["enabled"] else {}
 FETCHED_ARCHIVES = {

@@ -34,10 +34,28 @@ def _check_seed_sources(config: dict, source: str) -> None:
             f"{source}: seeds.refine_from is {seeds['refine_from']}, which is not in seeds.sources "
             f"{seeds['sources']}: add it there or refine one of those"
         )
-    if refine["method"] == "irn" and (refine["background"] != "threshold" or refine["confidence"] > 0):
+    if refine["method"] == "irn" and (
+        refine["background"] != "threshold" or refine["confidence"] > 0 or refine["crf_image"] != "rgb"
+    ):
         raise ConfigError(
-            f"{source}: refine.background {refine['background']} and refine.confidence {refine['confidence']} "
-            "are settings of the CRF route: set refine.method: crf, or background: threshold and confidence: 0"
+            f"{source}: refine.background {refine['background']}, refine.confidence {refine['confidence']} and "
+            f"refine.crf_image {refine['crf_image']} are settings of the CRF route: set refine.method: crf, or "
+            "background: threshold, confidence: 0 and crf_image: rgb"
+        )
+    # A backbone from the CLIMS network would train the baseline and CLIMS for it alone.
+    backbone_from_clims = [
+        key
+        for key, starts in (
+            ("irn.backbone_init", refine["method"] == "irn" and config["irn"]["backbone_init"] == "cam"),
+            ("segmenter.pretrained", config["segmenter"]["pretrained"] == "cam"),
+        )
+        if starts
+    ]
+    if backbone_from_clims and "clims" not in seeds["sources"]:
+        raise ConfigError(
+            f"{source}: {' and '.join(backbone_from_clims)} start from the CLIMS network's backbone (cam), but "
+            f"seeds.sources {seeds['sources']} has no clims: add clims to seeds.sources, or start from ImageNet "
+            "(irn.backbone_init: pretrained, segmenter.pretrained: a weights file)"
         )
 
 

@@ -224,3 +224,26 @@ def test_snakemake_takes_an_exponent_learning_rate_from_the_config_and_the_comma
     command += ["--config", "segmenter={lr: 1e-4, amp: false}", "train_cam={epochs: 2}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"refine": {"method": "irn", "crf_image": "mean_subtracted_bgr"}}, "are settings of the CRF route"),
+        ({"refine": {"method": "irn", "confidence": 0.95}}, "are settings of the CRF route"),
+        (
+            {"seeds": {"sources": ["clip_es"], "refine_from": "clip_es"}, "irn": {"backbone_init": "cam"}},
+            r"irn.backbone_init start from the CLIMS network's backbone \(cam\), but seeds.sources",
+        ),
+        (
+            {"seeds": {"sources": ["maskclip"], "refine_from": "maskclip"}, "refine": {"method": "crf"},
+             "segmenter": {"pretrained": "cam"}},
+            "segmenter.pretrained start from the CLIMS network's backbone",
+        ),
+    ],
+)  # fmt: skip
+def test_seed_source_and_refinement_settings_that_would_be_ignored_or_train_clims_silently_are_refused(
+    overrides, message
+):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(overrides, "my.yaml")

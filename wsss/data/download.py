@@ -108,6 +108,7 @@ def unpack_archives(archives: list[str | os.PathLike], inside: str, folder: str 
             "this dataset is published as"
         )
     if folder.exists():
+        shutil.rmtree(staging, ignore_errors=True)  # the unpacked copy is not kept beside it
         raise DatasetError(f"{folder}: exists already; not replaced by the unpacked {inside or 'archives'}")
     os.replace(unpacked, folder)
     shutil.rmtree(staging, ignore_errors=True)
