@@ -7,6 +7,7 @@ from conftest import _load_script
 from seed_helpers import tiny_clip, unit_rows
 
 from wsss.device import fast_bf16
+from wsss.refine.cam_to_labels import power_background
 from wsss.seeds.clip_cams import clip_autocast
 from wsss.seeds.clip_es import (
     ClipEsSettings,
@@ -15,7 +16,6 @@ from wsss.seeds.clip_es import (
     clip_es_maps,
     gradcam_maps,
     normalise_affinity,
-    power_background,
     refine_with_affinity,
 )
 
@@ -87,8 +87,9 @@ def test_refinement_zeroes_the_affinity_columns_outside_the_box():
 
 def test_the_background_is_one_minus_the_top_class_to_the_power_alpha():
     cams = np.array([[[0.2, 0.5]], [[0.6, 0.1]]], np.float32)  # max [0.6, 0.5] -> (0.4, 0.5) ** 2
-    assert np.allclose(power_background(cams, 2), [[0.16, 0.25]])
-    assert np.array_equal(power_background(np.zeros((0, 2, 3), np.float32), 1), np.ones((2, 3)))
+    assert power_background(cams, 2).shape == (1, 1, 2)  # one plane, stacked above the CAMs
+    assert np.allclose(power_background(cams, 2)[0], [[0.16, 0.25]])
+    assert np.array_equal(power_background(np.zeros((0, 2, 3), np.float32), 1)[0], np.ones((2, 3)))
 
 
 @pytest.fixture(scope="module")

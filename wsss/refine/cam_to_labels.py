@@ -17,7 +17,7 @@ from wsss.data.manifest import DatasetManifest
 from wsss.data.voc_dataset import images_with_classes
 from wsss.errors import DatasetError
 from wsss.palette import IGNORE_INDEX
-from wsss.refine.crf import CRFParams, crf_image, crf_probabilities, crf_refine_labels
+from wsss.refine.crf import CRFParams, crf_image, crf_probabilities, crf_refine_labels, per_pixel_probabilities
 from wsss.sharding import shard_members
 
 
@@ -59,8 +59,7 @@ def crf_scores(cam: np.ndarray, background: str, bg_threshold: float, alpha: flo
         return np.concatenate([power_background(cam, alpha), cam])
     if background != "threshold":
         raise ValueError(f"refine.background must be threshold or power, got {background!r}")
-    scores = np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam])
-    return scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
+    return per_pixel_probabilities(np.concatenate([np.full((1, *cam.shape[1:]), bg_threshold, dtype=np.float32), cam]))
 
 
 def crf_pseudo_labels(

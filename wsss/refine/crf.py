@@ -70,8 +70,12 @@ def crf_refine_scores(image: np.ndarray, scores: np.ndarray, params: CRFParams) 
     A single score map (background alone) gives label 0 everywhere without a CRF."""
     if scores.shape[0] == 1:
         return np.zeros(scores.shape[1:], dtype=np.uint8)
-    probabilities = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
-    return crf_probabilities(image, probabilities, params).argmax(axis=0).astype(np.uint8)
+    return crf_probabilities(image, per_pixel_probabilities(scores), params).argmax(axis=0).astype(np.uint8)
+
+
+def per_pixel_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Non-negative (K, H, W) scores divided by their sum at each pixel (1e-8 at least)."""
+    return scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-8)
 
 
 def crf_probabilities(image: np.ndarray, scores: np.ndarray, params: CRFParams) -> np.ndarray:

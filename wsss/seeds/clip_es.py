@@ -123,13 +123,6 @@ def refine_with_affinity(affinity: torch.Tensor, cams: torch.Tensor, masks: torc
     return (affinity @ masked).T.reshape(k, h, w)
 
 
-def power_background(cams: np.ndarray, alpha: float) -> np.ndarray:
-    """CLIP-ES's background plane (H, W) for class maps (K, H, W) in [0, 1]: (1 - max over the
-    classes)^alpha (``eval_cam.py``); 1 everywhere when there is no class."""
-    top = cams.max(axis=0) if len(cams) else np.zeros(cams.shape[1:], dtype=np.float32)
-    return np.power(1 - top, alpha).astype(np.float32)
-
-
 def _image_features(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The last block on tokens x (L, N, D) whose ln_1 output is y, then CLIP-ES's
     ``forward_last_layer`` head: ln_post, the mean of the patch tokens through proj, unit length (N, E)."""
