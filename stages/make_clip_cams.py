@@ -5,10 +5,11 @@ import time
 
 from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import images_with_classes
 from wsss.device import pick_device
 from wsss.io import atomic_directory
 from wsss.progress import Progress
-from wsss.seeds.clip_cams import clip_autocast, clip_cam_jobs, frozen_clip, source_settings, write_clip_cams
+from wsss.seeds.clip_cams import clip_autocast, frozen_clip, source_settings, write_clip_cams
 from wsss.stage import run_stage
 
 log = logging.getLogger("make_clip_cams")
@@ -36,7 +37,7 @@ def make_clip_cams(
     device = pick_device()
     model = frozen_clip(section.model, section.download_root, section.precision, device)
     description = DatasetManifest.load(manifest)
-    jobs = clip_cam_jobs(root, description, splits, shard, shards)
+    jobs = images_with_classes(root, description, splits, shard, shards)
     start = time.perf_counter()
     with atomic_directory(cams) as folder:
         without_class = write_clip_cams(

@@ -12,6 +12,7 @@ from wsss.data.images import image_size, read_label_map, read_rgb
 from wsss.data.manifest import DatasetManifest
 from wsss.errors import DatasetError
 from wsss.palette import IGNORE_INDEX
+from wsss.sharding import shard_members
 
 
 def read_split_ids(path: Path) -> list[str]:
@@ -159,13 +160,15 @@ class VOCDataset:
 
 
 def images_with_classes(
-    root: str, manifest: DatasetManifest, splits: list[str]
+    root: str, manifest: DatasetManifest, splits: list[str], shard: int = 0, shards: int = 1
 ) -> dict[str, tuple[str, tuple[int, ...]]]:
     """id -> (image path, 0-based classes) of every image of ``splits``, each id once (VOC's train is in
-    train_aug), in split order: what the per-image stages iterate over."""
+    train_aug), in split order: what the per-image stages iterate over; only those of shard ``shard`` of
+    ``shards`` (:func:`wsss.sharding.shard_members`)."""
     images: dict[str, tuple[str, tuple[int, ...]]] = {}
     for split in dict.fromkeys(splits):
         dataset = VOCDataset(root, manifest, split)
         for image_id, row in zip(dataset.ids, dataset.label_matrix()):
             images.setdefault(image_id, (str(dataset.image_path(image_id)), tuple(int(k) for k in np.flatnonzero(row))))
-    return images
+    members = shard_members(images, shard, shards)
+    return {image_id: image for image_id, image in images.items() if image_id in members}

@@ -18,7 +18,6 @@ from wsss.data.voc_dataset import images_with_classes
 from wsss.errors import DatasetError
 from wsss.palette import IGNORE_INDEX
 from wsss.refine.crf import CRFParams, crf_image, crf_probabilities, crf_refine_labels, per_pixel_probabilities
-from wsss.sharding import shard_members
 
 
 def _labels_with_background(cam: np.ndarray, threshold: float) -> np.ndarray:
@@ -136,12 +135,10 @@ def cam_label_jobs(
 ) -> list[CamLabelJob]:
     """One job per image id of ``splits`` (each id once), with its positive classes as the expected CAM keys;
     only shard ``shard`` of ``shards`` of them (:func:`wsss.sharding.shard_members`)."""
-    jobs = {
-        image_id: CamLabelJob(image_id, image_path, keys, str(cams), str(output))
-        for image_id, (image_path, keys) in images_with_classes(dataset_root, manifest, splits).items()
-    }
-    members = shard_members(jobs, shard, shards)
-    return [job for image_id, job in jobs.items() if image_id in members]
+    return [
+        CamLabelJob(image_id, image_path, keys, str(cams), str(output))
+        for image_id, (image_path, keys) in images_with_classes(dataset_root, manifest, splits, shard, shards).items()
+    ]
 
 
 def label_histogram_summary(histograms: list[np.ndarray], class_names: list[str]) -> dict:

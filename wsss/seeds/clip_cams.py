@@ -18,14 +18,12 @@ import torch
 from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.images import batches_by_image_size, read_rgb
 from wsss.data.manifest import DatasetManifest
-from wsss.data.voc_dataset import images_with_classes
 from wsss.device import fast_bf16
 from wsss.models.clip_scorer import cast_clip, freeze, load_clip
 from wsss.progress import Progress
 from wsss.seeds.clip_es import ClipEsSettings, clip_es_maps
 from wsss.seeds.maskclip import MaskClipSettings, maskclip_maps
 from wsss.seeds.text import encode_prompts
-from wsss.sharding import shard_members
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +64,6 @@ def frozen_clip(model: str, download_root: str, precision: str, device: torch.de
     """The source's CLIP on ``device``, frozen, with the weights' dtype of ``precision``."""
     loaded = load_clip(model, device=device, download_root=download_root)
     return freeze(cast_clip(loaded, clip_weight_dtype(precision, device)))
-
-
-def clip_cam_jobs(
-    root: str, manifest: DatasetManifest, splits: list[str], shard: int, shards: int
-) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """id -> (image path, classes) of the images of ``splits`` in shard ``shard`` of ``shards``."""
-    images = images_with_classes(root, manifest, splits)
-    members = shard_members(images, shard, shards)
-    return {image_id: job for image_id, job in images.items() if image_id in members}
 
 
 def write_clip_cams(
