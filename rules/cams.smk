@@ -3,8 +3,6 @@
 # it), multi-scale CAMs (or the reference's released CLIMS CAMs). The training-free ones: CLIP-ES and
 # MaskCLIP straight from a frozen CLIP ViT (make_clip_cams).
 
-from wsss.clip_source import clip_checkpoint_input
-
 
 rule train_cam:
     input:

@@ -4,7 +4,9 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+from wsss.clip_source import clip_checkpoint_input
 from wsss.data.file_listing import PARTS, listing_path, refresh_listing
+from wsss.data.manifest import folder_manifest_dict
 
 # The software of every rule, for --use-conda (environment.post-deploy.sh adds the packages
 # that compile against the installed torch: mmcv's ops, pydensecrf2 and this project).
@@ -16,6 +18,11 @@ WORLD = config["demo_world"]
 DEMO_CLIP = config["demo_clip"]
 CLIP = config["clip"]
 REFINE = config["refine"]
+# Folder mode (config folder): the dataset is made by prepare_folder from a folder of photos, labelled by
+# CLIP; it has no ground-truth masks, so nothing is scored against them (seeds, labels, segmenter).
+FOLDER = config["folder"]
+FROM_FOLDER = FOLDER["images"] is not None
+HAS_MASKS = not FROM_FOLDER
 # The run's dataset is the demo world, written by make_demo_world (config dataset.demo_world;
 # wsss.config checks that dataset.root agrees).
 IS_DEMO_WORLD = DATA["demo_world"]
@@ -169,6 +176,7 @@ RESOURCES = {
     "draw_demo_world": SMALL,
     "prepare_voc_sbd": {"mem_mb": 4000, "runtime": 60},
     "prepare_coco": {"mem_mb": 16000, "runtime": 240},
+    "prepare_folder": {"mem_mb": 8000, "runtime": 120, "gpu": 1},
     "list_dataset": SMALL,
     "check_dataset": {"mem_mb": 2000, "runtime": 30},
     "summarize_dataset": SMALL,
@@ -197,6 +205,7 @@ RESOURCES = {
     "train_seg": {"mem_mb": 32000, "runtime": 720, "gpu": DEVICES["train_seg"]},
     "eval_seg": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
     "gather_eval_seg": SMALL,
+    "predict_folder": {"mem_mb": 16000, "runtime": 240, "gpu": 1},
     "report_results": SMALL,
     "report_resources": SMALL,
 }
@@ -251,8 +260,16 @@ STAGE_OUTPUTS = [
         else shard_paths("make_pseudo_labels", f"{SHARD_ROOT}/pseudo_labels/{{shard}}")
     ),
     expand(f"{RESULTS}/{{labels}}", labels=LABEL_FOLDERS),
-    shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_predictions/{{shard}}"),
-    shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_counts/{{shard}}.npz"),
+    (
+        shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_predictions/{{shard}}")
+        if HAS_MASKS
+        else []
+    ),
+    (
+        shard_paths("eval_seg", f"{SHARD_ROOT}/segmenter_counts/{{shard}}.npz")
+        if HAS_MASKS
+        else []
+    ),
     f"{RESULTS}/segmenter_predictions",
 ]
 
@@ -261,9 +278,17 @@ FINAL_TARGETS = [
     f"{RESULTS}/config.yaml",
     f"{RESULTS}/demo_world/contact_sheet.png" if IS_DEMO_WORLD else [],
     f"{RESULTS}/dataset/summary.json",
+    f"{RESULTS}/dataset/image_labels.json" if FROM_FOLDER else [],
     f"{RESULTS}/report/demo_clip.html" if USES_DEMO_CLIP else [],
-    expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES),
-    expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
     expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
-    f"{RESULTS}/evaluation/segmenter.json",
+    # Scores against the ground-truth masks, where the dataset has them.
+    (
+        [
+            expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES),
+            expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS),
+            f"{RESULTS}/evaluation/segmenter.json",
+        ]
+        if HAS_MASKS
+        else []
+    ),
 ]

@@ -1,5 +1,5 @@
-# Phase 1, data: the run's effective config recorded, the published datasets turned into the VOC
-# layout, their files listed for the rules that read them, and every dataset checked.
+# Phase 1, data: the run's effective config recorded, the published datasets (or a folder of photos)
+# turned into the VOC layout, their files listed for the rules that read them, and every dataset checked.
 
 
 rule write_config:
@@ -62,6 +62,40 @@ rule prepare_coco:
         **RESOURCES["prepare_coco"],
     script:
         "../stages/prepare_coco.py"
+
+
+# Folder mode (config folder): the user's photos and class names made into the run's dataset, each photo
+# labelled by the CLIP of clip.model (its probabilities in image_labels.tsv, its classes in Annotations/).
+if FROM_FOLDER:
+    if not Path(FOLDER["images"]).is_dir():
+        raise WorkflowError(
+            f"folder.images: {FOLDER['images']} is not a folder; point it at the folder of photos"
+        )
+
+    rule prepare_folder:
+        input:
+            images=FOLDER["images"],
+            clip_weights=clip_checkpoint_input(CLIP["model"]),
+        output:
+            root=directory(DATA["root"]),
+            manifest=DATA["manifest"],
+            labels=f"{RESULTS}/dataset/image_labels.json",
+        log:
+            log_path("prepare_folder"),
+        benchmark:
+            benchmark_path("prepare_folder")
+        conda:
+            CONDA_ENV
+        threads: workflow.cores
+        resources:
+            **RESOURCES["prepare_folder"],
+        params:
+            **{key: value for key, value in FOLDER.items() if key != "images"},
+            # A name or a path; a function because, as a path, it repeats the clip_weights input.
+            clip_model=lambda wildcards: CLIP["model"],
+            clip_download_root=CLIP["download_root"],
+        script:
+            "../stages/prepare_folder.py"
 
 
 rule list_dataset:

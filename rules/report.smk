@@ -17,11 +17,19 @@ if asks_for_report(sys.argv[1:]):
 rule report_results:
     input:
         dataset_summary=f"{RESULTS}/dataset/summary.json",
-        seeds=expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES),
-        label_evaluations=expand(
-            f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS
+        # Folder mode: the photos' CLIP labels; no masks, so none of the scores below.
+        image_labels=[f"{RESULTS}/dataset/image_labels.json"] if FROM_FOLDER else [],
+        seeds=(
+            expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES)
+            if HAS_MASKS
+            else []
         ),
-        segmenter=f"{RESULTS}/evaluation/segmenter.json",
+        label_evaluations=(
+            expand(f"{RESULTS}/evaluation/{{labels}}.json", labels=LABEL_FOLDERS)
+            if HAS_MASKS
+            else []
+        ),
+        segmenter=[f"{RESULTS}/evaluation/segmenter.json"] if HAS_MASKS else [],
         histories=TRAINING_HISTORIES,
     output:
         dataset_html=report(

@@ -91,9 +91,11 @@ def predict(
     crf: bool = schema_default("eval_seg", "crf"),
     large: str = "downscale",
     max_side: int = 1000,
+    image_dir: str = "",
     threads: int = 1,
 ) -> None:
-    """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``.
+    """Write ``output/<image stem>.png`` (class indices, VOC palette) for every image in ``images``
+    (in its sub-folder ``image_dir`` when given: a dataset root's JPEGImages, in the workflow's folder mode).
 
     ``fusion`` combines the scales as eval_seg's does: max of logits (the reference) or mean of probabilities.
     The defaults of ``scales``, ``fusion``, ``flip`` and ``crf`` are the schema's for eval_seg (the
@@ -108,6 +110,7 @@ def predict(
     if ``output`` is still new or empty by then (two runs into one folder: the second to finish
     fails). Images whose masks would share a name (x.jpg and x.png) are refused before any work.
     """
+    images = str(Path(images) / image_dir)
     check_output_folder(output, images)
     if large not in LARGE_IMAGE_MODES or int(max_side) < 64:
         raise ValueError(

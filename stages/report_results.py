@@ -23,11 +23,15 @@ def _training_records(history: dict) -> list[dict]:
     return history.get("epochs") or history.get("curve", [])
 
 
+NO_MASKS = "The photos have no ground-truth masks (folder mode): {what} not scored."
+
+
 def report_results(
     dataset_summary: str,
+    image_labels: list,
     seeds: list,
     label_evaluations: list,
-    segmenter: str,
+    segmenter: list,
     histories: list,
     dataset_html: str,
     seeds_html: str,
@@ -36,7 +40,11 @@ def report_results(
     segmenter_html: str,
     training_png: str,
 ) -> None:
-    """Write one page or picture per report item; file stems name the models and label folders."""
+    """Write one page or picture per report item; file stems name the models and label folders.
+
+    ``image_labels`` (folder mode: the CLIP labels' summary) and ``segmenter`` are lists of at most one file;
+    without masks (folder mode) ``seeds``, ``label_evaluations`` and ``segmenter`` are empty and the pages
+    say so."""
     summary = _read(dataset_summary)
     rows = [
         [split, info["images"], info["mean_classes_per_image"], ", ".join(info["classes_without_images"]) or "–"]
@@ -46,14 +54,32 @@ def report_results(
         [name, *(info["images_per_class"].get(name) for info in summary["splits"].values())]
         for name in summary["classes"]
     ]
-    write_html_page(
-        dataset_html,
-        f"Dataset {summary['dataset']}",
-        [
-            html_table("Splits", ["split", "images", "classes per image", "classes without images"], rows),
-            html_table("Images per class", ["class", *summary["splits"]], per_class),
-        ],
-    )
+    tables = [
+        html_table("Splits", ["split", "images", "classes per image", "classes without images"], rows),
+        html_table("Images per class", ["class", *summary["splits"]], per_class),
+    ]
+    notes = []
+    for path in image_labels:
+        labels = _read(path)
+        tables.append(
+            html_table(
+                "Image labels from CLIP: photos per class",
+                ["class", "photos"],
+                [[name, count] for name, count in labels["images_per_class"].items()],
+            )
+        )
+        notes.append(
+            f"{labels['images']} photos of {labels['folder']} labelled by CLIP {labels['clip_model']}: a class is "
+            f"present at probability {labels['label_threshold']:g} or more (from {labels['label_threshold_from']})"
+            + (", and each photo's most probable class always" if labels["keep_top_class"] else "")
+            + f"; {labels['images_without_class']} photos without a class; {labels['skipped']} files left out "
+            "(skipped.tsv in the dataset folder)."
+        )
+    write_html_page(dataset_html, f"Dataset {summary['dataset']}", tables, notes)
+    if not seeds:
+        _pages_without_masks(seeds_html, seed_sweep_png, labels_html, segmenter_html)
+        plot_training_curves({Path(p).stem: _training_records(_read(p)) for p in histories}, training_png)
+        return
 
     reports = {Path(p).stem: _read(p) for p in seeds}
     any_report = next(iter(reports.values()))
@@ -98,7 +124,7 @@ def report_results(
                 )
     write_html_page(labels_html, "Pseudo-labels", tables)
 
-    evaluation = _read(segmenter)
+    evaluation = _read(segmenter[0])
     tables = [
         scores_side_by_side(
             f"Segmenter on {evaluation['split']} ({evaluation['images']} images): IoU per class (%) by test mode",
@@ -115,6 +141,18 @@ def report_results(
     write_html_page(segmenter_html, "Segmenter", tables, [f"backbone initialisation: {evaluation['backbone_init']}"])
 
     plot_training_curves({Path(p).stem: _training_records(_read(p)) for p in histories}, training_png)
+
+
+def _pages_without_masks(seeds_html: str, seed_sweep_png: str, labels_html: str, segmenter_html: str) -> None:
+    write_html_page(seeds_html, "CAM seeds", [], [NO_MASKS.format(what="the seeds are")])
+    plot_threshold_sweeps({}, set(), seed_sweep_png)
+    write_html_page(labels_html, "Pseudo-labels", [], [NO_MASKS.format(what="the pseudo-labels are")])
+    write_html_page(
+        segmenter_html,
+        "Segmenter",
+        [],
+        [NO_MASKS.format(what="the segmenter is"), "Its label maps of every photo are in segmenter_predictions/."],
+    )
 
 
 if __name__ == "__main__":

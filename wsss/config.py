@@ -9,16 +9,20 @@ from types import SimpleNamespace
 
 import yaml
 
+from wsss.data.manifest import DatasetManifest, folder_manifest_dict
 from wsss.errors import ConfigError
 from wsss.io import write_text
 from wsss.schema import load_schema, read_yaml, validate_with_defaults
 
+# The one split of a dataset made from a folder of photos.
+FOLDER_SPLIT = "train"
 CONFIG_SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
 
 def validate_config(config: dict, source: str = "<config>") -> dict:
     """Return the validated config with every default filled; raise ConfigError naming ``source``."""
     config = validate_with_defaults(config, CONFIG_SCHEMA, source)
+    _derive_folder_dataset(config, source)
     _check_demo_world_switch(config, source)
     _check_segmenter_start(config, source)
     _check_seed_sources(config, source)
@@ -57,6 +61,39 @@ def _check_seed_sources(config: dict, source: str) -> None:
             f"seeds.sources {seeds['sources']} has no clims: add clims to seeds.sources, or start from ImageNet "
             "(irn.backbone_init: pretrained, segmenter.pretrained: a weights file)"
         )
+
+
+def folder_dataset_paths(config: Mapping) -> dict[str, str]:
+    """Where prepare_folder writes a folder-mode run's dataset (VOC layout) and its manifest."""
+    run = f"{config['results_dir']}/{config['run_name']}"
+    return {"root": f"{run}/dataset/prepared", "manifest": f"{run}/dataset/manifest.yaml"}
+
+
+def _derive_folder_dataset(config: dict, source: str) -> None:
+    """Folder mode (folder.images set): the dataset section becomes the one prepare_folder makes, all in one
+    split, so that the written config.yaml says what the run read; the folder's classes are checked now."""
+    folder = config["folder"]
+    if folder["images"] is None:
+        if folder["classes"]:
+            raise ConfigError(
+                f"{source}: folder.classes is set but folder.images is not: set folder.images to the folder of "
+                "photos, or leave folder out to read the dataset section's dataset"
+            )
+        return
+    if not folder["classes"]:
+        raise ConfigError(
+            f"{source}: folder.images is {folder['images']} but folder.classes lists no class: name the classes "
+            "to find, as in --config 'folder={images: my_photos, classes: [cat, dog]}'"
+        )
+    DatasetManifest.from_dict(folder_manifest_dict(folder), f"{source}: folder")
+    config["dataset"] = {
+        **config["dataset"],
+        **folder_dataset_paths(config),
+        "demo_world": False,
+        "train_split": FOLDER_SPLIT,
+        "seed_eval_split": FOLDER_SPLIT,
+        "eval_split": FOLDER_SPLIT,
+    }
 
 
 def _check_segmenter_start(config: dict, source: str) -> None:

@@ -93,7 +93,10 @@ def plot_threshold_sweeps(sweeps: Mapping[str, Mapping[str, float]], marks: set[
     axes.set_xlabel("background threshold")
     axes.set_ylabel("seed mIoU (%)")
     axes.grid(alpha=0.3)
-    axes.legend()
+    if sweeps:
+        axes.legend()
+    else:  # a dataset without masks
+        axes.text(0.5, 0.5, "no ground-truth masks: not scored", ha="center", transform=axes.transAxes)
     save_figure(figure, path)
 
 

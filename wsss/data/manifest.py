@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,3 +94,22 @@ class DatasetManifest:
     def load(cls, path: str | os.PathLike) -> DatasetManifest:
         """Read a manifest YAML file; errors name the file."""
         return cls.from_dict(read_yaml(path, "dataset manifest"), str(path))
+
+
+def folder_manifest_dict(folder: Mapping) -> dict:
+    """The manifest of a dataset made from a folder of photos (the config's ``folder`` section): its
+    classes, prompts and background words, and the VOC layout prepare_folder writes (labels in XML, no masks).
+
+    With ``keep_top_class`` every photo has a class; otherwise a photo with none is all background."""
+    return {
+        "name": folder["name"],
+        "classes": folder["classes"],
+        "prompt_template": folder["prompt_template"],
+        "background_prompts": folder["background_words"],
+        "labels_from": "annotations",
+        "allow_unlabelled_images": not folder["keep_top_class"],
+        "image_dir": "JPEGImages",
+        "image_suffix": ".jpg",
+        "annotation_dir": "Annotations",
+        "split_dir": "ImageSets/Segmentation",
+    }
