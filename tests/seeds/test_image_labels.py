@@ -1,0 +1,84 @@
+"""Image labels from CLIP: the softmax over class and background prompts, the threshold, and the
+precision and recall against true labels."""
+
+import numpy as np
+import pytest
+import torch
+
+from wsss.errors import ConfigError
+from wsss.models.clip_scorer import CLIP_MEAN, CLIP_STD, ClipScorer
+from wsss.seeds.image_labels import check_prompts, class_probabilities, labels_from_probabilities, precision_recall
+
+
+class ColourClip(torch.nn.Module):
+    """A stand-in CLIP: an image's feature is its mean (normalised) colour; prompt k's is the unit vector k."""
+
+    context_length = 77
+
+    def __init__(self):
+        super().__init__()
+        self.visual = torch.nn.Module()
+        self.visual.input_resolution = 8
+        self.logit_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+        self.prompt_index = {}
+
+    def encode_text(self, tokens):
+        rows = [self.prompt_index.setdefault(tuple(t.tolist()), len(self.prompt_index)) for t in tokens]
+        return torch.eye(3)[rows]
+
+    def encode_image(self, images):
+        return images.mean(dim=(2, 3))
+
+
+def _scorer():
+    # class prompts: red, green; background prompt: blue
+    return ClipScorer(ColourClip(), ["a photo of red.", "a photo of green."], ["a photo of blue."], input_mode="clip")
+
+
+def _expected(rgb):
+    colour = (torch.tensor(rgb, dtype=torch.float32) / 255 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
+    return (10 * torch.nn.functional.normalize(colour, dim=0)).softmax(dim=0)[:2].numpy()
+
+
+def test_probabilities_are_the_classes_share_of_a_softmax_over_classes_and_background_at_clip_s_scale():
+    images = {"r": (250, 10, 10), "g": (10, 250, 10), "b": (10, 10, 250)}
+    probabilities = class_probabilities(
+        _scorer(), lambda i: np.full((12, 20, 3), images[i], dtype=np.uint8), list(images), batch_size=2
+    )
+    expected = np.stack([_expected(rgb) for rgb in images.values()])
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-5)
+    assert probabilities[0].argmax() == 0 and probabilities[1].argmax() == 1 and probabilities[2].sum() < 0.05
+
+
+def test_batches_do_not_change_the_probabilities():
+    rng = np.random.default_rng(0)
+    images = {str(i): rng.integers(0, 255, size=(10 + i, 14, 3), dtype=np.uint8) for i in range(5)}
+    one = class_probabilities(_scorer(), images.__getitem__, list(images), batch_size=1)
+    three = class_probabilities(_scorer(), images.__getitem__, list(images), batch_size=3)
+    np.testing.assert_allclose(one, three, rtol=1e-6)
+
+
+def test_a_class_is_present_from_the_threshold_on_and_keep_top_adds_each_image_s_best():
+    probabilities = np.array([[0.5, 0.3, 0.1], [0.2, 0.1, 0.25], [0.3, 0.3, 0.0]])
+    assert labels_from_probabilities(probabilities, 0.3, keep_top=False).tolist() == [
+        [True, True, False],
+        [False, False, False],
+        [True, True, False],
+    ]
+    assert labels_from_probabilities(probabilities, 0.3, keep_top=True)[1].tolist() == [False, False, True]
+
+
+def test_precision_and_recall_per_class():
+    predicted = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0]], dtype=bool)
+    truth = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0]], dtype=bool)
+    scores = precision_recall(predicted, truth)
+    np.testing.assert_allclose(scores["precision"], [1.0, 0.5, np.nan])
+    np.testing.assert_allclose(scores["recall"], [2 / 3, 1.0, np.nan])
+    assert scores["predicted"].tolist() == [2, 2, 0] and scores["present"].tolist() == [3, 1, 0]
+
+
+def test_a_prompt_longer_than_clip_reads_is_refused_naming_the_class_and_key():
+    long_name = " ".join(["very"] * 80) + " long cat"
+    with pytest.raises(ConfigError, match=r"folder.classes: 'cat2' makes the prompt .* longer than the 77 tokens"):
+        check_prompts(["a photo of dog.", f"a photo of {long_name}."], ["dog", "cat2"], "folder.classes", 77)
+    assert check_prompts(["a photo of dog."], ["dog"], "folder.classes", 77) == ["a photo of dog."]

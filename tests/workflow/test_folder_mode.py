@@ -1,0 +1,81 @@
+"""Folder mode end to end: a folder of photos and class names, no labels, masks or split files, runs to a
+segmenter and its label maps of every photo; files that are not usable photos are named, and settings that
+cannot make a dataset stop the run before any job."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from workflow_helpers import planned_jobs, shipped, snakemake, snakemake_command
+
+MASK_SCORES = {"eval_cam", "eval_labels", "eval_seg", "gather_eval_seg"}
+
+
+def _photos(folder, n=10, size=(64, 80)):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)).save(folder / f"photo {i}.jpg")
+    Image.fromarray(rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)).save(folder / "drawing.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "old").mkdir()
+
+
+def _folder_config(tmp_path):
+    _photos(tmp_path / "photos")
+    config = shipped("micro")
+    config["folder"] = {
+        "images": str(tmp_path / "photos"),
+        "classes": ["aeroplane", "bird", "boat", "car", "cow", "train"],
+    }
+    return config
+
+
+def test_a_folder_run_plans_its_dataset_and_no_mask_scores(tmp_path):
+    jobs = planned_jobs(snakemake(tmp_path, _folder_config(tmp_path), "-n"))
+    assert jobs["prepare_folder"] == 1 and jobs["predict_folder"] == 1 and jobs["train_seg"] == 1
+    assert MASK_SCORES.isdisjoint(jobs) and "make_demo_world" not in jobs
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ({"images": "missing_photos", "classes": ["cat"]}, "folder.images: missing_photos is not a folder"),
+        ({"images": "photos", "classes": []}, "folder.classes lists no class"),
+        ({"images": "photos", "classes": ["cat", "cat"]}, "class names listed twice: cat"),
+    ],
+)
+def test_a_folder_that_cannot_make_a_dataset_stops_the_run_before_any_job(tmp_path, folder, message):
+    (tmp_path / "photos").mkdir()
+    config = shipped("micro") | {"folder": folder}
+    result = subprocess.run(snakemake_command(tmp_path, config, "-n"), capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_micro_run_from_a_folder_of_photos(tmp_path):
+    config = _folder_config(tmp_path)
+    config["segmenter"]["iterations"] = 2
+    snakemake(tmp_path, config)
+    results = tmp_path / "results" / "micro"
+    prepared = results / "dataset" / "prepared"
+    ids = [f"photo_{i}" for i in range(10)]
+    assert (prepared / "ImageSets" / "Segmentation" / "train.txt").read_text().split() == ["drawing", *ids]
+    skipped = dict(line.split("\t") for line in (prepared / "skipped.tsv").read_text().splitlines()[1:])
+    assert set(skipped) == {"broken.jpg", "notes.txt", "old"} and skipped["broken.jpg"].startswith("cannot read image")
+    table = (prepared / "image_labels.tsv").read_text().splitlines()
+    assert len(table) == 12 and all(row.split("\t")[5] != "-" for row in table[1:])  # every photo has its top class
+    assert len(list((prepared / "Annotations").glob("*.xml"))) == 11
+    summary = json.loads((results / "dataset" / "image_labels.json").read_text())
+    assert summary["images"] == 11 and summary["skipped"] == 3 and sum(summary["images_per_class"].values()) >= 11
+    assert sorted(p.stem for p in (results / "segmenter_predictions").glob("*.png")) == sorted(["drawing", *ids])
+    assert len(list((results / "pseudo_labels").glob("*.png"))) == 11
+    assert not (results / "seeds").exists() and not (results / "evaluation").exists()
+    assert "no ground-truth masks (folder mode)" in (results / "report" / "segmenter.html").read_text()
+    assert "Image labels from CLIP" in (results / "report" / "dataset.html").read_text()
+    written = yaml.safe_load((results / "config.yaml").read_text())
+    assert written["dataset"]["root"] == "results/micro/dataset/prepared" and not written["dataset"]["demo_world"]
