@@ -4,6 +4,41 @@
 # MaskCLIP straight from a frozen CLIP ViT (make_clip_cams).
 
 
+# Does each seed source's CLIP know the classes? Scored first (priority), warned about by name; nothing waits
+# for it, so a changed check reruns no training.
+rule check_clip_classes:
+    input:
+        dataset_files([DATA["train_split"]]),
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        clip_weights=lambda wildcards: clip_checkpoint_input(
+            CLIP_CHECKS[wildcards.source][0]
+        ),
+    output:
+        report=f"{RESULTS}/dataset/clip_classes/{{source}}.json",
+    log:
+        log_path("check_clip_classes_{source}"),
+    benchmark:
+        benchmark_path("check_clip_classes_{source}")
+    wildcard_constraints:
+        source="clims|clip_es|maskclip",
+    priority: 10
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    resources:
+        **RESOURCES["check_clip_classes"],
+    params:
+        **config["clip_check"],
+        source=lambda wildcards: wildcards.source,
+        clip_model=lambda wildcards: CLIP_CHECKS[wildcards.source][0],
+        clip_download_root=lambda wildcards: CLIP_CHECKS[wildcards.source][1],
+        split=DATA["train_split"],
+        labels_from_clip=FROM_FOLDER,
+    script:
+        "../stages/check_clip_classes.py"
+
+
 rule train_cam:
     input:
         dataset_files([DATA["train_split"]]),

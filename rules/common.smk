@@ -38,6 +38,17 @@ REFINED_SOURCE = config["seeds"]["refine_from"]
 REFINED_CAMS = f"{RESULTS}/cams/{REFINED_SOURCE}"
 # The training-free sources (CLIP-ES, MaskCLIP) read a frozen CLIP ViT of their own (make_clip_cams).
 CLIP_SEED_SOURCES = [s for s in SEED_SOURCES if s in ("clip_es", "maskclip")]
+# The CLIP each seed source stands on (model, download root), checked class by class before training
+# (check_clip_classes): CLIMS's clip.model, each training-free source's own.
+CLIP_CHECKS = {
+    source: (
+        (CLIP["model"], CLIP["download_root"])
+        if source == "clims"
+        else (config[source]["model"], config[source]["download_root"])
+    )
+    for source in SEED_SOURCES
+    if source != "baseline"
+}
 # The demo's ViT CLIP, trained here (train_demo_clip_vit) when a training-free source reads it.
 USES_DEMO_CLIP_VIT = any(
     config[s]["model"] == DEMO_CLIP["vit_checkpoint"] for s in CLIP_SEED_SOURCES
@@ -180,6 +191,7 @@ RESOURCES = {
     "list_dataset": SMALL,
     "check_dataset": {"mem_mb": 2000, "runtime": 30},
     "summarize_dataset": SMALL,
+    "check_clip_classes": {"mem_mb": 8000, "runtime": 60, "gpu": 1},
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "train_demo_clip_vit": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,
@@ -279,6 +291,7 @@ FINAL_TARGETS = [
     f"{RESULTS}/demo_world/contact_sheet.png" if IS_DEMO_WORLD else [],
     f"{RESULTS}/dataset/summary.json",
     f"{RESULTS}/dataset/image_labels.json" if FROM_FOLDER else [],
+    expand(f"{RESULTS}/dataset/clip_classes/{{source}}.json", source=CLIP_CHECKS),
     f"{RESULTS}/report/demo_clip.html" if USES_DEMO_CLIP else [],
     expand(f"{RESULTS}/{{labels}}_preview", labels=LABEL_FOLDERS),
     # Scores against the ground-truth masks, where the dataset has them.

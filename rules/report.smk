@@ -19,6 +19,9 @@ rule report_results:
         dataset_summary=f"{RESULTS}/dataset/summary.json",
         # Folder mode: the photos' CLIP labels; no masks, so none of the scores below.
         image_labels=[f"{RESULTS}/dataset/image_labels.json"] if FROM_FOLDER else [],
+        clip_checks=expand(
+            f"{RESULTS}/dataset/clip_classes/{{source}}.json", source=CLIP_CHECKS
+        ),
         seeds=(
             expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES)
             if HAS_MASKS

@@ -29,6 +29,7 @@ NO_MASKS = "The photos have no ground-truth masks (folder mode): {what} not scor
 def report_results(
     dataset_summary: str,
     image_labels: list,
+    clip_checks: list,
     seeds: list,
     label_evaluations: list,
     segmenter: list,
@@ -42,7 +43,8 @@ def report_results(
 ) -> None:
     """Write one page or picture per report item; file stems name the models and label folders.
 
-    ``image_labels`` (folder mode: the CLIP labels' summary) and ``segmenter`` are lists of at most one file;
+    ``clip_checks``: each seed source's CLIP scored class by class (check_clip_classes). ``image_labels``
+    (folder mode: the CLIP labels' summary) and ``segmenter`` are lists of at most one file;
     without masks (folder mode) ``seeds``, ``label_evaluations`` and ``segmenter`` are empty and the pages
     say so."""
     summary = _read(dataset_summary)
@@ -75,6 +77,24 @@ def report_results(
             + f"; {labels['images_without_class']} photos without a class; {labels['skipped']} files left out "
             "(skipped.tsv in the dataset folder)."
         )
+    checks = {Path(p).stem: _read(p) for p in clip_checks}
+    if checks:
+        tables.append(
+            html_table(
+                "Does CLIP know the classes? AUROC of each seed source's CLIP probability against the image labels",
+                ["class", *(f"{source} ({check['clip_model']})" for source, check in checks.items())],
+                [
+                    [name, *(check["classes"][name]["auroc"] for check in checks.values())]
+                    for name in summary["classes"]
+                ],
+            )
+        )
+        for source, check in checks.items():
+            notes.append(
+                f"{source}: {check['images']} images of {check['split']}, labels {check['labels']}; classes under "
+                f"AUROC {check['threshold']:g}: {', '.join(check['weak_classes']) or 'none'}."
+            )
+            notes.extend(check["warnings"])
     write_html_page(dataset_html, f"Dataset {summary['dataset']}", tables, notes)
     if not seeds:
         _pages_without_masks(seeds_html, seed_sweep_png, labels_html, segmenter_html)

@@ -38,6 +38,7 @@ def _folder_config(tmp_path):
 def test_a_folder_run_plans_its_dataset_and_no_mask_scores(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, _folder_config(tmp_path), "-n"))
     assert jobs["prepare_folder"] == 1 and jobs["predict_folder"] == 1 and jobs["train_seg"] == 1
+    assert jobs["check_clip_classes"] == 1  # CLIMS's CLIP (the micro run's baseline needs none)
     assert MASK_SCORES.isdisjoint(jobs) and "make_demo_world" not in jobs
 
 
@@ -77,5 +78,8 @@ def test_micro_run_from_a_folder_of_photos(tmp_path):
     assert not (results / "seeds").exists() and not (results / "evaluation").exists()
     assert "no ground-truth masks (folder mode)" in (results / "report" / "segmenter.html").read_text()
     assert "Image labels from CLIP" in (results / "report" / "dataset.html").read_text()
+    check = json.loads((results / "dataset" / "clip_classes" / "clims.json").read_text())
+    assert check["labels"] == "CLIP's own (folder mode)" and check["images"] == 11
+    assert "Does CLIP know the classes?" in (results / "report" / "dataset.html").read_text()
     written = yaml.safe_load((results / "config.yaml").read_text())
     assert written["dataset"]["root"] == "results/micro/dataset/prepared" and not written["dataset"]["demo_world"]

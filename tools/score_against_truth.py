@@ -1,0 +1,140 @@
+"""Score runs against ground truth they did not read: a folder-mode run against the labels and masks of the
+photos it was given, beside the annotated run of the same photos, all measured alike.
+
+    python tools/score_against_truth.py --truth data/demo_world --manifest data_manifest/demo.yaml \\
+        --split train --eval-split val results/demo_folder results/demo [--json scores.json]
+
+For each run (its config.yaml says how it was made): the image labels it used (a folder run's from CLIP,
+an annotated run's the truth) as precision and recall; the refined source's seeds on ``--split`` at the
+run's own background threshold and at the best of its sweep (chosen on the masks: shown, not used); its
+pseudo-labels on ``--split``; and its segmenter on ``--eval-split``, predicted here with the run's eval_seg
+test. Images are matched by id: a folder run's ids are its photos' file stems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from wsss.data.cam_io import load_cam
+from wsss.data.manifest import DatasetManifest
+from wsss.data.voc_dataset import VOCDataset
+from wsss.device import pick_device
+from wsss.evaluation.label_eval import evaluate_label_folder
+from wsss.evaluation.metrics import confusion_matrix, scores_from_confusion
+from wsss.evaluation.seed_eval import seed_labels, threshold_grid
+from wsss.models.segmenter import build_model, predict_probabilities, read_segmenter_checkpoint
+from wsss.seeds.image_labels import precision_recall
+
+
+def used_labels(run: Path, config: dict, truth: VOCDataset) -> np.ndarray:
+    """(N, C) labels the run trained on for ``truth``'s ids: its prepared dataset's (folder mode), else the truth's."""
+    if config["folder"]["images"] is None:
+        return truth.label_matrix()
+    prepared = VOCDataset(
+        run / "dataset" / "prepared", DatasetManifest.load(run / "dataset" / "manifest.yaml"), "train"
+    )
+    missing = sorted(set(truth.ids) - set(prepared.ids))
+    if missing:
+        raise SystemExit(f"{run}: the folder run has no photo with id {missing[0]} (and {len(missing) - 1} more)")
+    return np.stack([prepared.class_labels(image_id) for image_id in truth.ids])
+
+
+def seed_scores(cams: Path, truth: VOCDataset, thresholds: list[float]) -> dict[float, float]:
+    """Seed mIoU at each background threshold, from each CAM file's own classes (a folder run's predicted ones)."""
+    size = truth.manifest.num_classes + 1
+    confusions = {t: np.zeros((size, size), dtype=np.int64) for t in thresholds}
+    for image_id in truth.ids:
+        record, mask = load_cam(cams, image_id), truth.read_mask(image_id)
+        for t in thresholds:
+            confusions[t] += confusion_matrix(seed_labels(record.cam, record.keys, t), mask, size)
+    names = ["background", *truth.manifest.class_names]
+    return {t: scores_from_confusion(c, names)["summary"]["mIoU"] for t, c in confusions.items()}
+
+
+def segmenter_miou(checkpoint: Path, truth: VOCDataset, test: dict) -> float:
+    settings, state = read_segmenter_checkpoint(str(checkpoint))
+    model = build_model(settings, state["model"], pick_device())
+    size = truth.manifest.num_classes + 1
+    confusion = np.zeros((size, size), dtype=np.int64)
+    with torch.no_grad():
+        for image_id in truth.ids:
+            probabilities = predict_probabilities(
+                model, truth.read_image(image_id), test["scales"], test["flip"], test["fusion"]
+            )
+            labels = probabilities.argmax(dim=0).byte().cpu().numpy()
+            confusion += confusion_matrix(labels, truth.read_mask(image_id), size)
+    return scores_from_confusion(confusion, ["background", *truth.manifest.class_names])["summary"]["mIoU"]
+
+
+def score_run(run: Path, truth_root: str, manifest: DatasetManifest, split: str, eval_split: str) -> dict:
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    truth = VOCDataset(truth_root, manifest, split)
+    used, true = used_labels(run, config, truth), truth.label_matrix()
+    labels, hits = precision_recall(used, true), int((used & true).sum())
+    source = config["seeds"]["refine_from"]
+    fixed = round(config["eval_cam"]["bg_threshold"], 4)
+    sweep = sorted({*threshold_grid(*config["eval_cam"]["sweep"]), fixed})
+    seeds = seed_scores(run / "cams" / source, truth, sweep)
+    best = max(sweep, key=lambda t: seeds[t])
+    pseudo = evaluate_label_folder(truth, run / "pseudo_labels")
+    names = ["background", *manifest.class_names]
+    return {
+        "run": str(run),
+        "labels": "CLIP" if config["folder"]["images"] else "annotations",
+        "label_precision": hits / max(1, int(used.sum())),
+        "label_recall": hits / max(1, int(true.sum())),
+        "label_precision_per_class": dict(zip(manifest.class_names, labels["precision"].tolist())),
+        "label_recall_per_class": dict(zip(manifest.class_names, labels["recall"].tolist())),
+        "seed_source": source,
+        "seed_threshold": fixed,
+        "seed_miou": seeds[fixed],
+        "seed_best_threshold": best,
+        "seed_best_miou": seeds[best],
+        "pseudo_label_miou": scores_from_confusion(pseudo["confusion"], names)["summary"]["mIoU"],
+        "pseudo_label_coverage": pseudo["coverage"],
+        "segmenter_miou": segmenter_miou(
+            run / "models" / "segmenter.pt", VOCDataset(truth_root, manifest, eval_split), config["eval_seg"]
+        ),
+    }
+
+
+def markdown(rows: list[dict], split: str, eval_split: str) -> str:
+    lines = [
+        f"| run | labels | label precision / recall | seeds on {split} (threshold) | best seeds (threshold) "
+        f"| pseudo-labels on {split} (coverage) | segmenter on {eval_split} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['labels']} | {r['label_precision']:.3f} / {r['label_recall']:.3f} "
+            f"| {r['seed_miou']:.2f} ({r['seed_threshold']:g}) | {r['seed_best_miou']:.2f} ({r['seed_best_threshold']:g}) "
+            f"| {r['pseudo_label_miou']:.2f} ({r['pseudo_label_coverage']:.1%}) | {r['segmenter_miou']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="results/<run> folders")
+    parser.add_argument("--truth", required=True, help="the dataset root holding the true labels and masks")
+    parser.add_argument("--manifest", required=True, help="its manifest")
+    parser.add_argument("--split", default="train", help="split of the photos the runs labelled and refined")
+    parser.add_argument("--eval-split", default="val", help="split the segmenters are scored on")
+    parser.add_argument("--json", type=Path, help="also write the scores here")
+    args = parser.parse_args(argv)
+    manifest = DatasetManifest.load(args.manifest)
+    rows = [score_run(run, args.truth, manifest, args.split, args.eval_split) for run in args.runs]
+    print(markdown(rows, args.split, args.eval_split))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
