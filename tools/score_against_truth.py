@@ -114,7 +114,8 @@ def markdown(rows: list[dict], split: str, eval_split: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['run']} | {r['labels']} | {r['label_precision']:.3f} / {r['label_recall']:.3f} "
-            f"| {r['seed_miou']:.2f} ({r['seed_threshold']:g}) | {r['seed_best_miou']:.2f} ({r['seed_best_threshold']:g}) "
+            f"| {r['seed_miou']:.2f} ({r['seed_threshold']:g}) "
+            f"| {r['seed_best_miou']:.2f} ({r['seed_best_threshold']:g}) "
             f"| {r['pseudo_label_miou']:.2f} ({r['pseudo_label_coverage']:.1%}) | {r['segmenter_miou']:.2f} |"
         )
     return "\n".join(lines)
