@@ -8,6 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 from PIL import Image
 from workflow_helpers import planned_jobs, shipped, snakemake, snakemake_command
 
@@ -83,3 +84,13 @@ def test_micro_run_from_a_folder_of_photos(tmp_path):
     assert "Does CLIP know the classes?" in (results / "report" / "dataset.html").read_text()
     written = yaml.safe_load((results / "config.yaml").read_text())
     assert written["dataset"]["root"] == "results/micro/dataset/prepared" and not written["dataset"]["demo_world"]
+
+
+def test_the_shipped_folder_config_plans_clip_es_seeds_and_no_cam_training(tmp_path):
+    _photos(tmp_path / "my_photos")
+    config = yaml.safe_load((REPO / "configs" / "folder.yaml").read_text())
+    config["folder"] |= {"images": str(tmp_path / "my_photos"), "classes": ["cat", "dog"]}
+    jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
+    assert jobs["prepare_folder"] == 1 and jobs["make_clip_cams"] == 1 and jobs["check_clip_classes"] == 1
+    assert {"train_cam", "train_clims", "make_cam", "train_irn"}.isdisjoint(jobs) and MASK_SCORES.isdisjoint(jobs)
+    assert jobs["make_pseudo_labels"] == 1 and jobs["train_seg"] == 1 and jobs["predict_folder"] == 1

@@ -9,6 +9,9 @@ import sys
 import pytest
 from conftest import REPO
 
+FOLDER_COMMAND = (
+    "snakemake --cores all --configfile configs/folder.yaml --config 'folder={images: my_photos, classes: [cat, dog]}'"
+)
 # How each README command is checked. "run": as written, in a copy of the repository; "dry run": as
 # written with -n (the run itself is what the micro run and the demo do); "make -n": the target's
 # commands, which the other entries run; "report": as written before any run, which must refuse with
@@ -36,6 +39,14 @@ COMMANDS = {
     ),
     "snakemake --cores all --configfile configs/voc12.yaml configs/voc12_clip_es.yaml": (
         "downloads VOC and SBD and needs OpenAI's ViT-B/16 (test_seed_sources dry-runs it on a tiny VOC)"
+    ),
+    "make demo-folder": "make -n",
+    "python stages/predict.py": (
+        "a stage's command line, shown without its arguments (tests/models/test_segmenter.py runs predict)"
+    ),
+    FOLDER_COMMAND: (
+        "needs OpenAI's ViT-B/16 and a folder of photos (test_folder_mode dry-runs configs/folder.yaml and runs "
+        "folder mode on micro)"
     ),
     "snakemake --cores all --configfile configs/coco14.yaml": (
         "downloads COCO and needs the released res50_cam_coco.pth (test_fetch runs its download rules and dry run)"
