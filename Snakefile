@@ -45,12 +45,10 @@ if not workflow.overwrite_configfiles:
 
 
 # Errors name the config files (and --config) that the values came from.
-config.update(
-    validate_config(
-        config,
-        config_source(workflow.configfiles, bool(workflow.config_settings.config)),
-    )
+CONFIG_SOURCE = config_source(
+    workflow.configfiles, bool(workflow.config_settings.config)
 )
+config.update(validate_config(config, CONFIG_SOURCE))
 
 
 report: "report/workflow.rst"

@@ -59,7 +59,7 @@ TABLES = (
     ),
 )
 # Keys whose values are not hyperparameters of the method: where things are, the demo, how work is
-# sharded and on how many devices it trains.
+# sharded and on how many devices it trains, and folder mode's own dataset (unset in these runs).
 NOT_HYPERPARAMETERS = (
     "run_name",
     "results_dir",
@@ -69,6 +69,7 @@ NOT_HYPERPARAMETERS = (
     "coco.",
     "fetch.",
     "dataset.",
+    "folder.",
     "demo_world.",
     "demo_clip.",
 )

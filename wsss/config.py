@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import yaml
 
-from wsss.data.manifest import DatasetManifest, folder_manifest_dict
 from wsss.errors import ConfigError
 from wsss.io import write_text
 from wsss.schema import load_schema, read_yaml, validate_with_defaults
@@ -71,7 +70,8 @@ def folder_dataset_paths(config: Mapping) -> dict[str, str]:
 
 def _derive_folder_dataset(config: dict, source: str) -> None:
     """Folder mode (folder.images set): the dataset section becomes the one prepare_folder makes, all in one
-    split, so that the written config.yaml says what the run read; the folder's classes are checked now."""
+    split, so that the written config.yaml says what the run read (its classes are checked as a manifest by
+    wsss.data.manifest.folder_manifest, which the workflow calls next)."""
     folder = config["folder"]
     if folder["images"] is None:
         if folder["classes"]:
@@ -85,7 +85,6 @@ def _derive_folder_dataset(config: dict, source: str) -> None:
             f"{source}: folder.images is {folder['images']} but folder.classes lists no class: name the classes "
             "to find, as in --config 'folder={images: my_photos, classes: [cat, dog]}'"
         )
-    DatasetManifest.from_dict(folder_manifest_dict(folder), f"{source}: folder")
     config["dataset"] = {
         **config["dataset"],
         **folder_dataset_paths(config),

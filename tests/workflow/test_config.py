@@ -9,13 +9,13 @@ import yaml
 from conftest import REPO, SNAKEMAKE
 
 from wsss.config import CONFIG_SCHEMA, effective_config, load_config, validate_config
-from wsss.data.manifest import DatasetManifest
+from wsss.data.manifest import DatasetManifest, folder_manifest_dict
 from wsss.errors import ConfigError
 from wsss.schema import load_schema, read_yaml
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # The overlays, each with the config it is layered on (as their headers say to run them).
-OVERLAYS = {"demo_long": "demo", "voc12_strong": "voc12", "rehearse_voc12": "voc12", "rehearse_coco14": "coco14"}
+OVERLAYS = {"demo_long": "demo", "demo_folder": "demo", "voc12_strong": "voc12", "rehearse_voc12": "voc12", "rehearse_coco14": "coco14"}
 
 
 def leaf_properties(schema, path=""):
@@ -71,7 +71,11 @@ def test_shipped_configs_are_valid(path):
         (key, value, value_at(config, key)) for key, value in values if value_at(config, key) != value
     ]
     assert validate_config(config, f"{path.name} with defaults") == config
-    assert DatasetManifest.load(REPO / config["dataset"]["manifest"]).num_classes > 0
+    if config["folder"]["images"] is None:
+        manifest = DatasetManifest.load(REPO / config["dataset"]["manifest"])
+    else:  # folder mode: the manifest prepare_folder will write
+        manifest = DatasetManifest.from_dict(folder_manifest_dict(config["folder"]), path.name)
+    assert manifest.num_classes > 0
 
 
 def test_voc_config_carries_the_reference_hyperparameters():

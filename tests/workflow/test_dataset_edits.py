@@ -10,6 +10,7 @@ from workflow_helpers import AFTER_CAMS, REPORT, planned_jobs, snakemake
 FROM_VAL = {"check_dataset": 1, "summarize_dataset": 1, "eval_seg": 1, "gather_eval_seg": 1, **REPORT, "all": 1}
 # The train split's check, and every rule that reads its images or image labels, with all that follows.
 FROM_TRAIN_LABELS = {
+    "check_clip_classes": 1,
     "check_dataset": 1,
     "summarize_dataset": 1,
     "train_cam": 1,

@@ -203,7 +203,15 @@ def test_report_tables_hold_the_numbers_of_the_json_reports(report):
         s: {name: info["images_per_class"].get(name) for name in summary["classes"]} for s, info in splits.items()
     }
     assert_table(page.tables, "Images per class", per_class)
-    assert len(page.tables) == 2
+    checks = {path.stem: read(path) for path in sorted((run / "dataset" / "clip_classes").glob("*.json"))}
+    assert sorted(checks) == ["clims"]  # the baseline reads no CLIP
+    caption = "Does CLIP know the classes? AUROC of each seed source's CLIP probability against the image labels"
+    auroc = {
+        f"{source} ({check['clip_model']})": {name: c["auroc"] for name, c in check["classes"].items()}
+        for source, check in checks.items()
+    }
+    assert_table(page.tables, caption, auroc)
+    assert len(page.tables) == 3
 
     seeds = {path.stem: read(path) for path in sorted((run / "seeds").glob("*.json"))}
     assert sorted(seeds) == ["baseline", "clims"]

@@ -24,9 +24,11 @@ STAGES = {
     "eval_seg": ("eval_seg", "eval_seg"),
     "preview": ("preview_labels", "preview_labels"),
     "demo_clip": ("train_demo_clip", "train_demo_clip_stage"),
+    "folder": ("prepare_folder", "prepare_folder"),
+    "clip_check": ("check_clip_classes", "check_clip_classes"),
 }
-# Section keys that are a rule's output, so the stage names them as parameters of its own.
-OUTPUTS = {"demo_world.root", "demo_clip.checkpoint"}
+# Section keys that are a rule's input or output, so the stage names them as parameters of its own.
+FILES = {"demo_world.root", "demo_clip.checkpoint", "folder.images"}
 
 
 def signature(stage: str, function: str) -> dict:
@@ -49,7 +51,7 @@ def test_each_stage_takes_its_section_and_writes_no_key_again(section):
     parameters = signature(*STAGES[section])
     assert section in parameters and parameters[section].kind is inspect.Parameter.VAR_KEYWORD
     repeated = {f"{section}.{key}" for key in set(parameters) & set(schema_keys(section))}
-    assert repeated <= OUTPUTS
+    assert repeated <= FILES
 
 
 def test_every_stage_that_takes_a_section_is_checked_above():

@@ -20,6 +20,7 @@ def test_demo_dry_run_shows_the_dag(tmp_path):
         "summarize_dataset": 1,
         "train_demo_clip": 1,
         "train_demo_clip_vit": 1,  # the ViT CLIP of the training-free sources
+        "check_clip_classes": 3,  # the CLIP of CLIMS, CLIP-ES and MaskCLIP
         "train_cam": 1,
         "train_clims": 1,
         "make_cam": 2,  # baseline and CLIMS
@@ -147,6 +148,7 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
 
 
 CUDA_RULES = {
+    "check_clip_classes",
     "train_demo_clip",
     "train_demo_clip_vit",
     "train_cam",
