@@ -23,7 +23,9 @@ REFINE = config["refine"]
 FOLDER = config["folder"]
 FROM_FOLDER = FOLDER["images"] is not None
 HAS_MASKS = not FROM_FOLDER
-if FROM_FOLDER:  # the folder's classes as the manifest prepare_folder writes: refused before any job
+if (
+    FROM_FOLDER
+):  # the folder's classes as the manifest prepare_folder writes: refused before any job
     DatasetManifest.from_dict(folder_manifest_dict(FOLDER), f"{CONFIG_SOURCE}: folder")
 # The run's dataset is the demo world, written by make_demo_world (config dataset.demo_world;
 # wsss.config checks that dataset.root agrees).

@@ -15,7 +15,13 @@ from wsss.schema import load_schema, read_yaml
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # The overlays, each with the config it is layered on (as their headers say to run them).
-OVERLAYS = {"demo_long": "demo", "demo_folder": "demo", "voc12_strong": "voc12", "rehearse_voc12": "voc12", "rehearse_coco14": "coco14"}
+OVERLAYS = {
+    "demo_long": "demo",
+    "demo_folder": "demo",
+    "voc12_strong": "voc12",
+    "rehearse_voc12": "voc12",
+    "rehearse_coco14": "coco14",
+}
 
 
 def leaf_properties(schema, path=""):
