@@ -176,9 +176,15 @@ def shard_paths(stage, pattern):
 # Training stages on several devices (config devices): one torchrun process per GPU.
 DEVICES = config["devices"]
 
-REFINE_INPUTS = {"irn": {"irn": f"{RESULTS}/models/irn.pt"}, "crf": {}}[
-    REFINE["method"]
-]
+# The CRF's background and confidence chosen without masks by CLIP's reward (config reward.choose), judged
+# by the refined source's CLIP (CLIMS's for the baseline, which has none).
+REWARD = config["reward"]
+CHOSEN_REFINE_SETTINGS = f"{RESULTS}/settings/refine.json"
+REWARD_CLIP = CLIP_CHECKS.get(REFINED_SOURCE, (CLIP["model"], CLIP["download_root"]))
+REFINE_INPUTS = {
+    "irn": {"irn": f"{RESULTS}/models/irn.pt"},
+    "crf": {"chosen": CHOSEN_REFINE_SETTINGS} if REWARD["choose"] else {},
+}[REFINE["method"]]
 
 # Memory (MB), wall time (minutes) and GPUs that each job asks of a machine or a scheduler (GPUs
 # for the stages that use CUDA: config devices for the training stages). Sized for a VOC run on one
@@ -196,6 +202,7 @@ RESOURCES = {
     "check_dataset": {"mem_mb": 2000, "runtime": 30},
     "summarize_dataset": SMALL,
     "check_clip_classes": {"mem_mb": 8000, "runtime": 60, "gpu": 1},
+    "choose_refine_settings": {"mem_mb": 8000, "runtime": 120, "gpu": 1},
     "train_demo_clip": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "train_demo_clip_vit": {"mem_mb": 4000, "runtime": 60, "gpu": 1},
     "report_demo_clip": SMALL,

@@ -68,6 +68,39 @@ rule train_irn:
         "../stages/train_irn.py"
 
 
+# The CRF's background and confidence chosen by CLIP's reward on a sample of training images (config reward),
+# for make_pseudo_labels in place of the config's; where masks exist each candidate's mIoU is shown beside.
+rule choose_refine_settings:
+    input:
+        dataset_files(REFINE_SPLITS[:1], PARTS if HAS_MASKS else ("images", "labels")),
+        root=DATA["root"],
+        manifest=DATA["manifest"],
+        cams=REFINED_CAMS,
+        clip_weights=clip_checkpoint_input(REWARD_CLIP[0]),
+    output:
+        report=CHOSEN_REFINE_SETTINGS,
+    log:
+        log_path("choose_refine_settings"),
+    benchmark:
+        benchmark_path("choose_refine_settings")
+    conda:
+        CONDA_ENV
+    threads: workflow.cores
+    resources:
+        **RESOURCES["choose_refine_settings"],
+    params:
+        **REWARD,
+        split=REFINE_SPLITS[0],
+        source=REFINED_SOURCE,
+        refine=REFINE,
+        crf=config["crf"],
+        clip_model=lambda wildcards: REWARD_CLIP[0],
+        clip_download_root=REWARD_CLIP[1],
+        masks=HAS_MASKS,
+    script:
+        "../stages/choose_refine_settings.py"
+
+
 rule make_pseudo_labels:
     input:
         dataset_files(REFINE_SPLITS),

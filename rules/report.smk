@@ -22,6 +22,8 @@ rule report_results:
         clip_checks=expand(
             f"{RESULTS}/dataset/clip_classes/{{source}}.json", source=CLIP_CHECKS
         ),
+        # The refinement's settings chosen by CLIP's reward (config reward.choose).
+        refine_settings=[CHOSEN_REFINE_SETTINGS] if REFINE_INPUTS.get("chosen") else [],
         seeds=(
             expand(f"{RESULTS}/seeds/{{source}}.json", source=SEED_SOURCES)
             if HAS_MASKS

@@ -47,12 +47,10 @@ def check_clip_classes(
     rows = list(range(0, len(dataset), step))
     ids = [dataset.ids[i] for i in rows]
     labels = dataset.label_matrix()[rows]
-    seed_source = source != "clims"  # CLIMS reads the manifest's prompts, the CLIP sources their seed_texts
     device = pick_device()
     scorer = ClipScorer(
         load_clip(clip_model, device=device, download_root=clip_download_root),
-        description.seed_class_prompts() if seed_source else description.class_prompts(),
-        description.seed_background_prompts() if seed_source else description.background_texts(),
+        *description.source_prompts(source),
         input_mode="clip",
     ).to(device)
     start = time.perf_counter()

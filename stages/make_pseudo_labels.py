@@ -1,8 +1,10 @@
 """Stage: pseudo-labels for the segmenter, by IRN random walk (refine: irn) or a CRF over the CAMs (refine: crf)."""
 
 import functools
+import json
 import logging
 import time
+from pathlib import Path
 
 from wsss.config import stage_settings
 from wsss.data.label_folder import write_folder_readme
@@ -27,6 +29,7 @@ def make_pseudo_labels(
     splits: list,
     irn: str | None = None,
     crf: dict | None = None,
+    chosen: str | None = None,
     batch_size: int = 16,
     shard: int = 0,
     shards: int = 1,
@@ -38,10 +41,12 @@ def make_pseudo_labels(
 
     ``refine``: keys of the config's ``refine`` section (the method and its settings), defined (with
     their defaults) by the schema alone; keys left out take the schema's defaults. ``irn``: the IRN
-    checkpoint (method irn); ``crf``: the config's ``crf`` section (method crf); ``batch_size``:
-    images per IRN forward pass.
+    checkpoint (method irn); ``crf``: the config's ``crf`` section (method crf); ``chosen``: the settings
+    that choose_refine_settings chose by CLIP's reward (reward.choose), which replace the config's;
+    ``batch_size``: images per IRN forward pass.
     """
-    settings = stage_settings("refine", refine)
+    overrides = json.loads(Path(chosen).read_text())["chosen"] if chosen else {}
+    settings = stage_settings("refine", {**refine, **overrides})
     description = DatasetManifest.load(manifest)
     start = time.perf_counter()
     with atomic_directory(labels) as folder:
@@ -65,6 +70,8 @@ def make_pseudo_labels(
             )
             unsure = f"; pixels below {settings.confidence} confidence are 255" if settings.confidence > 0 else ""
             how = f"a dense CRF over the CAMs with {background}{unsure}"
+            if overrides:
+                how += f" (chosen without masks by CLIP's reward: {chosen})"
         elif settings.method == "irn":
             if not irn:
                 raise ValueError("refine.method 'irn' needs the IRN checkpoint (input irn)")

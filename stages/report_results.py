@@ -30,6 +30,7 @@ def report_results(
     dataset_summary: str,
     image_labels: list,
     clip_checks: list,
+    refine_settings: list,
     seeds: list,
     label_evaluations: list,
     segmenter: list,
@@ -44,7 +45,8 @@ def report_results(
     """Write one page or picture per report item; file stems name the models and label folders.
 
     ``clip_checks``: each seed source's CLIP scored class by class (check_clip_classes). ``image_labels``
-    (folder mode: the CLIP labels' summary) and ``segmenter`` are lists of at most one file;
+    (folder mode: the CLIP labels' summary), ``refine_settings`` (the refinement's settings chosen by
+    CLIP's reward, with reward.choose) and ``segmenter`` are lists of at most one file;
     without masks (folder mode) ``seeds``, ``label_evaluations`` and ``segmenter`` are empty and the pages
     say so."""
     summary = _read(dataset_summary)
@@ -96,8 +98,9 @@ def report_results(
             )
             notes.extend(check["warnings"])
     write_html_page(dataset_html, f"Dataset {summary['dataset']}", tables, notes)
+    reward_tables, reward_notes = _chosen_settings(refine_settings)
     if not seeds:
-        _pages_without_masks(seeds_html, seed_sweep_png, labels_html, segmenter_html)
+        _pages_without_masks(seeds_html, seed_sweep_png, labels_html, segmenter_html, reward_tables, reward_notes)
         plot_training_curves({Path(p).stem: _training_records(_read(p)) for p in histories}, training_png)
         return
 
@@ -130,7 +133,7 @@ def report_results(
         seed_sweep_png,
     )
 
-    tables = []
+    tables = reward_tables
     for path in label_evaluations:
         for split, scores in _read(path).items():
             caption = (
@@ -142,7 +145,7 @@ def report_results(
                 tables.append(
                     leak_table(f"{Path(path).stem} on {split}: co-occurring background as the object (%)", leak)
                 )
-    write_html_page(labels_html, "Pseudo-labels", tables)
+    write_html_page(labels_html, "Pseudo-labels", tables, reward_notes)
 
     evaluation = _read(segmenter[0])
     tables = [
@@ -163,10 +166,58 @@ def report_results(
     plot_training_curves({Path(p).stem: _training_records(_read(p)) for p in histories}, training_png)
 
 
-def _pages_without_masks(seeds_html: str, seed_sweep_png: str, labels_html: str, segmenter_html: str) -> None:
+def _settings_text(settings: dict) -> str:
+    """The refine keys of a candidate (or of a table row, whose other columns are left out) as text."""
+    return ", ".join(f"{key} {settings[key]:g}" for key in ("bg_threshold", "alpha", "confidence") if key in settings)
+
+
+def _chosen_settings(paths: list) -> tuple[list[str], list[str]]:
+    """The table of the settings CLIP's reward judged and notes on the one chosen (and, where the judged
+    images have masks, the one the masks would pick and the mIoU of each)."""
+    tables, notes = [], []
+    for path in paths:
+        chosen = _read(path)
+        keys = list(chosen["chosen"])
+        with_masks = chosen["images_with_masks"] > 0
+        tables.append(
+            html_table(
+                f"Refinement settings judged by {chosen['source']}'s CLIP {chosen['clip_model']} on "
+                f"{chosen['images']} images of {chosen['split']} ({chosen['pairs']} image-class pairs)",
+                [*keys, "wins", "win rate", *(["mIoU on their masks"] if with_masks else [])],
+                [
+                    [*(row[key] for key in keys), row["wins"], row["win_rate"], *([row["mIoU"]] if with_masks else [])]
+                    for row in chosen["candidates"]
+                ],
+            )
+        )
+        notes.append(
+            f"Chosen without masks (most wins: CLIP's probability of the class higher with its mask kept than "
+            f"removed, softmax over {chosen['softmax_over'].replace('_', ' ')}): {_settings_text(chosen['chosen'])}; "
+            f"the config's values {_settings_text(chosen['config'])} are not used."
+        )
+        if with_masks:
+            miou = {settings: row["mIoU"] for row in chosen["candidates"] for settings in [_settings_text(row)]}
+            notes.append(
+                f"The masks of {chosen['images_with_masks']} of these images would pick "
+                f"{_settings_text(chosen['mask_best'])} (mIoU {miou[_settings_text(chosen['mask_best'])]}) against "
+                f"{miou[_settings_text(chosen['chosen'])]} for the chosen setting: the price of choosing without masks."
+            )
+    return tables, notes
+
+
+def _pages_without_masks(
+    seeds_html: str,
+    seed_sweep_png: str,
+    labels_html: str,
+    segmenter_html: str,
+    reward_tables: list[str],
+    reward_notes: list[str],
+) -> None:
     write_html_page(seeds_html, "CAM seeds", [], [NO_MASKS.format(what="the seeds are")])
     plot_threshold_sweeps({}, set(), seed_sweep_png)
-    write_html_page(labels_html, "Pseudo-labels", [], [NO_MASKS.format(what="the pseudo-labels are")])
+    write_html_page(
+        labels_html, "Pseudo-labels", reward_tables, [NO_MASKS.format(what="the pseudo-labels are"), *reward_notes]
+    )
     write_html_page(
         segmenter_html,
         "Segmenter",

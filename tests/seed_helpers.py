@@ -1,5 +1,6 @@
-"""Tiny random OpenAI CLIPs for the seed tests (seconds on two cores)."""
+"""Tiny random OpenAI CLIPs for the seed tests (seconds on two cores), and a stand-in CLIP that sees colours."""
 
+import numpy as np
 import torch
 
 from wsss.models.clip_scorer import openai_clip
@@ -36,3 +37,23 @@ def tiny_clip(layers: int = 3, seed: int = 0) -> torch.nn.Module:
 def unit_rows(count: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.nn.functional.normalize(torch.randn(count, 32, generator=generator), dim=1)
+
+
+class ColourClip(torch.nn.Module):
+    """A stand-in CLIP: an image's feature is its mean (normalised) colour; prompt k's is the unit vector k."""
+
+    context_length = 77
+
+    def __init__(self):
+        super().__init__()
+        self.visual = torch.nn.Module()
+        self.visual.input_resolution = 8
+        self.logit_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+        self.prompt_index = {}
+
+    def encode_text(self, tokens):
+        rows = [self.prompt_index.setdefault(tuple(t.tolist()), len(self.prompt_index)) for t in tokens]
+        return torch.eye(3)[rows]
+
+    def encode_image(self, images):
+        return images.mean(dim=(2, 3))

@@ -37,6 +37,11 @@ def _check_seed_sources(config: dict, source: str) -> None:
             f"{source}: seeds.refine_from is {seeds['refine_from']}, which is not in seeds.sources "
             f"{seeds['sources']}: add it there or refine one of those"
         )
+    if refine["method"] == "irn" and config["reward"]["choose"]:
+        raise ConfigError(
+            f"{source}: reward.choose picks the CRF's background and confidence, but refine.method is irn: set "
+            "refine.method: crf, or reward.choose: false"
+        )
     if refine["method"] == "irn" and (
         refine["background"] != "threshold" or refine["confidence"] > 0 or refine["crf_image"] != "rgb"
     ):

@@ -4,30 +4,11 @@ precision and recall against true labels."""
 import numpy as np
 import pytest
 import torch
+from seed_helpers import ColourClip
 
 from wsss.errors import ConfigError
 from wsss.models.clip_scorer import CLIP_MEAN, CLIP_STD, ClipScorer
 from wsss.seeds.image_labels import check_prompts, class_probabilities, labels_from_probabilities, precision_recall
-
-
-class ColourClip(torch.nn.Module):
-    """A stand-in CLIP: an image's feature is its mean (normalised) colour; prompt k's is the unit vector k."""
-
-    context_length = 77
-
-    def __init__(self):
-        super().__init__()
-        self.visual = torch.nn.Module()
-        self.visual.input_resolution = 8
-        self.logit_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
-        self.prompt_index = {}
-
-    def encode_text(self, tokens):
-        rows = [self.prompt_index.setdefault(tuple(t.tolist()), len(self.prompt_index)) for t in tokens]
-        return torch.eye(3)[rows]
-
-    def encode_image(self, images):
-        return images.mean(dim=(2, 3))
 
 
 def _scorer():

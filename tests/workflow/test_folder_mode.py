@@ -62,6 +62,8 @@ def test_a_folder_that_cannot_make_a_dataset_stops_the_run_before_any_job(tmp_pa
 def test_micro_run_from_a_folder_of_photos(tmp_path):
     config = _folder_config(tmp_path)
     config["segmenter"]["iterations"] = 2
+    config["refine"] = {"method": "crf"}  # its background and confidence chosen by CLIP's reward
+    config["reward"] = {"choose": True, "bg_thresholds": [0.3, 0.6], "confidences": [0.0, 0.4], "images": 5}
     snakemake(tmp_path, config)
     results = tmp_path / "results" / "micro"
     prepared = results / "dataset" / "prepared"
@@ -82,6 +84,11 @@ def test_micro_run_from_a_folder_of_photos(tmp_path):
     check = json.loads((results / "dataset" / "clip_classes" / "clims.json").read_text())
     assert check["labels"] == "CLIP's own (folder mode)" and check["images"] == 11
     assert "Does CLIP know the classes?" in (results / "report" / "dataset.html").read_text()
+    chosen = json.loads((results / "settings" / "refine.json").read_text())
+    assert chosen["images"] == 5 and chosen["images_with_masks"] == 0 and chosen["mask_best"] is None
+    assert len(chosen["candidates"]) == 4 and "mIoU" not in chosen["candidates"][0]
+    assert "refine.json" in (results / "pseudo_labels" / "README.txt").read_text()
+    assert "Chosen without masks" in (results / "report" / "labels.html").read_text()
     written = yaml.safe_load((results / "config.yaml").read_text())
     assert written["dataset"]["root"] == "results/micro/dataset/prepared" and not written["dataset"]["demo_world"]
 

@@ -54,6 +54,13 @@ class DatasetManifest:
         """Prompts of the training-free CLIP seed sources for their background words."""
         return [self.seed_prompt_template.format(word) for word in self.seed_background_words]
 
+    def source_prompts(self, source: str) -> tuple[list[str], list[str]]:
+        """The class and background prompts of seed source ``source``'s CLIP: CLIMS (and the baseline, which
+        reads no CLIP) the manifest's, the training-free CLIP sources their seed_texts."""
+        if source in ("baseline", "clims"):
+            return self.class_prompts(), self.background_texts()
+        return self.seed_class_prompts(), self.seed_background_prompts()
+
     @classmethod
     def from_dict(cls, data: dict, source: str = "<manifest>") -> DatasetManifest:
         """Validate ``data`` against the manifest schema and build the manifest."""

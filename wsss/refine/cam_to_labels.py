@@ -74,6 +74,12 @@ def crf_pseudo_labels(
     """Pseudo-labels 0..C from a CRF over :func:`crf_scores` read as class probabilities; where the top
     marginal is below ``confidence``, 255 (ignored by the segmenter: CLIP-ES's masks use 0.95)."""
     marginals = crf_probabilities(image, crf_scores(cam, background, bg_threshold, alpha), params)
+    return labels_from_marginals(marginals, keys, confidence)
+
+
+def labels_from_marginals(marginals: np.ndarray, keys: np.ndarray, confidence: float) -> np.ndarray:
+    """Label values of the CRF's top class per pixel ((1 + K, H, W) marginals over background and ``keys``),
+    255 where its marginal is below ``confidence``; apart, so that several confidences share one CRF."""
     labels = label_values(keys)[marginals.argmax(axis=0)]
     labels[marginals.max(axis=0) < confidence] = IGNORE_INDEX
     return labels
@@ -90,7 +96,7 @@ class CamLabelJob:
     output: str
 
 
-def _read_job(job: CamLabelJob) -> tuple[np.ndarray, CamRecord]:
+def read_job(job: CamLabelJob) -> tuple[np.ndarray, CamRecord]:
     record = load_cam(job.cams, job.image_id, expected_keys=np.array(job.keys, dtype=np.int64))
     image = read_rgb(job.image_path)
     if record.cam.shape[1:] != image.shape[:2]:
@@ -109,7 +115,7 @@ def write_job_labels(job: CamLabelJob, labels: np.ndarray) -> np.ndarray:
 
 def write_ir_labels(job: CamLabelJob, fg_threshold: float, bg_threshold: float, params: CRFParams) -> np.ndarray:
     """:func:`ir_labels` of one image, written; returns its label histogram."""
-    image, record = _read_job(job)
+    image, record = read_job(job)
     return write_job_labels(job, ir_labels(image, record.cam, record.keys, fg_threshold, bg_threshold, params))
 
 
@@ -119,7 +125,7 @@ def write_crf_pseudo_labels(
     """:func:`crf_pseudo_labels` of one image (``scoring``: its background, bg_threshold, alpha and
     confidence), the CRF comparing the colours of :func:`~wsss.refine.crf.crf_image` ``image_kind``;
     written; returns its label histogram."""
-    image, record = _read_job(job)
+    image, record = read_job(job)
     labels = crf_pseudo_labels(crf_image(image, image_kind), record.cam, record.keys, params, **scoring)
     return write_job_labels(job, labels)
 
