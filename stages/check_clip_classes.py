@@ -1,14 +1,13 @@
 """Stage: how well a seed source's CLIP tells each class apart on the training images, before any training."""
 
 import logging
-import math
 import time
 
 import numpy as np
 
 from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
-from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset, spread_sample
 from wsss.device import pick_device
 from wsss.io import write_json
 from wsss.models.clip_scorer import ClipScorer, load_clip
@@ -43,8 +42,7 @@ def check_clip_classes(
     settings = stage_settings("clip_check", clip_check)
     description = DatasetManifest.load(manifest)
     dataset = VOCDataset(root, description, split)
-    step = max(1, math.ceil(len(dataset) / settings.max_images))
-    rows = list(range(0, len(dataset), step))
+    rows = spread_sample(range(len(dataset)), settings.max_images)
     ids = [dataset.ids[i] for i in rows]
     labels = dataset.label_matrix()[rows]
     device = pick_device()

@@ -8,7 +8,7 @@ import numpy as np
 
 from wsss.config import stage_settings
 from wsss.data.manifest import DatasetManifest
-from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset, spread_sample
 from wsss.device import pick_device
 from wsss.evaluation.metrics import confusion_matrix, scores_from_confusion
 from wsss.evaluation.reward import best_candidate, candidate_table, job_candidate_maps, mask_wins, refine_candidates
@@ -55,9 +55,8 @@ def choose_refine_settings(
         settings.alphas,
         settings.confidences or [refine["confidence"]],
     )
-    jobs = [job for job in cam_label_jobs(root, description, [split], cams, "") if job.keys]
-    step = max(1, -(-len(jobs) // settings.images))
-    jobs = jobs[::step][: settings.images]
+    with_classes = [job for job in cam_label_jobs(root, description, [split], cams, "") if job.keys]
+    jobs = spread_sample(with_classes, settings.images)
     if not jobs:
         raise ValueError(f"{root}: split {split} has no image with a class to judge refinement settings on")
     device = pick_device()

@@ -7,8 +7,10 @@ photos it was given, beside the annotated run of the same photos, all measured a
 For each run (its config.yaml says how it was made): the image labels it used (a folder run's from CLIP,
 an annotated run's the truth) as precision and recall; the refined source's seeds on ``--split`` at the
 run's own background threshold and at the best of its sweep (chosen on the masks: shown, not used); its
-pseudo-labels on ``--split``; and its segmenter on ``--eval-split``, predicted here with the run's eval_seg
-test. Images are matched by id: a folder run's ids are its photos' file stems.
+pseudo-labels on ``--split``; its segmenter on ``--eval-split``, predicted here with the run's eval_seg
+test; and, where CLIP's reward chose its refinement settings, the pseudo-labels each candidate gives on
+``--split``: the chosen setting's mIoU beside the one the masks would pick. Images are matched by id: a
+folder run's ids are its photos' file stems.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from wsss.data.voc_dataset import VOCDataset
 from wsss.device import pick_device
 from wsss.evaluation.label_eval import evaluate_label_folder
 from wsss.evaluation.metrics import confusion_matrix, scores_from_confusion
+from wsss.evaluation.reward import candidate_label_maps, refine_candidates
 from wsss.evaluation.seed_eval import seed_labels, threshold_grid
 from wsss.models.segmenter import build_model, predict_probabilities, read_segmenter_checkpoint
+from wsss.refine.crf import CRFParams
 from wsss.seeds.image_labels import precision_recall
 
 
@@ -73,6 +77,45 @@ def segmenter_miou(checkpoint: Path, truth: VOCDataset, test: dict) -> float:
     return scores_from_confusion(confusion, ["background", *truth.manifest.class_names])["summary"]["mIoU"]
 
 
+def refine_choice(run: Path, config: dict, truth: VOCDataset) -> dict | None:
+    """A run whose refinement settings CLIP's reward chose (settings/refine.json): the pseudo-label mIoU on
+    ``truth`` that each candidate gives from the run's own CAMs, the chosen one's and the masks' pick."""
+    path = run / "settings" / "refine.json"
+    if not path.is_file():
+        return None
+    chosen = json.loads(path.read_text())
+    reward = config["reward"]
+    candidates = refine_candidates(
+        chosen["background"],
+        reward["bg_thresholds"],
+        reward["alphas"],
+        reward["confidences"] or [config["refine"]["confidence"]],
+    )
+    size = truth.manifest.num_classes + 1
+    confusions = np.zeros((len(candidates), size, size), dtype=np.int64)
+    cams, params = run / "cams" / config["seeds"]["refine_from"], CRFParams(**config["crf"])
+    for image_id in truth.ids:
+        record, mask = load_cam(cams, image_id), truth.read_mask(image_id)
+        maps = candidate_label_maps(
+            truth.read_image(image_id), record.cam, record.keys, candidates, params, config["refine"]["crf_image"]
+        )
+        for index, labels in enumerate(maps):
+            confusions[index] += confusion_matrix(labels, mask, size)
+    names = ["background", *truth.manifest.class_names]
+    mious = [scores_from_confusion(c, names)["summary"]["mIoU"] for c in confusions]
+    settings = [c.overrides for c in candidates]
+    best = int(np.argmax(mious))
+    return {
+        "chosen": chosen["chosen"],
+        "chosen_miou": mious[settings.index(chosen["chosen"])],
+        "mask_best": settings[best],
+        "mask_best_miou": mious[best],
+        "candidates": [
+            {**s, "wins": row["wins"], "mIoU": m} for s, row, m in zip(settings, chosen["candidates"], mious)
+        ],
+    }
+
+
 def score_run(run: Path, truth_root: str, manifest: DatasetManifest, split: str, eval_split: str) -> dict:
     config = yaml.safe_load((run / "config.yaml").read_text())
     truth = VOCDataset(truth_root, manifest, split)
@@ -102,6 +145,7 @@ def score_run(run: Path, truth_root: str, manifest: DatasetManifest, split: str,
         "segmenter_miou": segmenter_miou(
             run / "models" / "segmenter.pt", VOCDataset(truth_root, manifest, eval_split), config["eval_seg"]
         ),
+        "refine_choice": refine_choice(run, config, truth),
     }
 
 
@@ -118,7 +162,28 @@ def markdown(rows: list[dict], split: str, eval_split: str) -> str:
             f"| {r['seed_best_miou']:.2f} ({r['seed_best_threshold']:g}) "
             f"| {r['pseudo_label_miou']:.2f} ({r['pseudo_label_coverage']:.1%}) | {r['segmenter_miou']:.2f} |"
         )
+    for r in rows:
+        choice = r["refine_choice"]
+        if choice:
+            lines += [
+                "",
+                f"{r['run']}: refinement settings chosen by CLIP's reward, each candidate's pseudo-labels on {split}",
+                "",
+                f"| {' | '.join(choice['chosen'])} | reward wins | pseudo-label mIoU |",
+                "|---|" + "---|" * (len(choice["chosen"]) + 1),
+                *(
+                    f"| {' | '.join(f'{row[key]:g}' for key in choice['chosen'])} | {row['wins']} | {row['mIoU']:.2f} |"
+                    for row in choice["candidates"]
+                ),
+                "",
+                f"Chosen: {_text(choice['chosen'])} ({choice['chosen_miou']:.2f}); the masks would pick "
+                f"{_text(choice['mask_best'])} ({choice['mask_best_miou']:.2f}).",
+            ]
     return "\n".join(lines)
+
+
+def _text(settings: dict) -> str:
+    return ", ".join(f"{key} {value:g}" for key, value in settings.items())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from PIL import Image
 
 from wsss.data.cam_io import CamRecord, save_cam
 from wsss.data.images import batches_by_image_size, image_size, read_label_map, read_rgb
-from wsss.data.voc_dataset import VOCDataset
+from wsss.data.voc_dataset import VOCDataset, spread_sample
 from wsss.errors import ConfigError, DatasetError
 from wsss.io import save_label_png
 from wsss.refine.cam_to_labels import CamLabelJob, write_crf_pseudo_labels
@@ -222,3 +222,10 @@ def test_a_turned_jpeg_is_read_as_displayed_by_every_reader(tiny_voc, tmp_path, 
         root,
         action=lambda d: d.read_mask(ids[0]),
     )
+
+
+def test_a_spread_sample_takes_exactly_as_many_from_first_to_last():
+    assert spread_sample(list(range(11)), 5) == [0, 2, 5, 8, 10]
+    assert spread_sample(range(11), 11) == list(range(11)) and spread_sample("abc", 9) == ["a", "b", "c"]
+    assert spread_sample(list(range(100)), 7) == sorted(set(spread_sample(list(range(100)), 7)))
+    assert len(spread_sample(list(range(1000)), 999)) == 999

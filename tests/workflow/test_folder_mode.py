@@ -101,3 +101,4 @@ def test_the_shipped_folder_config_plans_clip_es_seeds_and_no_cam_training(tmp_p
     assert jobs["prepare_folder"] == 1 and jobs["make_clip_cams"] == 1 and jobs["check_clip_classes"] == 1
     assert {"train_cam", "train_clims", "make_cam", "train_irn"}.isdisjoint(jobs) and MASK_SCORES.isdisjoint(jobs)
     assert jobs["make_pseudo_labels"] == 1 and jobs["train_seg"] == 1 and jobs["predict_folder"] == 1
+    assert jobs["choose_refine_settings"] == 1  # alpha chosen by CLIP's reward

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -13,6 +15,8 @@ from wsss.data.manifest import DatasetManifest
 from wsss.errors import DatasetError
 from wsss.palette import IGNORE_INDEX
 from wsss.sharding import shard_members
+
+T = TypeVar("T")
 
 
 def read_split_ids(path: Path) -> list[str]:
@@ -172,3 +176,11 @@ def images_with_classes(
             images.setdefault(image_id, (str(dataset.image_path(image_id)), tuple(int(k) for k in np.flatnonzero(row))))
     members = shard_members(images, shard, shards)
     return {image_id: image for image_id, image in images.items() if image_id in members}
+
+
+def spread_sample(items: Sequence[T], at_most: int) -> list[T]:
+    """At most ``at_most`` of ``items``, evenly spread from the first to the last (all when fewer): the
+    sample the checks and the reward judge, the same on every run."""
+    if len(items) <= at_most:
+        return list(items)
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, at_most).round().astype(int))]
