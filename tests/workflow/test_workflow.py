@@ -149,6 +149,7 @@ def test_micro_run_end_to_end_then_reruns_only_what_a_change_affects(micro_run):
 
 CUDA_RULES = {
     "check_clip_classes",
+    "choose_refine_settings",
     "train_demo_clip",
     "train_demo_clip_vit",
     "train_cam",
@@ -174,6 +175,7 @@ def planned_resources(result) -> dict[str, dict[str, str]]:
 def test_every_rule_declares_memory_and_time_and_cuda_rules_a_gpu(tmp_path, method):
     config = shipped("demo")
     config["refine"]["method"] = method
+    config["reward"] = {"choose": method == "crf"}  # the CRF's settings chosen by CLIP's reward
     result = snakemake(tmp_path, config, "-n")
     resources = planned_resources(result)
     resources.pop("all")
