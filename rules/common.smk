@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 from wsss.clip_source import clip_checkpoint_input
 from wsss.data.file_listing import PARTS, listing_path, refresh_listing
-from wsss.data.manifest import DatasetManifest, folder_manifest_dict
+from wsss.data.manifest import folder_manifest, folder_manifest_dict
 
 # The software of every rule, for --use-conda (environment.post-deploy.sh adds the packages
 # that compile against the installed torch: mmcv's ops, pydensecrf2 and this project).
@@ -26,7 +26,7 @@ HAS_MASKS = not FROM_FOLDER
 if (
     FROM_FOLDER
 ):  # the folder's classes as the manifest prepare_folder writes: refused before any job
-    DatasetManifest.from_dict(folder_manifest_dict(FOLDER), f"{CONFIG_SOURCE}: folder")
+    folder_manifest(FOLDER, CONFIG_SOURCE)
 # The run's dataset is the demo world, written by make_demo_world (config dataset.demo_world;
 # wsss.config checks that dataset.root agrees).
 IS_DEMO_WORLD = DATA["demo_world"]

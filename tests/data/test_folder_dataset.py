@@ -19,6 +19,7 @@ from wsss.data.folder_dataset import (
     write_folder_tables,
 )
 from wsss.data.images import read_rgb
+from wsss.data.manifest import folder_manifest
 from wsss.errors import ConfigError, DatasetError
 
 
@@ -130,5 +131,6 @@ def test_a_folder_makes_the_dataset_section_one_split_under_the_run(tmp_path):
     ],
 )
 def test_folder_settings_that_cannot_make_a_dataset_are_refused_by_name(folder, message):
+    """The config's own checks, then the folder's classes as the manifest the workflow checks before any job."""
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        validate_config({"folder": folder}, "f.yaml")
+        folder_manifest(validate_config({"folder": folder}, "f.yaml")["folder"], "f.yaml")

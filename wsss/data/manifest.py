@@ -120,3 +120,9 @@ def folder_manifest_dict(folder: Mapping) -> dict:
         "annotation_dir": "Annotations",
         "split_dir": "ImageSets/Segmentation",
     }
+
+
+def folder_manifest(folder: Mapping, source: str) -> DatasetManifest:
+    """The checked manifest of a folder run's dataset (a class named twice, or ``background``, is refused
+    naming ``source``'s folder section): the workflow's check before any job."""
+    return DatasetManifest.from_dict(folder_manifest_dict(folder), f"{source}: folder")
