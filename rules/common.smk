@@ -23,9 +23,8 @@ REFINE = config["refine"]
 FOLDER = config["folder"]
 FROM_FOLDER = FOLDER["images"] is not None
 HAS_MASKS = not FROM_FOLDER
-if (
-    FROM_FOLDER
-):  # the folder's classes as the manifest prepare_folder writes: refused before any job
+# The folder's classes, as the manifest prepare_folder writes, refused before any job.
+if FROM_FOLDER:
     folder_manifest(FOLDER, CONFIG_SOURCE)
 # The run's dataset is the demo world, written by make_demo_world (config dataset.demo_world;
 # wsss.config checks that dataset.root agrees).
