@@ -11,6 +11,8 @@ def test_confusion_counts_rows_as_truth_and_skips_ignore():
     prediction = np.array([[0, 1, 1], [2, 2, 2]], dtype=np.uint8)
     confusion = confusion_matrix(prediction, truth, 3)
     assert confusion.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 1]]
+    prediction[0, 1] = 255  # an unsure pseudo-label pixel: scored nowhere
+    assert confusion_matrix(prediction, truth, 3).tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     with pytest.raises(ValueError, match="differ in size"):
         confusion_matrix(prediction[:1], truth, 3)
 

@@ -26,6 +26,7 @@ STAGES = {
     "demo_clip": ("train_demo_clip", "train_demo_clip_stage"),
     "folder": ("prepare_folder", "prepare_folder"),
     "clip_check": ("check_clip_classes", "check_clip_classes"),
+    "reward": ("choose_refine_settings", "choose_refine_settings"),
 }
 # Section keys that are a rule's input or output, so the stage names them as parameters of its own.
 FILES = {"demo_world.root", "demo_clip.checkpoint", "folder.images"}

@@ -8,10 +8,11 @@ from wsss.palette import IGNORE_INDEX
 
 
 def confusion_matrix(prediction: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:
-    """(K, K) int64 counts, rows = ground truth, columns = prediction; ignore (255) pixels skipped."""
+    """(K, K) int64 counts, rows = ground truth, columns = prediction; pixels either side marks ignore (255)
+    skipped (a pseudo-label's unsure pixels are scored nowhere, as the segmenter never trains on them)."""
     if prediction.shape != truth.shape:
         raise ValueError(f"prediction {prediction.shape} and ground truth {truth.shape} differ in size")
-    valid = truth != IGNORE_INDEX
+    valid = (truth != IGNORE_INDEX) & (prediction != IGNORE_INDEX)
     index = truth[valid].astype(np.int64) * num_classes + prediction[valid].astype(np.int64)
     return np.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
