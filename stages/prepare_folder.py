@@ -17,7 +17,7 @@ from wsss.errors import DatasetError
 from wsss.io import atomic_directory, write_json, write_text
 from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.progress import Progress
-from wsss.seeds.image_labels import check_prompts, class_probabilities, labels_from_probabilities
+from wsss.seeds.image_labels import check_prompts, class_probabilities, label_thresholds, labels_from_probabilities
 from wsss.stage import run_stage
 
 log = logging.getLogger("prepare_folder")
@@ -88,7 +88,8 @@ def prepare_folder(
             settings.batch_size,
             progress.advance,
         )
-        present = labels_from_probabilities(probabilities, settings.label_threshold, settings.keep_top_class)
+        thresholds = label_thresholds(probabilities, settings.label_threshold)
+        present = labels_from_probabilities(probabilities, thresholds, settings.keep_top_class)
         for (image, (height, width), _), row in zip(kept, present):
             objects = [(name, (1, 1, width, height)) for name, on in zip(description.class_names, row) if on]
             write_annotation(
@@ -108,7 +109,7 @@ def prepare_folder(
         "images_per_class": dict(zip(description.class_names, map(int, present.sum(axis=0)))),
         "images_without_class": int((~present.any(axis=1)).sum()),
         "label_threshold": settings.label_threshold,
-        "label_threshold_from": "folder.label_threshold",
+        "label_thresholds": dict(zip(description.class_names, map(float, thresholds))),
         "keep_top_class": settings.keep_top_class,
         "seconds": time.perf_counter() - start,
     }
@@ -117,9 +118,10 @@ def prepare_folder(
     for name, count in summary["images_per_class"].items():
         if count == 0:
             log.warning(
-                "no photo has class %r (no probability reaches folder.label_threshold %g): its seeds and "
-                "pseudo-labels will be empty; check its name, or lower the threshold",
+                "no photo has class %r (no probability reaches its threshold %.4g, folder.label_threshold %s): "
+                "its seeds and pseudo-labels will be empty; check its name, or lower the threshold",
                 name,
+                summary["label_thresholds"][name],
                 settings.label_threshold,
             )
     log.info(

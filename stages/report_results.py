@@ -68,13 +68,21 @@ def report_results(
         tables.append(
             html_table(
                 "Image labels from CLIP: photos per class",
-                ["class", "photos"],
-                [[name, count] for name, count in labels["images_per_class"].items()],
+                ["class", "photos", "threshold"],
+                [
+                    [name, count, f"{labels['label_thresholds'][name]:.4g}"]
+                    for name, count in labels["images_per_class"].items()
+                ],
             )
+        )
+        rule = (
+            "each class's threshold cut from CLIP's own scores (folder.label_threshold: split, no masks read)"
+            if labels["label_threshold"] == "split"
+            else f"the threshold folder.label_threshold {labels['label_threshold']:g}"
         )
         notes.append(
             f"{labels['images']} photos of {labels['folder']} labelled by CLIP {labels['clip_model']}: a class is "
-            f"present at probability {labels['label_threshold']:g} or more (from {labels['label_threshold_from']})"
+            f"present where its probability reaches {rule}"
             + (", and each photo's most probable class always" if labels["keep_top_class"] else "")
             + f"; {labels['images_without_class']} photos without a class; {labels['skipped']} files left out "
             "(skipped.tsv in the dataset folder)."

@@ -34,7 +34,7 @@ from wsss.evaluation.reward import candidate_label_maps, refine_candidates
 from wsss.evaluation.seed_eval import seed_labels, threshold_grid
 from wsss.models.segmenter import build_model, predict_probabilities, read_segmenter_checkpoint
 from wsss.refine.crf import CRFParams
-from wsss.seeds.image_labels import precision_recall
+from wsss.seeds.image_labels import micro_precision_recall, precision_recall
 
 
 def used_labels(run: Path, config: dict, truth: VOCDataset) -> np.ndarray:
@@ -120,7 +120,7 @@ def score_run(run: Path, truth_root: str, manifest: DatasetManifest, split: str,
     config = yaml.safe_load((run / "config.yaml").read_text())
     truth = VOCDataset(truth_root, manifest, split)
     used, true = used_labels(run, config, truth), truth.label_matrix()
-    labels, hits = precision_recall(used, true), int((used & true).sum())
+    labels, overall = precision_recall(used, true), micro_precision_recall(used, true)
     source = config["seeds"]["refine_from"]
     fixed = round(config["eval_cam"]["bg_threshold"], 4)
     sweep = sorted({*threshold_grid(*config["eval_cam"]["sweep"]), fixed})
@@ -131,8 +131,8 @@ def score_run(run: Path, truth_root: str, manifest: DatasetManifest, split: str,
     return {
         "run": str(run),
         "labels": "CLIP" if config["folder"]["images"] else "annotations",
-        "label_precision": hits / max(1, int(used.sum())),
-        "label_recall": hits / max(1, int(true.sum())),
+        "label_precision": overall["precision"],
+        "label_recall": overall["recall"],
         "label_precision_per_class": dict(zip(manifest.class_names, labels["precision"].tolist())),
         "label_recall_per_class": dict(zip(manifest.class_names, labels["recall"].tolist())),
         "seed_source": source,

@@ -15,6 +15,7 @@ from wsss.data.folder_dataset import (
     Skipped,
     add_image,
     image_id_for,
+    read_label_table,
     scan_folder,
     write_folder_tables,
 )
@@ -104,6 +105,10 @@ def test_tables_hold_each_photo_s_classes_and_probabilities_and_each_file_left_o
     assert lines[1].split("\t") == ["a", "a.jpg", "60", "40", "linked", "cat", "0.7000", "0.2000"]
     assert lines[2].split("\t")[:2] == ["b", "b c.png"] and lines[2].split("\t")[5] == "-"
     assert (tmp_path / "skipped.tsv").read_text() == "file\treason\nx y.txt\tnot an image\n"
+    ids, read_back = read_label_table(tmp_path / "image_labels.tsv", ("dog", "cat"))
+    assert ids == ["a", "b"] and read_back.tolist() == [[0.2, 0.7], [0.05, 0.1]]
+    with pytest.raises(DatasetError, match=r"image_labels.tsv: no probability column for cow"):
+        read_label_table(tmp_path / "image_labels.tsv", ("cat", "cow"))
 
 
 def test_a_folder_makes_the_dataset_section_one_split_under_the_run(tmp_path):

@@ -61,6 +61,7 @@ def test_a_folder_that_cannot_make_a_dataset_stops_the_run_before_any_job(tmp_pa
 @pytest.mark.slow
 def test_micro_run_from_a_folder_of_photos(tmp_path):
     config = _folder_config(tmp_path)
+    config["folder"]["label_threshold"] = "split"  # each class's cut of CLIP's scores
     config["segmenter"]["iterations"] = 2
     config["refine"] = {"method": "crf"}  # its background and confidence chosen by CLIP's reward
     config["reward"] = {"choose": True, "bg_thresholds": [0.3, 0.6], "confidences": [0.0, 0.4], "images": 5}
@@ -76,11 +77,20 @@ def test_micro_run_from_a_folder_of_photos(tmp_path):
     assert len(list((prepared / "Annotations").glob("*.xml"))) == 11
     summary = json.loads((results / "dataset" / "image_labels.json").read_text())
     assert summary["images"] == 11 and summary["skipped"] == 3 and sum(summary["images_per_class"].values()) >= 11
+    assert summary["label_threshold"] == "split" and list(summary["label_thresholds"]) == config["folder"]["classes"]
+    probabilities = np.array([[float(p) for p in row.split("\t")[6:]] for row in table[1:]])
+    tops = np.zeros_like(probabilities, dtype=bool)
+    tops[np.arange(11), probabilities.argmax(axis=1)] = True
+    thresholds = np.array(list(summary["label_thresholds"].values()))
+    counts = np.array(list(summary["images_per_class"].values()))  # the table's probabilities have 4 decimals:
+    assert (counts >= ((probabilities >= thresholds + 5e-5) | tops).sum(axis=0)).all()
+    assert (counts <= ((probabilities >= thresholds - 5e-5) | tops).sum(axis=0)).all()
     assert sorted(p.stem for p in (results / "segmenter_predictions").glob("*.png")) == sorted(["drawing", *ids])
     assert len(list((results / "pseudo_labels").glob("*.png"))) == 11
     assert not (results / "seeds").exists() and not (results / "evaluation").exists()
     assert "no ground-truth masks (folder mode)" in (results / "report" / "segmenter.html").read_text()
     assert "Image labels from CLIP" in (results / "report" / "dataset.html").read_text()
+    assert "folder.label_threshold: split" in (results / "report" / "dataset.html").read_text()
     check = json.loads((results / "dataset" / "clip_classes" / "clims.json").read_text())
     assert check["labels"] == "CLIP's own (folder mode)" and check["images"] == 11
     assert "Does CLIP know the classes?" in (results / "report" / "dataset.html").read_text()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,3 +142,17 @@ def write_folder_tables(
         root / "skipped.tsv",
         "".join(["file\treason\n", *(f"{_cell(entry.name)}\t{_cell(entry.reason)}\n" for entry in skipped)]),
     )
+
+
+def read_label_table(path: str | os.PathLike, class_names: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The photo ids and (N, C) class probabilities of an ``image_labels.tsv`` (:func:`write_folder_tables`),
+    the columns in ``class_names``' order; a missing class column is an error naming the file."""
+    lines = Path(path).read_text().splitlines()
+    header = lines[0].split("\t") if lines else []
+    missing = [name for name in class_names if f"p_{name}" not in header]
+    if missing:
+        raise DatasetError(f"{path}: no probability column for {', '.join(missing)} (columns: {header})")
+    columns = [header.index(f"p_{name}") for name in class_names]
+    rows = [line.split("\t") for line in lines[1:] if line]
+    probabilities = np.array([[float(row[c]) for c in columns] for row in rows], dtype=np.float64)
+    return [row[0] for row in rows], probabilities.reshape(len(rows), len(class_names))

@@ -5,6 +5,11 @@ one per background word; a softmax over all of them (at CLIP's own logit scale) 
 probability. A class is present where its probability reaches the threshold; with ``keep_top`` the most
 probable class is present in every image (a folder of photos of the classes, as VOC's images each hold
 one), otherwise an image may have none and is read as all background.
+
+The threshold may be one number for every class, or each class's own cut chosen from the photos' scores
+alone (:func:`split_thresholds`). CLIP's reward (kept against removed, :mod:`wsss.evaluation.reward`)
+cannot choose it: it judges where a class is, not whether it is there (a mask drawn for a class the photo
+lacks still wins about as often as a real one's, docs/results.md), so the split reads the scores instead.
 """
 
 from __future__ import annotations
@@ -59,9 +64,42 @@ def class_probabilities(
     return torch.cat(rows).numpy() if rows else np.zeros((0, len(scorer.class_features)), dtype=np.float32)
 
 
-def labels_from_probabilities(probabilities: np.ndarray, threshold: float, keep_top: bool) -> np.ndarray:
-    """(N, C) bool labels: the classes whose probability reaches ``threshold``, and with ``keep_top`` each
-    image's most probable class as well."""
+def split_thresholds(probabilities: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+    """(C,) each class's threshold: the cut of its (N, C) ``probabilities``, read as log-odds (clipped at
+    ``floor`` and 1 - ``floor``), into the two groups farthest apart for their size (Otsu's criterion: the
+    largest between-group variance), placed halfway between the groups' nearest log-odds.
+
+    Photos with a class and photos without it form two clusters of log-odds whenever CLIP tells the class
+    apart; the cut between them needs no annotation. A class whose photos all score the same gets a
+    threshold above 1 (nothing passes it)."""
+    thresholds = np.full(probabilities.shape[1], 2.0)
+    for k in range(probabilities.shape[1]):
+        clipped = np.clip(probabilities[:, k].astype(np.float64), floor, 1.0 - floor)
+        values = np.sort(np.log(clipped) - np.log1p(-clipped))
+        if len(values) < 2 or values[0] == values[-1]:
+            continue
+        below = np.arange(1, len(values))
+        sums = np.cumsum(values)[:-1]
+        mean_below = sums / below
+        mean_above = (values.sum() - sums) / (len(values) - below)
+        spread = below * (len(values) - below) * (mean_above - mean_below) ** 2
+        spread[values[1:] == values[:-1]] = -1.0  # a cut must fall between two different scores
+        cut = int(np.argmax(spread))
+        thresholds[k] = 1.0 / (1.0 + np.exp(-(values[cut] + values[cut + 1]) / 2))
+    return thresholds
+
+
+def label_thresholds(probabilities: np.ndarray, setting: float | str) -> np.ndarray:
+    """(C,) the threshold of each class that config ``folder.label_threshold`` (a number, or ``"split"``)
+    gives for these (N, C) probabilities."""
+    if setting == "split":
+        return split_thresholds(probabilities)
+    return np.full(probabilities.shape[1], float(setting))
+
+
+def labels_from_probabilities(probabilities: np.ndarray, threshold: float | np.ndarray, keep_top: bool) -> np.ndarray:
+    """(N, C) bool labels: the classes whose probability reaches ``threshold`` (one for all, or (C,) one per
+    class), and with ``keep_top`` each image's most probable class as well."""
     labels = probabilities >= threshold
     if keep_top and len(probabilities):
         labels[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
@@ -79,3 +117,10 @@ def precision_recall(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.n
             "predicted": said,
             "present": present,
         }
+
+
+def micro_precision_recall(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of (N, C) ``predicted`` labels against ``truth``, every label counted once."""
+    hits = int((predicted & truth).sum())
+    precision, recall = hits / max(1, int(predicted.sum())), hits / max(1, int(truth.sum()))
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12)}
