@@ -27,7 +27,8 @@ demo-folder: demo
 	    < data/demo_world/ImageSets/Segmentation/train.txt && mv $(DEMO_PHOTOS).tmp $(DEMO_PHOTOS); fi
 	snakemake --cores $(CORES) --configfile configs/demo.yaml configs/demo_folder.yaml
 	python tools/score_against_truth.py --truth data/demo_world --manifest data_manifest/demo.yaml \
-	  --split train --eval-split val results/demo_folder results/demo
+	  --split train --eval-split val results/demo_folder results/demo \
+	  --html results/demo_folder/report/against_truth.html
 
 dry-run: $(STAMP)
 	snakemake -n

@@ -2,7 +2,8 @@
 photos it was given, beside the annotated run of the same photos, all measured alike.
 
     python tools/score_against_truth.py --truth data/demo_world --manifest data_manifest/demo.yaml \\
-        --split train --eval-split val results/demo_folder results/demo [--json scores.json]
+        --split train --eval-split val results/demo_folder results/demo [--json scores.json] \\
+        [--html results/demo_folder/report/against_truth.html]
 
 For each run (its config.yaml says how it was made): the image labels it used (a folder run's from CLIP,
 an annotated run's the truth) as precision and recall; the refined source's seeds on ``--split`` at the
@@ -10,7 +11,8 @@ run's own background threshold and at the best of its sweep (chosen on the masks
 pseudo-labels on ``--split``; its segmenter on ``--eval-split``, predicted here with the run's eval_seg
 test; and, where CLIP's reward chose its refinement settings, the pseudo-labels each candidate gives on
 ``--split``: the chosen setting's mIoU beside the one the masks would pick. Images are matched by id: a
-folder run's ids are its photos' file stems.
+folder run's ids are its photos' file stems. ``--html`` writes the same as a report page, with the first
+run's gap to the second (folder minus annotated) where two runs are given.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from wsss.evaluation.reward import candidate_label_maps, refine_candidates
 from wsss.evaluation.seed_eval import seed_labels, threshold_grid
 from wsss.models.segmenter import build_model, predict_probabilities, read_segmenter_checkpoint
 from wsss.refine.crf import CRFParams
+from wsss.report import html_table, write_html_page
 from wsss.seeds.image_labels import micro_precision_recall, precision_recall
 
 
@@ -182,6 +185,55 @@ def markdown(rows: list[dict], split: str, eval_split: str) -> str:
     return "\n".join(lines)
 
 
+FIGURES = (  # name, key, decimals
+    ("label precision", "label_precision", 3),
+    ("label recall", "label_recall", 3),
+    ("seeds at the run's threshold, mIoU", "seed_miou", 2),
+    ("best seeds of the sweep (picked on the masks), mIoU", "seed_best_miou", 2),
+    ("pseudo-labels, mIoU", "pseudo_label_miou", 2),
+    ("segmenter, mIoU", "segmenter_miou", 2),
+)
+
+
+def html_page(rows: list[dict], split: str, eval_split: str, truth: str, path: str | Path) -> None:
+    """The scores as a report page: one column per run (and the first run's gap to the second, where two
+    are given), then each reward-chosen refinement's candidates against the masks."""
+    gap = len(rows) == 2
+    header = ["figure", *(r["run"] for r in rows), *([f"{rows[0]['run']} − {rows[1]['run']}"] if gap else [])]
+    table = []
+    for name, key, decimals in FIGURES:
+        values = [r[key] for r in rows] + ([rows[0][key] - rows[1][key]] if gap else [])
+        table.append([name, *(f"{value:.{decimals}f}" for value in values)])
+    tables = [
+        html_table(
+            f"Against the truth in {truth}: labels, seeds and pseudo-labels on {split}, segmenter on {eval_split}",
+            header,
+            table,
+        )
+    ]
+    notes = [
+        f"{r['run']}: labels from {r['labels']}; seeds of {r['seed_source']} at {r['seed_threshold']:g} (the sweep's "
+        f"best at {r['seed_best_threshold']:g}); pseudo-labels cover {r['pseudo_label_coverage']:.1%} of the pixels."
+        for r in rows
+    ]
+    for r in rows:
+        choice = r["refine_choice"]
+        if choice:
+            keys = list(choice["chosen"])
+            tables.append(
+                html_table(
+                    f"{r['run']}: the refinement candidates CLIP's reward judged, their pseudo-labels on {split}",
+                    [*keys, "reward wins", "pseudo-label mIoU"],
+                    [[*(row[key] for key in keys), row["wins"], row["mIoU"]] for row in choice["candidates"]],
+                )
+            )
+            notes.append(
+                f"{r['run']}: the reward chose {_text(choice['chosen'])} ({choice['chosen_miou']:.2f}); the masks "
+                f"would pick {_text(choice['mask_best'])} ({choice['mask_best_miou']:.2f})."
+            )
+    write_html_page(path, "Scored against the truth the runs did not read", tables, notes)
+
+
 def _text(settings: dict) -> str:
     return ", ".join(f"{key} {value:g}" for key, value in settings.items())
 
@@ -194,12 +246,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="train", help="split of the photos the runs labelled and refined")
     parser.add_argument("--eval-split", default="val", help="split the segmenters are scored on")
     parser.add_argument("--json", type=Path, help="also write the scores here")
+    parser.add_argument("--html", type=Path, help="also write them as a report page here")
     args = parser.parse_args(argv)
     manifest = DatasetManifest.load(args.manifest)
     rows = [score_run(run, args.truth, manifest, args.split, args.eval_split) for run in args.runs]
     print(markdown(rows, args.split, args.eval_split))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    if args.html:
+        html_page(rows, args.split, args.eval_split, args.truth, args.html)
 
 
 if __name__ == "__main__":
