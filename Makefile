@@ -36,8 +36,8 @@ dry-run: $(STAMP)
 test: $(STAMP)
 	python -m pytest
 
-# The real VOC and COCO configs end to end at real image and model sizes, on a few generated images
-# and random-init weights in the real formats (configs/rehearse_*.yaml, docs/rehearsal.md).
+# The real VOC, COCO and folder-mode configs end to end at real image and model sizes, on a few generated
+# images and random-init weights in the real formats (configs/rehearse_*.yaml, docs/rehearsal.md).
 REHEARSAL_WEIGHTS := weights/rehearsal
 rehearse: $(STAMP)
 	python tools/make_rehearsal.py --data data/rehearsal --weights $(REHEARSAL_WEIGHTS)
@@ -49,6 +49,7 @@ rehearse: $(STAMP)
 	for run in voc12 coco14; do \
 	  snakemake --cores $(CORES) --configfile configs/$$run.yaml configs/$${run}_clip_es.yaml \
 	    configs/rehearse_$$run.yaml --config run_name=rehearse_$${run}_clip_es || exit 1; done
+	snakemake --cores $(CORES) --configfile configs/folder.yaml configs/rehearse_folder.yaml
 	python tools/rehearsal_table.py results/rehearse_voc12 results/rehearse_coco14 \
 	  results/rehearse_voc12_clip_es results/rehearse_coco14_clip_es
 

@@ -1,6 +1,7 @@
-"""Write the rehearsal's inputs: miniature VOC 2012 + SBD and COCO 2014 at real image sizes, and
-random-init weights in the real formats (torchvision ResNet-50/101 files, deeplab-pytorch's Caffe
-ResNet-101 file, OpenAI CLIP archives, the reference's released baseline CAM networks in IRN's layout).
+"""Write the rehearsal's inputs: miniature VOC 2012 + SBD and COCO 2014 at real image sizes, a folder of
+photos for folder mode (no labels; a few files that are not photos), and random-init weights in the real
+formats (torchvision ResNet-50/101 files, deeplab-pytorch's Caffe ResNet-101 file, OpenAI CLIP archives,
+the reference's released baseline CAM networks in IRN's layout).
 
     python tools/make_rehearsal.py --data data/rehearsal --weights weights/rehearsal
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from wsss.data.manifest import DatasetManifest
 from wsss.io import atomic_directory
 from wsss.rehearsal.coco import write_coco
+from wsss.rehearsal.photos import write_photo_folder
 from wsss.rehearsal.voc_sbd import write_voc_sbd
 from wsss.rehearsal.weights import (
     write_deeplab_caffe_resnet,
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         ),
         data / "coco": lambda out: write_coco(
             out, list(DatasetManifest.load(MANIFESTS["coco"]).class_names), args.seed
+        ),
+        data / "photos": lambda out: write_photo_folder(
+            out, DatasetManifest.load(MANIFESTS["voc"]).num_classes, args.seed
         ),
         weights / "torchvision": lambda out: [
             write_torchvision_resnet(out / f"{depth}.pth", depth, args.seed) for depth in ("resnet50", "resnet101")

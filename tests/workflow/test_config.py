@@ -21,6 +21,7 @@ OVERLAYS = {
     "voc12_strong": "voc12",
     "rehearse_voc12": "voc12",
     "rehearse_coco14": "coco14",
+    "rehearse_folder": "folder",
 }
 
 

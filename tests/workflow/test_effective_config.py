@@ -26,6 +26,9 @@ SHIPPED_RUNS = [
     ("coco14", "rehearse_coco14"),
     ("voc12", "voc12_clip_es", "rehearse_voc12"),
     ("coco14", "coco14_clip_es", "rehearse_coco14"),
+    ("folder",),  # folder.images comes from the command line
+    ("demo", "demo_folder"),
+    ("folder", "rehearse_folder"),
 ]
 # What a rehearsal overlay may change: the run's name, data roots and counts, weight files, run lengths.
 REHEARSAL_KEYS = {
@@ -62,6 +65,8 @@ def snakemake_effective_config(names: tuple[str, ...], workdir: Path) -> dict:
     """Let Snakemake build the config and write it through the workflow's write_config rule."""
     expected = files_plus_defaults(names)
     place_released_files(workdir, expected)  # a config naming a released file needs it to exist
+    if expected["folder"]["images"]:  # and a folder-mode config its folder of photos
+        (workdir / expected["folder"]["images"]).mkdir(parents=True)
     run_name = expected["run_name"]
     target = f"results/{run_name}/config.yaml"
     configfiles = [str(REPO / "configs" / f"{name}.yaml") for name in names]
@@ -115,3 +120,36 @@ def test_rehearsal_changes_only_data_weights_and_lengths(effective_configs, real
     changed = {line.split(":")[0] for line in differences(effective_configs[real], effective_configs[rehearsal])}
     assert changed - REHEARSAL_KEYS == set()
     assert {"dataset.root", "train_cam.pretrained", "segmenter.iterations"} <= changed
+
+
+def test_folder_rehearsal_changes_only_weights_lengths_and_the_run_s_name(tmp_path):
+    """The folder rehearsal is folder.yaml as a user runs it (the folder and classes on the command line)
+    with the rehearsal's weights and lengths; the dataset it makes lies under its own run's name."""
+    rehearsal = files_plus_defaults(("folder", "rehearse_folder"))
+    command_line = tmp_path / "command_line.yaml"
+    command_line.write_text(
+        yaml.safe_dump({"folder": {key: rehearsal["folder"][key] for key in ("images", "classes")}})
+    )
+    real = effective_config([REPO / "configs" / "folder.yaml", command_line])
+    changed = {line.split(":")[0] for line in differences(real, rehearsal)}
+    assert changed - REHEARSAL_KEYS == {"dataset.manifest"}  # under results/rehearse_folder
+    assert {
+        "run_name",
+        "dataset.root",
+        "clip.model",
+        "clip_es.model",
+        "segmenter.pretrained",
+        "segmenter.iterations",
+    } <= changed
+
+
+def test_the_folder_config_trains_and_tests_as_the_clip_es_config_does():
+    """folder.yaml says its settings are voc12_clip_es.yaml's: the seeds, the masks, the segmenter (the
+    reference DeepLabV2 from its ImageNet weights, not the schema's random start) and the test."""
+    folder, clip_es = files_plus_defaults(("folder",)), files_plus_defaults(("voc12", "voc12_clip_es"))
+    for section in ("clip_es", "crf", "segmenter", "eval_seg", "train_cam"):
+        assert list(differences(clip_es[section], folder[section], f"{section}.")) == []
+    assert {key: value for key, value in folder["refine"].items() if key != "alpha"} == {
+        key: value for key, value in clip_es["refine"].items() if key != "alpha"
+    }
+    assert folder["refine"]["alpha"] == clip_es["refine"]["alpha"] == 1 and folder["reward"]["choose"]
