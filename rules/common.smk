@@ -5,6 +5,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from wsss.clip_source import clip_checkpoint_input
+from wsss.config import config_warnings
 from wsss.data.file_listing import PARTS, listing_path, refresh_listing
 from wsss.data.manifest import folder_manifest, folder_manifest_dict
 
@@ -26,6 +27,9 @@ HAS_MASKS = not FROM_FOLDER
 # The folder's classes, as the manifest prepare_folder writes, refused before any job.
 if FROM_FOLDER:
     folder_manifest(FOLDER, CONFIG_SOURCE)
+# Settings measured to work badly together, said before any job.
+for _warning in config_warnings(config):
+    print(f"warning: {_warning}", file=sys.stderr)
 # The run's dataset is the demo world, written by make_demo_world (config dataset.demo_world;
 # wsss.config checks that dataset.root agrees).
 IS_DEMO_WORLD = DATA["demo_world"]

@@ -129,6 +129,21 @@ def _check_demo_world_switch(config: dict, source: str) -> None:
         )
 
 
+def config_warnings(config: Mapping) -> list[str]:
+    """Settings that are valid together but measured to work badly together, one sentence each for the
+    run's start (the workflow prints them)."""
+    warnings = []
+    if config["folder"]["images"] is not None and config["folder"]["label_threshold"] == "split":
+        if config["reward"]["choose"]:
+            warnings.append(
+                "folder.label_threshold split with reward.choose: the split's extra labels (about one in four "
+                "false on the demo) lead CLIP's reward to the lowest CRF background, which cost the demo 15 "
+                "pseudo-label points (docs/results.md, 'The label threshold without masks'); set the refinement "
+                "by hand (reward.choose: false) or keep a number as the label threshold"
+            )
+    return warnings
+
+
 def config_source(files: Sequence[str | os.PathLike], command_line: bool = False) -> str:
     """Where a run's config came from, for its errors: the config files (later ones override earlier
     ones), then ``--config`` values when given."""

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE
 
-from wsss.config import CONFIG_SCHEMA, effective_config, load_config, validate_config
+from wsss.config import CONFIG_SCHEMA, config_warnings, effective_config, load_config, validate_config
 from wsss.data.manifest import DatasetManifest, folder_manifest_dict
 from wsss.errors import ConfigError
 from wsss.schema import load_schema, read_yaml
@@ -258,3 +258,16 @@ def test_seed_source_and_refinement_settings_that_would_be_ignored_or_train_clim
 ):
     with pytest.raises(ConfigError, match=message):
         validate_config(overrides, "my.yaml")
+
+
+def test_split_labels_with_the_reward_s_choice_are_warned_about_and_nothing_else_is():
+    folder = {
+        "folder": {"images": "photos", "classes": ["cat", "dog"], "label_threshold": "split"},
+        "refine": {"method": "crf"},
+    }
+    warned = config_warnings(validate_config(folder | {"reward": {"choose": True}}))
+    assert len(warned) == 1 and "folder.label_threshold split with reward.choose" in warned[0]
+    assert config_warnings(validate_config(folder | {"reward": {"choose": False}})) == []
+    numbered = folder | {"folder": {**folder["folder"], "label_threshold": 0.3}, "reward": {"choose": True}}
+    assert config_warnings(validate_config(numbered)) == []
+    assert all(config_warnings(load_config(path)) == [] for path in CONFIGS if path.stem not in OVERLAYS)

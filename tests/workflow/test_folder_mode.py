@@ -37,10 +37,22 @@ def _folder_config(tmp_path):
 
 
 def test_a_folder_run_plans_its_dataset_and_no_mask_scores(tmp_path):
-    jobs = planned_jobs(snakemake(tmp_path, _folder_config(tmp_path), "-n"))
+    result = snakemake(tmp_path, _folder_config(tmp_path), "-n")
+    jobs = planned_jobs(result)
     assert jobs["prepare_folder"] == 1 and jobs["predict_folder"] == 1 and jobs["train_seg"] == 1
     assert jobs["check_clip_classes"] == 1  # CLIMS's CLIP (the micro run's baseline needs none)
     assert MASK_SCORES.isdisjoint(jobs) and "make_demo_world" not in jobs
+    assert "warning:" not in result.stderr
+
+
+def test_split_labels_with_the_reward_s_choice_are_warned_about_before_any_job(tmp_path):
+    config = _folder_config(tmp_path)
+    config["folder"]["label_threshold"] = "split"
+    config["refine"] = {"method": "crf"}
+    config["reward"] = {"choose": True}
+    result = snakemake(tmp_path, config, "-n")
+    assert "warning: folder.label_threshold split with reward.choose" in result.stderr
+    assert planned_jobs(result)["choose_refine_settings"] == 1
 
 
 @pytest.mark.parametrize(
