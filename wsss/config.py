@@ -137,7 +137,7 @@ def config_warnings(config: Mapping) -> list[str]:
         if config["reward"]["choose"]:
             warnings.append(
                 "folder.label_threshold split with reward.choose: the split's extra labels (about one in four "
-                "false on the demo) lead CLIP's reward to the lowest CRF background, which cost the demo 15 "
+                "false on the demo) lead CLIP's reward to the lowest CRF background, which cost the demo 13 to 16 "
                 "pseudo-label points (docs/results.md, 'The label threshold without masks'); set the refinement "
                 "by hand (reward.choose: false) or keep a number as the label threshold"
             )
