@@ -29,6 +29,7 @@ from wsss.evaluation.reward import kept_and_removed
 from wsss.io import write_json
 from wsss.models.clip_scorer import ClipScorer, load_clip
 from wsss.seeds.class_check import class_auroc
+from wsss.seeds.clip_es import gradcam_maps
 from wsss.seeds.image_labels import labels_from_probabilities, micro_precision_recall, split_thresholds
 
 BANDS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 1.01)
@@ -52,8 +53,7 @@ def gradcam_masks(scorer: ClipScorer, image: np.ndarray, classes: list[int], thr
             features = F.normalize(scorer.model.encode_image(inputs).float(), dim=-1)
             probability = (scorer.model.logit_scale.exp() * features @ texts.T).softmax(-1)[0, key]
             (gradient,) = torch.autograd.grad(probability, stage["out"])
-            cam = torch.relu((gradient.mean((2, 3), keepdim=True) * stage["out"]).sum(1, keepdim=True)).detach()
-            cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
+            cam = gradcam_maps(stage["out"].detach(), gradient)[:, None]
             cam = F.interpolate(cam, size=image.shape[:2], mode="bilinear", align_corners=False)
             masks.append(cam[0, 0].numpy() > threshold)
     finally:
@@ -107,8 +107,9 @@ def main() -> None:
                 }
             )
     open_pairs = ~top
+    split = split_thresholds(probabilities)
     labels = {}
-    for name, thresholds in [*((f"{t:g}", t) for t in FIXED), ("split", split_thresholds(probabilities))]:
+    for name, thresholds in [*((f"{t:g}", t) for t in FIXED), ("split", split)]:
         labels[name] = micro_precision_recall(labels_from_probabilities(probabilities, thresholds, True), truth)
     result = {
         "run": str(args.run),
@@ -120,7 +121,7 @@ def main() -> None:
             "probability": auroc(real[open_pairs], probability[open_pairs]),
             "reward_win": auroc(real[open_pairs], win[open_pairs].astype(float)),
         },
-        "split_thresholds": dict(zip(manifest.class_names, map(float, split_thresholds(probabilities)))),
+        "split_thresholds": dict(zip(manifest.class_names, map(float, split))),
         "labels": labels,
     }
     print(json.dumps(result, indent=1))

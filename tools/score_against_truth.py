@@ -179,8 +179,7 @@ def markdown(rows: list[dict], split: str, eval_split: str) -> str:
                     for row in choice["candidates"]
                 ),
                 "",
-                f"Chosen: {_text(choice['chosen'])} ({choice['chosen_miou']:.2f}); the masks would pick "
-                f"{_text(choice['mask_best'])} ({choice['mask_best_miou']:.2f}).",
+                f"Chosen: {_choice_text(choice)}",
             ]
     return "\n".join(lines)
 
@@ -227,11 +226,16 @@ def html_page(rows: list[dict], split: str, eval_split: str, truth: str, path: s
                     [[*(row[key] for key in keys), row["wins"], row["mIoU"]] for row in choice["candidates"]],
                 )
             )
-            notes.append(
-                f"{r['run']}: the reward chose {_text(choice['chosen'])} ({choice['chosen_miou']:.2f}); the masks "
-                f"would pick {_text(choice['mask_best'])} ({choice['mask_best_miou']:.2f})."
-            )
+            notes.append(f"{r['run']}: the reward chose {_choice_text(choice)}")
     write_html_page(path, "Scored against the truth the runs did not read", tables, notes)
+
+
+def _choice_text(choice: dict) -> str:
+    """The reward's choice and the masks' pick, each with its pseudo-label mIoU."""
+    return (
+        f"{_text(choice['chosen'])} ({choice['chosen_miou']:.2f}); the masks would pick "
+        f"{_text(choice['mask_best'])} ({choice['mask_best_miou']:.2f})."
+    )
 
 
 def _text(settings: dict) -> str:
